@@ -1,0 +1,1 @@
+//! rocketcore: RocketMQ-compatible broker and name server.

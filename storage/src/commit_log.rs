@@ -1,0 +1,708 @@
+//! One shard's commit log: the segment files, the in-memory write tail, the
+//! group-commit flusher and reads by physical offset.
+//!
+//! Lives on the shard's executor only (`Rc`, `RefCell`). Offsets here are
+//! in-shard; the store adds the shard byte when records leave it.
+//!
+//! Write path: `append` encodes records into a `BytesMut` chunk and files the
+//! batch as one piece of the tail cache; nothing touches the disk. The flusher
+//! copies the unflushed range into 4 KiB-aligned DMA buffers (the one extra
+//! copy O_DIRECT costs us), writes them, fdatasyncs, then advances the
+//! `flushed` watermark that synced appenders wait on. Appends that arrive
+//! while a sync is in flight are covered by the next one: one sync serves
+//! every append queued behind it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use glommio::io::{DmaFile, OpenOptions};
+
+use crate::config::{StoreConfig, BLOCK_BYTES};
+use crate::env::{Environment, IoOp};
+use crate::error::{is_no_space, Result, StoreError};
+use crate::record::{self, MessageDraft, Placement, BLANK_HEADER_BYTES};
+use crate::sync::{Signal, Watermark};
+use crate::tail_cache::TailCache;
+
+/// Bytes of encoding space allocated at a time for the write tail.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Zeros that pad a blank end-of-segment marker; shared, never allocated.
+static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+
+pub(crate) fn segment_name(start: u64) -> String {
+    format!("{start:020}")
+}
+
+pub(crate) fn align_down(v: u64) -> u64 {
+    v & !(BLOCK_BYTES - 1)
+}
+
+pub(crate) fn align_up(v: u64) -> u64 {
+    align_down(v + BLOCK_BYTES - 1)
+}
+
+/// Lists `dir`'s files whose names are 20-digit numbers, ascending.
+pub(crate) fn list_numbered(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io(format!("listing {}", dir.display()), e)),
+    };
+    for entry in rd {
+        let entry = entry.map_err(|e| StoreError::io(format!("listing {}", dir.display()), e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(n) = name.parse::<u64>() {
+                out.push((n, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(crate) struct Segment {
+    pub(crate) start: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) file: Rc<DmaFile>,
+}
+
+struct LogState {
+    segments: BTreeMap<u64, Rc<Segment>>,
+    /// Start of the oldest live segment: nothing below it can be read.
+    min_offset: u64,
+    /// Next append position.
+    write_pos: u64,
+    current: BytesMut,
+    cache: TailCache,
+    /// Set by a failed write or sync; never cleared.
+    poisoned: Option<String>,
+    /// Set while a segment cannot be allocated for lack of space.
+    alloc_full: Option<String>,
+    /// Set while the disk-usage reading is over the hard ratio.
+    usage_full: Option<String>,
+}
+
+/// What the flusher found to do in one round.
+struct FlushPlan {
+    from: u64,
+    to: u64,
+    missing: Vec<u64>,
+}
+
+pub(crate) struct CommitLog {
+    shard: u8,
+    dir: PathBuf,
+    cfg: Rc<StoreConfig>,
+    env: Rc<dyn Environment>,
+    state: RefCell<LogState>,
+    /// Durable end of the log: every byte below it is written and synced.
+    flushed: Watermark,
+    /// Raised by appends that want the flusher now.
+    kick: Signal,
+}
+
+/// Where a batch landed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchPlacement {
+    pub(crate) first: u64,
+    pub(crate) end: u64,
+}
+
+impl CommitLog {
+    /// Opens the segments under `dir`; recovery decides where the log ends.
+    pub(crate) async fn open(
+        shard: u8,
+        dir: PathBuf,
+        cfg: Rc<StoreConfig>,
+        env: Rc<dyn Environment>,
+    ) -> Result<CommitLog> {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| StoreError::io(format!("creating {}", dir.display()), e))?;
+        let mut segments = BTreeMap::new();
+        for (start, path) in list_numbered(&dir)? {
+            if start % cfg.segment_bytes != 0 {
+                return Err(StoreError::Corruption {
+                    location: path.display().to_string(),
+                    reason: format!(
+                        "segment start is not a multiple of the segment size {}",
+                        cfg.segment_bytes
+                    ),
+                });
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .dma_open(&path)
+                .await
+                .map_err(|e| StoreError::glommio(format!("opening {}", path.display()), e))?;
+            segments.insert(
+                start,
+                Rc::new(Segment {
+                    start,
+                    path,
+                    file: Rc::new(file),
+                }),
+            );
+        }
+        let min_offset = segments.keys().next().copied().unwrap_or(0);
+        Ok(CommitLog {
+            shard,
+            dir,
+            cfg,
+            env,
+            state: RefCell::new(LogState {
+                segments,
+                min_offset,
+                write_pos: min_offset,
+                current: BytesMut::new(),
+                cache: TailCache::new(min_offset),
+                poisoned: None,
+                alloc_full: None,
+                usage_full: None,
+            }),
+            flushed: Watermark::new(min_offset),
+            kick: Signal::default(),
+        })
+    }
+
+    pub(crate) fn shard(&self) -> u8 {
+        self.shard
+    }
+
+    pub(crate) fn segment_bytes(&self) -> u64 {
+        self.cfg.segment_bytes
+    }
+
+    pub(crate) fn segment_start(&self, pos: u64) -> u64 {
+        pos - pos % self.cfg.segment_bytes
+    }
+
+    pub(crate) fn min_offset(&self) -> u64 {
+        self.state.borrow().min_offset
+    }
+
+    pub(crate) fn write_pos(&self) -> u64 {
+        self.state.borrow().write_pos
+    }
+
+    pub(crate) fn flushed(&self) -> u64 {
+        self.flushed.get()
+    }
+
+    pub(crate) fn cache_start(&self) -> u64 {
+        self.state.borrow().cache.start()
+    }
+
+    pub(crate) fn cache_bytes(&self) -> u64 {
+        self.state.borrow().cache.bytes()
+    }
+
+    pub(crate) fn poisoned(&self) -> Option<String> {
+        self.state.borrow().poisoned.clone()
+    }
+
+    pub(crate) fn segments(&self) -> Vec<Rc<Segment>> {
+        self.state.borrow().segments.values().cloned().collect()
+    }
+
+    pub(crate) fn segment_for(&self, pos: u64) -> Option<Rc<Segment>> {
+        self.state
+            .borrow()
+            .segments
+            .get(&self.segment_start(pos))
+            .cloned()
+    }
+
+    pub(crate) fn set_usage_full(&self, why: Option<String>) {
+        self.state.borrow_mut().usage_full = why;
+    }
+
+    /// Refuses writes for the reasons the log knows about.
+    fn check_writable(st: &LogState, flushed: u64, limit: u64) -> Result<()> {
+        if let Some(why) = &st.poisoned {
+            return Err(StoreError::Poisoned(why.clone()));
+        }
+        if let Some(why) = st.alloc_full.as_ref().or(st.usage_full.as_ref()) {
+            return Err(StoreError::DiskFull(why.clone()));
+        }
+        let pending = st.write_pos - flushed;
+        if pending >= limit {
+            return Err(StoreError::Busy {
+                pending_bytes: pending,
+                limit_bytes: limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// Encodes a batch for one queue into the tail. `total` is the batch's
+    /// encoded size, already checked against the segment size. The whole
+    /// batch lands in one segment, contiguously, as one cache piece.
+    pub(crate) fn append(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        first_queue_offset: i64,
+        drafts: &[MessageDraft<'_>],
+        total: u64,
+        store_timestamp_ms: i64,
+    ) -> Result<BatchPlacement> {
+        let mut guard = self.state.borrow_mut();
+        let st = &mut *guard;
+        Self::check_writable(st, self.flushed.get(), self.cfg.write_buffer_bytes)?;
+        let seg_end = self.segment_start(st.write_pos) + self.cfg.segment_bytes;
+        if st.write_pos + total + BLANK_HEADER_BYTES as u64 > seg_end {
+            let remaining = seg_end - st.write_pos;
+            Self::reserve(&mut st.current, BLANK_HEADER_BYTES);
+            record::encode_blank_header(&mut st.current, remaining as usize);
+            let at = st.write_pos;
+            st.cache.push(at, st.current.split().freeze());
+            let mut pos = at + BLANK_HEADER_BYTES as u64;
+            while pos < seg_end {
+                let n = ((seg_end - pos) as usize).min(ZEROS.len());
+                st.cache.push(pos, Bytes::from_static(&ZEROS[..n]));
+                pos += n as u64;
+            }
+            st.write_pos = seg_end;
+        }
+        let first = st.write_pos;
+        Self::reserve(&mut st.current, total as usize);
+        let mut pos = first;
+        let fmt = self.cfg.record_format();
+        for (i, draft) in drafts.iter().enumerate() {
+            let at = Placement {
+                queue_id,
+                queue_offset: first_queue_offset + i as i64,
+                physical_offset: crate::to_global(self.shard, pos),
+                store_timestamp_ms,
+            };
+            pos += record::encode(&mut st.current, topic, draft, &fmt, &at) as u64;
+        }
+        debug_assert_eq!(pos - first, total);
+        st.cache.push(first, st.current.split().freeze());
+        st.write_pos = pos;
+        let pending = pos - self.flushed.get();
+        drop(guard);
+        if pending >= self.cfg.flush_batch_bytes {
+            self.kick.raise();
+        }
+        Ok(BatchPlacement { first, end: pos })
+    }
+
+    fn reserve(current: &mut BytesMut, n: usize) {
+        if current.capacity() - current.len() < n {
+            *current = BytesMut::with_capacity(n.max(CHUNK_BYTES));
+        }
+    }
+
+    /// Waits until `end` is durable, bounded by `sync_flush_timeout_ms`.
+    pub(crate) async fn wait_durable(&self, end: u64) -> Result<()> {
+        if self.flushed.get() >= end {
+            return Ok(());
+        }
+        self.kick.raise();
+        let timeout = Duration::from_millis(self.cfg.sync_flush_timeout_ms);
+        match glommio::timer::timeout(timeout, async { Ok(self.flushed.wait_for(end).await) }).await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(StoreError::Poisoned(why)),
+            Err(_) => Err(StoreError::FlushTimeout(self.cfg.sync_flush_timeout_ms)),
+        }
+    }
+
+    /// Waits for a reason to flush: a kick, or the flush interval.
+    pub(crate) async fn wait_for_work(&self) {
+        let interval = Duration::from_millis(self.cfg.flush_interval_ms);
+        let _ = glommio::timer::timeout(interval, async {
+            self.kick.wait().await;
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Wakes the flusher (shutdown, tests).
+    pub(crate) fn kick(&self) {
+        self.kick.raise();
+    }
+
+    /// One group commit: writes everything appended so far, syncs it, and
+    /// advances the durable watermark. Returns the new durable end.
+    pub(crate) async fn flush(&self) -> Result<u64> {
+        let plan = {
+            let st = self.state.borrow();
+            if let Some(why) = &st.poisoned {
+                return Err(StoreError::Poisoned(why.clone()));
+            }
+            let to = st.write_pos;
+            let flushed = self.flushed.get();
+            if to == flushed {
+                return Ok(flushed);
+            }
+            let from = align_down(flushed);
+            let mut missing = Vec::new();
+            let mut s = self.segment_start(from);
+            while s < to {
+                if !st.segments.contains_key(&s) {
+                    missing.push(s);
+                }
+                s += self.cfg.segment_bytes;
+            }
+            FlushPlan { from, to, missing }
+        };
+        for start in plan.missing {
+            self.create_segment(start).await?;
+        }
+        match self.write_range(plan.from, plan.to).await {
+            Ok(()) => {}
+            Err(e) => return Err(self.poison(format!("write failed: {e}"))),
+        }
+        self.flushed.advance(plan.to);
+        {
+            let mut st = self.state.borrow_mut();
+            let keep_from = align_down(plan.to);
+            st.cache.evict(keep_from, self.cfg.tail_cache_bytes);
+        }
+        // Allocate the next segment before it is needed, so a roll-over never
+        // waits for fallocate on the synced path.
+        let next = self.segment_start(plan.to) + self.cfg.segment_bytes;
+        let wants_next = plan.to - self.segment_start(plan.to) > self.cfg.segment_bytes / 2
+            && !self.state.borrow().segments.contains_key(&next);
+        if wants_next {
+            // Failure here is not fatal: the flush that needs it retries.
+            let _ = self.create_segment(next).await;
+        }
+        Ok(plan.to)
+    }
+
+    fn poison(&self, why: String) -> StoreError {
+        tracing::error!(shard = self.shard, "commit log poisoned: {why}");
+        self.state.borrow_mut().poisoned = Some(why.clone());
+        self.flushed.fail(why.clone());
+        StoreError::Poisoned(why)
+    }
+
+    pub(crate) async fn create_segment(&self, start: u64) -> Result<()> {
+        let path = self.dir.join(segment_name(start));
+        let created = async {
+            self.env.failpoint(IoOp::Allocate)?;
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .dma_open(&path)
+                .await?;
+            file.pre_allocate(self.cfg.segment_bytes, false).await?;
+            // The new name must survive a crash as well as its contents.
+            let dir = glommio::io::Directory::open(&self.dir).await?;
+            dir.sync().await?;
+            Ok::<_, std::io::Error>(file)
+        }
+        .await;
+        match created {
+            Ok(file) => {
+                let mut st = self.state.borrow_mut();
+                st.alloc_full = None;
+                st.segments.insert(
+                    start,
+                    Rc::new(Segment {
+                        start,
+                        path,
+                        file: Rc::new(file),
+                    }),
+                );
+                Ok(())
+            }
+            Err(e) if is_no_space(&e) => {
+                let why = format!("cannot allocate segment {}: {e}", path.display());
+                tracing::warn!(shard = self.shard, "{why}");
+                let _ = std::fs::remove_file(&path);
+                self.state.borrow_mut().alloc_full = Some(why.clone());
+                Err(StoreError::DiskFull(why))
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                Err(self.poison(format!("cannot create segment {}: {e}", path.display())))
+            }
+        }
+    }
+
+    /// Writes [from, to) (from aligned) in aligned chunks, several in flight,
+    /// then syncs every segment touched.
+    async fn write_range(&self, from: u64, to: u64) -> std::io::Result<()> {
+        let io_bytes = self.cfg.write_io_bytes as u64;
+        let mut tasks = std::collections::VecDeque::new();
+        let mut touched: Vec<Rc<Segment>> = Vec::new();
+        let mut first_err: Option<std::io::Error> = None;
+        let mut pos = from;
+        while pos < to && first_err.is_none() {
+            let seg_start = self.segment_start(pos);
+            let end = (pos + io_bytes)
+                .min(seg_start + self.cfg.segment_bytes)
+                .min(to);
+            let (seg, buf) = match self.fill_write_buffer(seg_start, pos, end) {
+                Ok(x) => x,
+                Err(e) => {
+                    first_err = Some(e);
+                    break;
+                }
+            };
+            if touched.last().map(|s| s.start) != Some(seg.start) {
+                touched.push(seg.clone());
+            }
+            if let Err(e) = self.env.failpoint(IoOp::Write) {
+                first_err = Some(e);
+                break;
+            }
+            let file = seg.file.clone();
+            let at = pos - seg.start;
+            tasks.push_back(glommio::spawn_local(async move {
+                file.write_at(buf, at).await.map_err(std::io::Error::from)
+            }));
+            if tasks.len() >= self.cfg.write_io_depth {
+                if let Some(t) = tasks.pop_front() {
+                    if let Err(e) = t.await {
+                        first_err = Some(e);
+                    }
+                }
+            }
+            pos = end;
+        }
+        // Every write must finish before we report, even after an error.
+        while let Some(t) = tasks.pop_front() {
+            if let Err(e) = t.await {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        for seg in touched {
+            self.env.failpoint(IoOp::Sync)?;
+            seg.file.fdatasync().await.map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    /// An aligned DMA buffer holding log bytes [pos, end), zero-padded to
+    /// the next block.
+    fn fill_write_buffer(
+        &self,
+        seg_start: u64,
+        pos: u64,
+        end: u64,
+    ) -> std::io::Result<(Rc<Segment>, glommio::io::DmaBuffer)> {
+        let st = self.state.borrow();
+        let seg =
+            st.segments.get(&seg_start).cloned().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "segment vanished")
+            })?;
+        let mut buf = seg.file.alloc_dma_buffer(align_up(end - pos) as usize);
+        let data = (end - pos) as usize;
+        let got = st.cache.copy_out(pos, &mut buf.as_bytes_mut()[..data]);
+        if got != data {
+            return Err(std::io::Error::other(format!(
+                "tail cache lost bytes {pos}..{end} before they were flushed"
+            )));
+        }
+        buf.as_bytes_mut()[data..].fill(0);
+        Ok((seg, buf))
+    }
+
+    /// `len` bytes at in-shard `pos`: a zero-copy slice from the tail cache,
+    /// or a DMA read. `None` when `pos` is outside the live log.
+    pub(crate) async fn read(&self, pos: u64, len: usize) -> Result<Option<Bytes>> {
+        let seg = {
+            let st = self.state.borrow();
+            if pos < st.min_offset || pos + len as u64 > st.write_pos {
+                return Ok(None);
+            }
+            if let Some(b) = st.cache.get(pos, len) {
+                return Ok(Some(b));
+            }
+            match st.segments.get(&self.segment_start(pos)) {
+                Some(s) => s.clone(),
+                None => return Ok(None),
+            }
+        };
+        let at = pos - seg.start;
+        if at + len as u64 > self.cfg.segment_bytes {
+            return Ok(None);
+        }
+        let r = seg
+            .file
+            .read_at(at, len)
+            .await
+            .map_err(|e| StoreError::glommio(format!("reading {}", seg.path.display()), e))?;
+        if r.len() < len {
+            return Ok(None);
+        }
+        Ok(Some(Bytes::copy_from_slice(&r[..len])))
+    }
+
+    /// Reads many records, each given as (in-shard offset, size), ascending.
+    /// Cold neighbours are fetched with one DMA read per run of up to
+    /// `read_io_bytes`. A record that is gone yields `None` in its place.
+    pub(crate) async fn read_many(&self, wanted: &[(u64, u32)]) -> Result<Vec<Option<Bytes>>> {
+        let mut out: Vec<Option<Bytes>> = Vec::with_capacity(wanted.len());
+        let mut i = 0;
+        while i < wanted.len() {
+            let (pos, size) = wanted[i];
+            let cached = {
+                let st = self.state.borrow();
+                if pos < st.min_offset || pos + size as u64 > st.write_pos {
+                    Some(None)
+                } else {
+                    st.cache.get(pos, size as usize).map(Some)
+                }
+            };
+            if let Some(hit) = cached {
+                out.push(hit);
+                i += 1;
+                continue;
+            }
+            // Extend a run of contiguous records in the same segment.
+            let seg_start = self.segment_start(pos);
+            let mut j = i + 1;
+            let mut run_end = pos + size as u64;
+            while j < wanted.len() {
+                let (p, s) = wanted[j];
+                let e = p + s as u64;
+                if p != run_end
+                    || self.segment_start(p) != seg_start
+                    || e - pos > self.cfg.read_io_bytes as u64
+                {
+                    break;
+                }
+                run_end = e;
+                j += 1;
+            }
+            match self.read(pos, (run_end - pos) as usize).await? {
+                Some(run) => {
+                    for &(p, s) in &wanted[i..j] {
+                        let from = (p - pos) as usize;
+                        out.push(Some(run.slice(from..from + s as usize)));
+                    }
+                }
+                None => out.extend(std::iter::repeat_n(None, j - i)),
+            }
+            i = j;
+        }
+        Ok(out)
+    }
+
+    /// After recovery: the log ends at `end`. Zeroes what lies past it in its
+    /// segment, drops later segments, and reloads the partial last block so
+    /// the next flush rewrites it whole.
+    pub(crate) async fn resume_at(&self, end: u64) -> Result<()> {
+        let later: Vec<Rc<Segment>> = {
+            let st = self.state.borrow();
+            let keep = self.segment_start(end);
+            st.segments
+                .range(keep + 1..)
+                .map(|(_, s)| s.clone())
+                .collect()
+        };
+        for seg in later {
+            tracing::warn!(
+                shard = self.shard,
+                "recovery drops segment {} past the end of the log",
+                seg.path.display()
+            );
+            self.state.borrow_mut().segments.remove(&seg.start);
+            std::fs::remove_file(&seg.path)
+                .map_err(|e| StoreError::io(format!("removing {}", seg.path.display()), e))?;
+        }
+        let block = align_down(end);
+        let mut partial = Bytes::new();
+        if let Some(seg) = self.segment_for(end) {
+            if end > block {
+                let r = seg
+                    .file
+                    .read_at_aligned(block - seg.start, BLOCK_BYTES as usize)
+                    .await
+                    .map_err(|e| {
+                        StoreError::glommio(format!("reading {}", seg.path.display()), e)
+                    })?;
+                let n = (end - block) as usize;
+                if r.len() < n {
+                    return Err(StoreError::Corruption {
+                        location: seg.path.display().to_string(),
+                        reason: format!("segment shorter than the recovered end {end}"),
+                    });
+                }
+                partial = Bytes::copy_from_slice(&r[..n]);
+            }
+            // Garbage past the end (a torn write) must not survive to confuse
+            // a later recovery: rewrite the block and punch out the rest.
+            let seg_end = seg.start + self.cfg.segment_bytes;
+            let tail_from = align_up(end);
+            if end > block {
+                let mut buf = seg.file.alloc_dma_buffer(BLOCK_BYTES as usize);
+                buf.as_bytes_mut().fill(0);
+                buf.as_bytes_mut()[..partial.len()].copy_from_slice(&partial);
+                seg.file
+                    .write_at(buf, block - seg.start)
+                    .await
+                    .map_err(|e| StoreError::glommio("rewriting the last block", e))?;
+            }
+            if tail_from < seg_end {
+                let from = tail_from - seg.start;
+                let len = seg_end - tail_from;
+                seg.file
+                    .deallocate(from, len)
+                    .await
+                    .map_err(|e| StoreError::glommio("zeroing past the end", e))?;
+                seg.file
+                    .pre_allocate(self.cfg.segment_bytes, false)
+                    .await
+                    .map_err(|e| StoreError::glommio("re-allocating the segment", e))?;
+            }
+            seg.file
+                .fdatasync()
+                .await
+                .map_err(|e| StoreError::glommio("syncing the last segment", e))?;
+        }
+        let mut st = self.state.borrow_mut();
+        st.write_pos = end;
+        st.cache = TailCache::new(block);
+        st.cache.push(block, partial);
+        if st.segments.is_empty() {
+            st.min_offset = self.segment_start(end);
+        }
+        drop(st);
+        self.flushed.reset(end);
+        Ok(())
+    }
+
+    /// Removes a whole segment (retention). Never the one being written.
+    pub(crate) async fn delete_segment(&self, start: u64) -> Result<bool> {
+        let seg = {
+            let mut st = self.state.borrow_mut();
+            let active = self.segment_start(st.write_pos);
+            if start >= active || start + self.cfg.segment_bytes > self.flushed.get() {
+                return Ok(false);
+            }
+            let Some(seg) = st.segments.remove(&start) else {
+                return Ok(false);
+            };
+            st.min_offset = st
+                .segments
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(active)
+                .max(st.min_offset);
+            seg
+        };
+        std::fs::remove_file(&seg.path)
+            .map_err(|e| StoreError::io(format!("removing {}", seg.path.display()), e))?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,78 @@
+//! The store's one error type. Each variant maps to one answer the broker
+//! gives a client, so callers match on the kind, never on message text.
+
+use std::io;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O call failed outside the write path (open, read, list).
+    #[error("{op}: {source}")]
+    Io {
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A write or fdatasync of the commit log failed earlier: what reached the
+    /// disk is unknown, so the log refuses writes until the process restarts
+    /// and recovery re-establishes the truth. Reads keep working.
+    #[error("commit log is poisoned and refuses writes: {0}")]
+    Poisoned(String),
+
+    /// The store's disk is full (or over the configured hard ratio). Writes
+    /// resume by themselves once space is freed; reads keep working.
+    #[error("disk full: {0}")]
+    DiskFull(String),
+
+    /// A synced append was written to memory but its fdatasync did not finish
+    /// within `sync_flush_timeout_ms`; it may still become durable.
+    #[error("flush did not complete within {0} ms")]
+    FlushTimeout(u64),
+
+    /// Too many bytes are waiting to be flushed; the caller should back off
+    /// (the broker answers SYSTEM_BUSY).
+    #[error("write buffer full: {pending_bytes} bytes waiting for flush (limit {limit_bytes})")]
+    Busy {
+        pending_bytes: u64,
+        limit_bytes: u64,
+    },
+
+    /// The message itself is unacceptable (size, topic, properties).
+    #[error("illegal message: {0}")]
+    IllegalMessage(String),
+
+    /// Bytes on disk do not describe what they should.
+    #[error("corrupt data at {location}: {reason}")]
+    Corruption { location: String, reason: String },
+
+    /// The store is shutting down and takes no more writes.
+    #[error("store is shutting down")]
+    ShuttingDown,
+}
+
+impl StoreError {
+    pub(crate) fn io(op: impl Into<String>, source: io::Error) -> Self {
+        StoreError::Io {
+            op: op.into(),
+            source,
+        }
+    }
+
+    /// glommio wraps io errors in its own type; keep the OS error so ENOSPC
+    /// and friends stay recognisable.
+    pub(crate) fn glommio(op: impl Into<String>, err: glommio::GlommioError<()>) -> Self {
+        StoreError::io(op, io::Error::from(err))
+    }
+}
+
+/// True when an I/O error means "no space left", which is recoverable by
+/// freeing space, unlike other write errors.
+pub(crate) fn is_no_space(err: &io::Error) -> bool {
+    // glommio rebuilds errors from their kind, so the raw errno may be gone.
+    matches!(
+        err.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    ) || matches!(err.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}

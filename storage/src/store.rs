@@ -1,0 +1,700 @@
+//! `ShardStore`: the store one shard owns, and the only entry point the
+//! broker uses. It ties the commit log, consume queues, index, checkpoint
+//! and the three background tasks (flusher, checkpointer, retention)
+//! together. Lives on one glommio executor; `!Send`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::checkpoint::{Checkpoint, CheckpointFile};
+use crate::commit_log::CommitLog;
+use crate::config::{Durability, StoreConfig};
+use crate::consume_queue::{ConsumeQueue, CqUnit};
+use crate::env::Environment;
+use crate::error::{Result, StoreError};
+use crate::index::Index;
+use crate::record::{self, MessageDraft, RecordView};
+use crate::recovery::{self, RecoveryReport};
+use crate::retention;
+use crate::sync::Watermark;
+use crate::{from_global, properties, to_global, valid_topic};
+
+/// Most consume-queue units one pull examines (RocketMQ: 16000 bytes of CQ).
+pub const PULL_MAX_SCAN_UNITS: usize = 800;
+/// A pull never returns more than this many bytes of records.
+pub const PULL_MAX_BYTES: usize = 128 << 20;
+/// Highest queue id accepted.
+pub const MAX_QUEUE_ID: i32 = 65_535;
+/// Candidates examined per key query, as a multiple of the requested count.
+const QUERY_OVERSCAN: usize = 4;
+
+/// What an append stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub first_queue_offset: i64,
+    /// Global physical offset of the first record; the rest follow contiguously.
+    pub first_phys: i64,
+    /// Global physical offset just past the last record.
+    pub end_phys: i64,
+    pub count: usize,
+    pub store_timestamp_ms: i64,
+}
+
+/// The outcome of a queue read, RocketMQ's GetMessageStatus (§8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStatus {
+    Found,
+    NoMatchedMessage,
+    NoMatchedLogicQueue,
+    NoMessageInQueue,
+    OffsetTooSmall,
+    OffsetOverflowOne,
+    OffsetOverflowBadly,
+    MessageWasRemoving,
+    OffsetFoundNull,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueRead {
+    pub status: ReadStatus,
+    /// Stored records, ready to concatenate into a pull response body.
+    pub messages: Vec<Bytes>,
+    pub next_offset: u64,
+    pub min_offset: u64,
+    pub max_offset: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    pub write_pos: u64,
+    pub flushed: u64,
+    pub min_offset: u64,
+    pub cache_start: u64,
+    pub cache_bytes: u64,
+    pub appended_records: u64,
+    pub cache_hit_reads: u64,
+    pub disk_reads: u64,
+    pub queues: usize,
+    pub poisoned: Option<String>,
+}
+
+type TopicQueues = BTreeMap<i32, Rc<ConsumeQueue>>;
+
+pub struct ShardStore {
+    shard: u8,
+    cfg: Rc<StoreConfig>,
+    env: Rc<dyn Environment>,
+    cq_dir: PathBuf,
+    pub(crate) log: CommitLog,
+    pub(crate) index: Index,
+    queues: RefCell<HashMap<Box<str>, TopicQueues>>,
+    checkpoint: RefCell<Option<CheckpointFile>>,
+    stopping: Cell<bool>,
+    /// Advanced to 1 at shutdown; background tasks sleep on it.
+    stop: Watermark,
+    tasks: RefCell<Vec<glommio::Task<()>>>,
+    appended_records: Cell<u64>,
+    cache_hit_reads: Cell<u64>,
+    disk_reads: Cell<u64>,
+    recovery: RefCell<RecoveryReport>,
+}
+
+/// Makes glommio classify the store's device correctly: its io-poll probe
+/// reads the first block of the first file it opens, and an empty file
+/// answers that read with success, so a device without polling would be
+/// taken for one with it and every later read would fail (EOPNOTSUPP).
+async fn prime_device_probe(dir: &std::path::Path) -> Result<()> {
+    let path = dir.join(".device-probe");
+    std::fs::write(&path, vec![0u8; crate::config::BLOCK_BYTES as usize])
+        .map_err(|e| StoreError::io(format!("writing {}", path.display()), e))?;
+    let opened = glommio::io::DmaFile::open(&path).await;
+    let _ = std::fs::remove_file(&path);
+    let f = opened.map_err(|e| StoreError::glommio(format!("opening {}", path.display()), e))?;
+    let _ = f.close().await;
+    Ok(())
+}
+
+impl ShardStore {
+    /// Opens (recovering) the store of `shard` and starts its background
+    /// tasks. Must run on the shard's glommio executor.
+    pub async fn open(
+        cfg: StoreConfig,
+        shard: u8,
+        env: Rc<dyn Environment>,
+    ) -> Result<Rc<ShardStore>> {
+        cfg.validate()?;
+        let cfg = Rc::new(cfg);
+        let shard_dir = cfg.root_dir.join(format!("shard-{shard}"));
+        std::fs::create_dir_all(&shard_dir)
+            .map_err(|e| StoreError::io(format!("creating {}", shard_dir.display()), e))?;
+        prime_device_probe(&shard_dir).await?;
+        let log =
+            CommitLog::open(shard, shard_dir.join("commitlog"), cfg.clone(), env.clone()).await?;
+        let log_min = to_global(shard, log.min_offset());
+        let index = Index::open(
+            shard_dir.join("index"),
+            cfg.index_slots,
+            cfg.index_entries,
+            log_min,
+        )
+        .await?;
+        let checkpoint = CheckpointFile::open(shard_dir.join("checkpoint")).await?;
+        let cq_dir = shard_dir.join("consumequeue");
+        let store = Rc::new(ShardStore {
+            shard,
+            cfg: cfg.clone(),
+            env,
+            cq_dir,
+            log,
+            index,
+            queues: RefCell::new(HashMap::new()),
+            checkpoint: RefCell::new(Some(checkpoint)),
+            stopping: Cell::new(false),
+            stop: Watermark::new(0),
+            tasks: RefCell::new(Vec::new()),
+            appended_records: Cell::new(0),
+            cache_hit_reads: Cell::new(0),
+            disk_reads: Cell::new(0),
+            recovery: RefCell::new(RecoveryReport::default()),
+        });
+        store.load_queues()?;
+        let last_cp = store.checkpoint.borrow().as_ref().and_then(|c| c.last());
+        let report = recovery::recover(&store, last_cp).await?;
+        *store.recovery.borrow_mut() = report;
+        store.write_checkpoint().await?;
+        store.start_tasks();
+        Ok(store)
+    }
+
+    fn load_queues(&self) -> Result<()> {
+        let rd = match std::fs::read_dir(&self.cq_dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(StoreError::io(
+                    format!("listing {}", self.cq_dir.display()),
+                    e,
+                ))
+            }
+        };
+        let mut queues = self.queues.borrow_mut();
+        for topic_dir in rd.flatten() {
+            let Some(topic) = topic_dir.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if !valid_topic(&topic) {
+                continue;
+            }
+            let Ok(qrd) = std::fs::read_dir(topic_dir.path()) else {
+                continue;
+            };
+            for qdir in qrd.flatten() {
+                let Some(qid) = qdir
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                let q = ConsumeQueue::open(
+                    qdir.path(),
+                    self.cfg.cq_entries_per_file,
+                    self.cfg.cq_tail_entries,
+                )?;
+                queues
+                    .entry(topic.clone().into_boxed_str())
+                    .or_default()
+                    .insert(qid, Rc::new(q));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn shard(&self) -> u8 {
+        self.shard
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.recovery.borrow().clone()
+    }
+
+    pub(crate) fn all_queues(&self) -> Vec<Rc<ConsumeQueue>> {
+        self.queues
+            .borrow()
+            .values()
+            .flat_map(|t| t.values().cloned())
+            .collect()
+    }
+
+    fn queue(&self, topic: &str, queue_id: i32) -> Option<Rc<ConsumeQueue>> {
+        self.queues.borrow().get(topic)?.get(&queue_id).cloned()
+    }
+
+    pub(crate) fn queue_or_create(&self, topic: &str, queue_id: i32) -> Result<Rc<ConsumeQueue>> {
+        if let Some(q) = self.queue(topic, queue_id) {
+            return Ok(q);
+        }
+        let dir = self.cq_dir.join(topic).join(queue_id.to_string());
+        let q = Rc::new(ConsumeQueue::open(
+            dir,
+            self.cfg.cq_entries_per_file,
+            self.cfg.cq_tail_entries,
+        )?);
+        self.queues
+            .borrow_mut()
+            .entry(topic.into())
+            .or_default()
+            .insert(queue_id, q.clone());
+        Ok(q)
+    }
+
+    /// Appends a batch of messages to one queue. With `Durability::Synced`
+    /// the future resolves only once a write and fdatasync cover the batch.
+    pub async fn append(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        drafts: &[MessageDraft<'_>],
+        durability: Durability,
+    ) -> Result<Appended> {
+        if self.stopping.get() {
+            return Err(StoreError::ShuttingDown);
+        }
+        if !valid_topic(topic) {
+            return Err(StoreError::IllegalMessage(format!(
+                "invalid topic name {topic:?}"
+            )));
+        }
+        if !(0..=MAX_QUEUE_ID).contains(&queue_id) {
+            return Err(StoreError::IllegalMessage(format!(
+                "queue id {queue_id} out of range"
+            )));
+        }
+        if drafts.is_empty() {
+            return Err(StoreError::IllegalMessage("empty batch".into()));
+        }
+        let fmt = self.cfg.record_format();
+        let mut total = 0u64;
+        for d in drafts {
+            record::check(topic, d, self.cfg.max_message_bytes, &fmt)
+                .map_err(StoreError::IllegalMessage)?;
+            total += record::encoded_len(topic, d, &fmt) as u64;
+        }
+        if total + record::BLANK_HEADER_BYTES as u64 > self.cfg.segment_bytes {
+            return Err(StoreError::IllegalMessage(format!(
+                "batch of {total} bytes does not fit a {}-byte segment",
+                self.cfg.segment_bytes
+            )));
+        }
+        let q = self.queue_or_create(topic, queue_id)?;
+        let first_queue_offset = q.max() as i64;
+        let now = self.env.now_ms();
+        let placed = self
+            .log
+            .append(topic, queue_id, first_queue_offset, drafts, total, now)?;
+        let mut pos = placed.first;
+        for d in drafts {
+            let size = record::encoded_len(topic, d, &fmt) as u64;
+            let phys = to_global(self.shard, pos);
+            q.push(CqUnit {
+                phys,
+                size: size as i32,
+                tags_code: properties::tags_code(d.properties),
+            });
+            let uniq =
+                properties::get(d.properties, properties::UNIQ_KEY).filter(|u| !u.is_empty());
+            self.index.add(
+                topic.as_bytes(),
+                properties::keys(d.properties).chain(uniq),
+                phys,
+                to_global(self.shard, pos + size),
+                now,
+            );
+            pos += size;
+        }
+        self.appended_records
+            .set(self.appended_records.get() + drafts.len() as u64);
+        if durability == Durability::Synced {
+            self.log.wait_durable(placed.end).await?;
+        }
+        Ok(Appended {
+            first_queue_offset,
+            first_phys: to_global(self.shard, placed.first),
+            end_phys: to_global(self.shard, placed.end),
+            count: drafts.len(),
+            store_timestamp_ms: now,
+        })
+    }
+
+    pub fn min_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        self.queue(topic, queue_id).map_or(0, |q| q.min())
+    }
+
+    pub fn max_offset(&self, topic: &str, queue_id: i32) -> u64 {
+        self.queue(topic, queue_id).map_or(0, |q| q.max())
+    }
+
+    /// Topics that have at least one consume queue here, with their queue ids.
+    pub fn queues(&self) -> Vec<(String, Vec<i32>)> {
+        self.queues
+            .borrow()
+            .iter()
+            .map(|(t, qs)| (t.to_string(), qs.keys().copied().collect()))
+            .collect()
+    }
+
+    fn own(&self, phys: i64) -> Option<u64> {
+        let (shard, pos) = from_global(phys);
+        (shard == self.shard).then_some(pos)
+    }
+
+    /// Reads messages of one queue from `offset`: at most `max_msgs`, about
+    /// `max_bytes` (the first message always fits), keeping only units whose
+    /// tags code is in `tag_codes` when given.
+    pub async fn read_queue(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_msgs: usize,
+        max_bytes: usize,
+        tag_codes: Option<&[i64]>,
+    ) -> Result<QueueRead> {
+        let mut out = QueueRead {
+            status: ReadStatus::NoMatchedLogicQueue,
+            messages: Vec::new(),
+            next_offset: 0,
+            min_offset: 0,
+            max_offset: 0,
+        };
+        let Some(q) = self.queue(topic, queue_id) else {
+            return Ok(out);
+        };
+        let (min, max) = (q.min(), q.max());
+        out.min_offset = min;
+        out.max_offset = max;
+        let (status, next) = match offset {
+            _ if max == 0 => (ReadStatus::NoMessageInQueue, 0),
+            o if o < min => (ReadStatus::OffsetTooSmall, min),
+            o if o == max => (ReadStatus::OffsetOverflowOne, o),
+            o if o > max => (ReadStatus::OffsetOverflowBadly, max),
+            _ => (ReadStatus::Found, offset),
+        };
+        out.status = status;
+        out.next_offset = next;
+        if status != ReadStatus::Found {
+            return Ok(out);
+        }
+        let max_msgs = max_msgs.max(1);
+        let max_bytes = max_bytes.clamp(100, PULL_MAX_BYTES);
+        let log_min = self.log.min_offset();
+        let mut wanted: Vec<(u64, u32)> = Vec::new();
+        let mut bytes = 0usize;
+        let mut cursor = offset;
+        let (mut removed, mut holes) = (0usize, 0usize);
+        let scan_limit = offset + PULL_MAX_SCAN_UNITS.max(max_msgs) as u64;
+        'scan: while cursor < max && cursor < scan_limit {
+            let units = q
+                .read(cursor, (scan_limit.min(max) - cursor) as usize)
+                .await?;
+            if units.is_empty() {
+                break;
+            }
+            for u in units {
+                cursor += 1;
+                let Some(pos) = self.own(u.phys).filter(|_| !u.is_hole()) else {
+                    holes += 1;
+                    continue;
+                };
+                if pos < log_min {
+                    removed += 1;
+                    continue;
+                }
+                if tag_codes.is_some_and(|codes| !codes.contains(&u.tags_code)) {
+                    continue;
+                }
+                wanted.push((pos, u.size as u32));
+                bytes += u.size as usize;
+                if wanted.len() >= max_msgs || bytes >= max_bytes {
+                    break 'scan;
+                }
+            }
+        }
+        out.next_offset = cursor;
+        let cache_start = self.log.cache_start();
+        for (pos, _) in &wanted {
+            if *pos >= cache_start {
+                self.cache_hit_reads.set(self.cache_hit_reads.get() + 1);
+            } else {
+                self.disk_reads.set(self.disk_reads.get() + 1);
+            }
+        }
+        out.messages = self
+            .log
+            .read_many(&wanted)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        out.status = if !out.messages.is_empty() {
+            ReadStatus::Found
+        } else if removed > 0 || wanted.len() > out.messages.len() {
+            ReadStatus::MessageWasRemoving
+        } else if holes > 0 && holes == (cursor - offset) as usize {
+            ReadStatus::OffsetFoundNull
+        } else {
+            ReadStatus::NoMatchedMessage
+        };
+        Ok(out)
+    }
+
+    /// The record at global physical offset `phys`, if it is live here.
+    pub async fn read_message(&self, phys: i64) -> Result<Option<Bytes>> {
+        let Some(pos) = self.own(phys) else {
+            return Ok(None);
+        };
+        let Some(head) = self.log.read(pos, 8).await? else {
+            return Ok(None);
+        };
+        let size = match record::head(&head) {
+            Ok(record::Head::Record(n)) => n,
+            _ => return Ok(None),
+        };
+        let Some(rec) = self.log.read(pos, size).await? else {
+            return Ok(None);
+        };
+        Ok(RecordView::parse(&rec).is_ok().then_some(rec))
+    }
+
+    /// Messages of `topic` whose KEYS contain `key` or whose UNIQ_KEY is
+    /// `key`, stored within [begin_ms, end_ms], newest first, at most `max`.
+    pub async fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max: usize,
+        begin_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<Bytes>> {
+        let candidates = self
+            .index
+            .query(
+                topic.as_bytes(),
+                key.as_bytes(),
+                max.saturating_mul(QUERY_OVERSCAN),
+                begin_ms,
+                end_ms,
+            )
+            .await?;
+        let mut out = Vec::new();
+        for phys in candidates {
+            if out.len() >= max {
+                break;
+            }
+            let Some(rec) = self.read_message(phys).await? else {
+                continue;
+            };
+            let matches = RecordView::parse(&rec).is_ok_and(|v| {
+                v.topic() == topic.as_bytes()
+                    && (properties::keys(v.properties()).any(|k| k == key.as_bytes())
+                        || properties::get(v.properties(), properties::UNIQ_KEY)
+                            == Some(key.as_bytes()))
+            });
+            if matches {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Store time of the message at `offset` in a queue.
+    pub async fn store_time(&self, topic: &str, queue_id: i32, offset: u64) -> Result<Option<i64>> {
+        let Some(q) = self.queue(topic, queue_id) else {
+            return Ok(None);
+        };
+        let Some(u) = q.unit(offset).await? else {
+            return Ok(None);
+        };
+        if u.is_hole() {
+            return Ok(None);
+        }
+        let Some(rec) = self.read_message(u.phys).await? else {
+            return Ok(None);
+        };
+        Ok(RecordView::parse(&rec).ok().map(|v| v.store_timestamp_ms()))
+    }
+
+    /// First queue offset whose message was stored at or after `ts_ms`
+    /// (max offset when none was): SEARCH_OFFSET_BY_TIMESTAMP and rewind.
+    pub async fn offset_by_time(&self, topic: &str, queue_id: i32, ts_ms: i64) -> Result<u64> {
+        let Some(q) = self.queue(topic, queue_id) else {
+            return Ok(0);
+        };
+        let (mut lo, mut hi) = (q.min(), q.max());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.store_time(topic, queue_id, mid).await? {
+                Some(t) if t >= ts_ms => hi = mid,
+                // Unreadable units (deleted log) count as older.
+                _ => lo = mid + 1,
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Forgets a topic's consume queues and their files. Its records stay
+    /// in the log until retention removes the segments.
+    pub fn delete_topic(&self, topic: &str) -> Result<bool> {
+        let Some(_) = self.queues.borrow_mut().remove(topic) else {
+            return Ok(false);
+        };
+        let dir = self.cq_dir.join(topic);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(StoreError::io(format!("removing {}", dir.display()), e)),
+        }
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            write_pos: self.log.write_pos(),
+            flushed: self.log.flushed(),
+            min_offset: self.log.min_offset(),
+            cache_start: self.log.cache_start(),
+            cache_bytes: self.log.cache_bytes(),
+            appended_records: self.appended_records.get(),
+            cache_hit_reads: self.cache_hit_reads.get(),
+            disk_reads: self.disk_reads.get(),
+            queues: self.queues.borrow().values().map(|t| t.len()).sum(),
+            poisoned: self.log.poisoned(),
+        }
+    }
+
+    /// Flushes everything appended so far and waits for it to be durable.
+    pub async fn flush(&self) -> Result<()> {
+        self.log.flush().await.map(|_| ())
+    }
+
+    /// Persists consume queues and sealed indexes, then advances the checkpoint.
+    pub(crate) async fn write_checkpoint(&self) -> Result<()> {
+        let dispatched = self.log.write_pos();
+        let flushed = self.log.flushed();
+        for q in self.all_queues() {
+            q.persist().await?;
+            q.sync().await?;
+        }
+        self.index.persist().await?;
+        let Some(mut file) = self.checkpoint.borrow_mut().take() else {
+            // Another checkpoint is being written right now.
+            return Ok(());
+        };
+        let cp = Checkpoint {
+            seq: 0,
+            log_flushed: flushed,
+            cq_durable: dispatched.min(flushed),
+            written_at_ms: self.env.now_ms(),
+        };
+        let r = file.write(cp).await;
+        *self.checkpoint.borrow_mut() = Some(file);
+        r
+    }
+
+    fn start_tasks(self: &Rc<Self>) {
+        let mut tasks = self.tasks.borrow_mut();
+        let s = self.clone();
+        tasks.push(glommio::spawn_local(async move { s.flusher_loop().await }));
+        let s = self.clone();
+        tasks.push(glommio::spawn_local(
+            async move { s.checkpoint_loop().await },
+        ));
+        let s = self.clone();
+        tasks.push(glommio::spawn_local(
+            async move { s.retention_loop().await },
+        ));
+    }
+
+    async fn flusher_loop(&self) {
+        while !self.stopping.get() {
+            self.log.wait_for_work().await;
+            match self.log.flush().await {
+                Ok(_) | Err(StoreError::DiskFull(_)) => {}
+                Err(StoreError::Poisoned(_)) => {
+                    // Nothing more can be written; keep the task parked
+                    // until shutdown rather than spinning.
+                    self.pause(Duration::from_millis(self.cfg.flush_interval_ms))
+                        .await;
+                }
+                Err(e) => tracing::warn!(shard = self.shard, "flush failed: {e}"),
+            }
+        }
+    }
+
+    /// Sleeps for `d`, or less if shutdown begins.
+    async fn pause(&self, d: Duration) {
+        let _ = glommio::timer::timeout(d, async {
+            let _ = self.stop.wait_for(1).await;
+            Ok(())
+        })
+        .await;
+    }
+
+    async fn checkpoint_loop(&self) {
+        let interval = Duration::from_millis(self.cfg.checkpoint_interval_ms);
+        while !self.stopping.get() {
+            self.pause(interval).await;
+            if self.stopping.get() {
+                break;
+            }
+            if let Err(e) = self.write_checkpoint().await {
+                tracing::warn!(shard = self.shard, "checkpoint failed: {e}");
+            }
+        }
+    }
+
+    async fn retention_loop(&self) {
+        let interval = Duration::from_millis(self.cfg.retention_check_interval_ms);
+        while !self.stopping.get() {
+            if let Err(e) = retention::run_once(self).await {
+                tracing::warn!(shard = self.shard, "retention pass failed: {e}");
+            }
+            self.pause(interval).await;
+        }
+    }
+
+    /// Runs one retention pass now (tests, admin).
+    pub async fn run_retention(&self) -> Result<usize> {
+        retention::run_once(self).await
+    }
+
+    pub(crate) fn env(&self) -> &dyn Environment {
+        &*self.env
+    }
+
+    /// Stops taking writes, flushes and syncs everything, persists consume
+    /// queues and the checkpoint, and stops the background tasks.
+    pub async fn shutdown(&self) -> Result<()> {
+        if self.stopping.replace(true) {
+            return Ok(());
+        }
+        self.stop.advance(1);
+        self.log.kick();
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.borrow_mut());
+        for t in tasks {
+            t.await;
+        }
+        let flushed = self.log.flush().await;
+        let cp = self.write_checkpoint().await;
+        flushed.map(|_| ())?;
+        cp
+    }
+}

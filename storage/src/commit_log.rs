@@ -106,6 +106,9 @@ pub(crate) struct CommitLog {
     flushed: Watermark,
     /// Raised by appends that want the flusher now.
     kick: Signal,
+    /// One flush at a time: a second would evict cache bytes the first is
+    /// still copying, and two syncs of the same range buy nothing.
+    flush_lock: glommio::sync::Semaphore,
 }
 
 /// Where a batch landed.
@@ -169,6 +172,7 @@ impl CommitLog {
             }),
             flushed: Watermark::new(min_offset),
             kick: Signal::default(),
+            flush_lock: glommio::sync::Semaphore::new(1),
         })
     }
 
@@ -335,6 +339,11 @@ impl CommitLog {
     /// One group commit: writes everything appended so far, syncs it, and
     /// advances the durable watermark. Returns the new durable end.
     pub(crate) async fn flush(&self) -> Result<u64> {
+        let _permit = self
+            .flush_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|e| StoreError::glommio("flush lock", e))?;
         let plan = {
             let st = self.state.borrow();
             if let Some(why) = &st.poisoned {

@@ -126,7 +126,7 @@ impl StoreConfig {
 
     pub fn validate(&self) -> Result<()> {
         let bad = |why: String| Err(StoreError::IllegalMessage(format!("store config: {why}")));
-        if self.segment_bytes % BLOCK_BYTES != 0 {
+        if !self.segment_bytes.is_multiple_of(BLOCK_BYTES) {
             return bad(format!(
                 "segment_bytes {} is not a multiple of {BLOCK_BYTES}",
                 self.segment_bytes
@@ -140,7 +140,7 @@ impl StoreConfig {
                 self.max_record_bytes()
             ));
         }
-        if self.write_io_bytes == 0 || self.write_io_bytes as u64 % BLOCK_BYTES != 0 {
+        if self.write_io_bytes == 0 || !(self.write_io_bytes as u64).is_multiple_of(BLOCK_BYTES) {
             return bad(format!(
                 "write_io_bytes {} is not a positive multiple of {BLOCK_BYTES}",
                 self.write_io_bytes

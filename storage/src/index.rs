@@ -156,6 +156,9 @@ fn decode_entry(b: &[u8]) -> (u64, i64, i64, u32) {
     (hash, phys, ts, prev)
 }
 
+/// A sealed index as a query sees it: header, bytes if still in memory, file.
+type SealedView = (Header, Option<Rc<Vec<u8>>>, Option<Rc<BufferedFile>>);
+
 struct SealedIndex {
     path: PathBuf,
     header: Header,
@@ -318,7 +321,7 @@ impl Index {
         self.active
             .borrow()
             .query(hash, begin_ts, end_ts, max, &mut out);
-        let sealed: Vec<(Header, Option<Rc<Vec<u8>>>, Option<Rc<BufferedFile>>)> = self
+        let sealed: Vec<SealedView> = self
             .sealed
             .borrow()
             .iter()

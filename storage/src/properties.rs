@@ -114,7 +114,7 @@ mod tests {
                 push(&mut out, n, v);
             }
             for (n, _) in &pairs {
-                let last = pairs.iter().filter(|(m, _)| m == n).last().unwrap();
+                let last = pairs.iter().rfind(|(m, _)| m == n).unwrap();
                 prop_assert_eq!(get(&out, n), Some(last.1.as_bytes()));
             }
         }

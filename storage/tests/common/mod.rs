@@ -71,7 +71,7 @@ pub fn body_for(i: u64) -> Vec<u8> {
 }
 
 pub fn props_for(i: u64) -> Vec<u8> {
-    let tag = if i % 3 == 0 { "TagA" } else { "TagB" };
+    let tag = if i.is_multiple_of(3) { "TagA" } else { "TagB" };
     format!("TAGS\x01{tag}\x02KEYS\x01key-{i} all\x02UNIQ_KEY\x01U{i:031}\x02").into_bytes()
 }
 
@@ -82,6 +82,8 @@ pub struct TestEnv {
     pub hour: Cell<u32>,
     pub used_ratio: Cell<f64>,
     pub fail: RefCell<Vec<IoOp>>,
+    /// Operations that fail with ENOSPC.
+    pub no_space: RefCell<Vec<IoOp>>,
 }
 
 impl TestEnv {
@@ -105,6 +107,9 @@ impl Environment for TestEnv {
         Ok(self.used_ratio.get())
     }
     fn failpoint(&self, op: IoOp) -> io::Result<()> {
+        if self.no_space.borrow().contains(&op) {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
         if self.fail.borrow().contains(&op) {
             Err(io::Error::other(format!("injected {op:?} failure")))
         } else {

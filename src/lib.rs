@@ -1,1 +1,3 @@
 //! rocketcore: RocketMQ-compatible broker and name server.
+
+pub mod remoting;

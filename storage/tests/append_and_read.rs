@@ -177,20 +177,7 @@ fn roll_over_keeps_records_whole_and_cold_reads_come_from_disk() {
         for i in 0..n {
             let mut body = big.clone();
             body[..8].copy_from_slice(&i.to_be_bytes());
-            let a = match store
-                .append("Roll", 0, &[draft(&body, b"")], Durability::Buffered)
-                .await
-            {
-                // Backpressure: this task never yields, so flush for the flusher.
-                Err(StoreError::Busy { .. }) => {
-                    store.flush().await.unwrap();
-                    store
-                        .append("Roll", 0, &[draft(&body, b"")], Durability::Buffered)
-                        .await
-                        .unwrap()
-                }
-                other => other.unwrap(),
-            };
+            let a = append_buffered(&store, "Roll", 0, draft(&body, b"")).await;
             phys.push(a.first_phys);
             // No record straddles a segment boundary.
             let seg = SEGMENT_BYTES as i64;

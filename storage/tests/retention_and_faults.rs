@@ -16,19 +16,7 @@ async fn fill(store: &ShardStore, segments: u64) -> u64 {
     let n = per_segment * segments;
     let body = vec![1u8; BODY];
     for _ in 0..n {
-        let d = [draft(&body, b"KEYS\x01k\x02")];
-        match store.append("Ret", 0, &d, Durability::Buffered).await {
-            Err(StoreError::Busy { .. }) => {
-                store.flush().await.unwrap();
-                store
-                    .append("Ret", 0, &d, Durability::Buffered)
-                    .await
-                    .unwrap();
-            }
-            r => {
-                r.unwrap();
-            }
-        }
+        append_buffered(store, "Ret", 0, draft(&body, b"KEYS\x01k\x02")).await;
     }
     store.flush().await.unwrap();
     n

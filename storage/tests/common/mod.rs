@@ -9,7 +9,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use rocketcore_storage::{Environment, IoOp, MessageDraft, StoreConfig};
+use rocketcore_storage::{
+    Appended, Durability, Environment, IoOp, MessageDraft, ShardStore, StoreConfig, StoreError,
+};
 
 pub const SEGMENT_BYTES: u64 = 256 << 10;
 
@@ -128,4 +130,24 @@ pub fn segment_files(root: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// A buffered append from a task that never yields: on backpressure it
+/// flushes itself (the flusher task cannot run) and tries once more.
+pub async fn append_buffered(
+    store: &ShardStore,
+    topic: &str,
+    queue: i32,
+    d: MessageDraft<'_>,
+) -> Appended {
+    match store.append(topic, queue, &[d], Durability::Buffered).await {
+        Err(StoreError::Busy { .. }) => {
+            store.flush().await.unwrap();
+            store
+                .append(topic, queue, &[d], Durability::Buffered)
+                .await
+                .unwrap()
+        }
+        other => other.unwrap(),
+    }
 }

@@ -174,9 +174,14 @@ pub fn encode(
     }
     out.reserve(size);
     let start = out.len();
+    // The body is hashed once: its CRC is BODYCRC, and is combined into the
+    // whole-record CRC rather than hashing the body a second time.
+    let mut body_hasher = crc32fast::Hasher::new();
+    body_hasher.update(draft.body);
+    let body_crc = body_hasher.clone().finalize();
     out.put_i32(size as i32);
     out.put_i32(MAGIC_V1);
-    out.put_i32(body_crc(draft.body));
+    out.put_i32((body_crc & 0x7FFF_FFFF) as i32);
     out.put_i32(at.queue_id);
     out.put_i32(draft.flag);
     out.put_i64(at.queue_offset);
@@ -189,13 +194,18 @@ pub fn encode(
     out.put_i32(draft.reconsume_times);
     out.put_i64(draft.prepared_transaction_offset);
     out.put_i32(draft.body.len() as i32);
+    let body_at = out.len();
     out.put_slice(draft.body);
     out.put_i8(topic.len() as i8);
     out.put_slice(topic.as_bytes());
     out.put_i16((draft.properties.len() + fmt.crc_bytes()) as i16);
     out.put_slice(draft.properties);
     if fmt.append_crc {
-        let crc = (crc32fast::hash(&out[start..]) & 0x7FFF_FFFF) as u64;
+        let mut record = crc32fast::Hasher::new();
+        record.update(&out[start..body_at]);
+        record.combine(&body_hasher);
+        record.update(&out[body_at + draft.body.len()..]);
+        let crc = (record.finalize() & 0x7FFF_FFFF) as u64;
         out.put_slice(CRC_PROPERTY);
         out.put_u8(properties::NAME_VALUE_SEPARATOR);
         put_crc_digits(out, crc);

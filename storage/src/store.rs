@@ -626,8 +626,8 @@ impl ShardStore {
     async fn flusher_loop(&self) {
         while !self.stopping.get() {
             self.log.wait_for_work().await;
-            match self.log.flush().await {
-                Ok(_) | Err(StoreError::DiskFull(_)) => {}
+            match self.log.flush_round().await {
+                Ok(()) | Err(StoreError::DiskFull(_)) => {}
                 Err(StoreError::Poisoned(_)) => {
                     // Nothing more can be written; keep the task parked
                     // until shutdown rather than spinning.

@@ -58,6 +58,12 @@ impl Watermark {
         all.into_iter().for_each(|(_, w)| w.wake());
     }
 
+    /// True while some task waits for a value above the current one.
+    pub(crate) fn has_waiters(&self) -> bool {
+        let v = self.value.get();
+        self.waiters.borrow().iter().any(|(t, _)| *t > v)
+    }
+
     pub(crate) fn wait_for(&self, target: u64) -> WaitFor<'_> {
         WaitFor { mark: self, target }
     }

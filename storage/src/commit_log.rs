@@ -27,7 +27,7 @@ use crate::config::{StoreConfig, BLOCK_BYTES};
 use crate::env::{Environment, IoOp};
 use crate::error::{is_no_space, Result, StoreError};
 use crate::record::{self, MessageDraft, Placement, BLANK_HEADER_BYTES};
-use crate::sync::{Signal, Watermark};
+use crate::sync::{Signal, WaitError, Watermark};
 use crate::tail_cache::TailCache;
 
 /// Bytes of encoding space allocated at a time for the write tail.
@@ -319,19 +319,27 @@ impl CommitLog {
         }
     }
 
-    /// Waits until `end` is durable, bounded by `sync_flush_timeout_ms`.
+    /// Waits until `end` is durable, bounded by `sync_flush_timeout_ms`
+    /// (enforced by `expire_waits`, not by a timer per append).
     pub(crate) async fn wait_durable(&self, end: u64) -> Result<()> {
         if self.flushed.get() >= end {
             return Ok(());
         }
         self.kick.raise();
-        let timeout = Duration::from_millis(self.cfg.sync_flush_timeout_ms);
-        match glommio::timer::timeout(timeout, async { Ok(self.flushed.wait_for(end).await) }).await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(why)) => Err(StoreError::Poisoned(why)),
-            Err(_) => Err(StoreError::FlushTimeout(self.cfg.sync_flush_timeout_ms)),
+        let deadline = Instant::now() + Duration::from_millis(self.cfg.sync_flush_timeout_ms);
+        match self.flushed.wait_for(end, deadline).await {
+            Ok(()) => Ok(()),
+            Err(WaitError::Failed(why)) => Err(StoreError::Poisoned(why)),
+            Err(WaitError::TimedOut) => {
+                Err(StoreError::FlushTimeout(self.cfg.sync_flush_timeout_ms))
+            }
         }
+    }
+
+    /// Releases synced appends whose wait has run out. Called periodically
+    /// by a task of its own, so it works even while a sync hangs.
+    pub(crate) fn expire_waits(&self) {
+        self.flushed.expire(Instant::now());
     }
 
     /// Waits for a reason to flush: a kick, or the flush interval.
@@ -386,10 +394,23 @@ impl CommitLog {
             .acquire_permit(1)
             .await
             .map_err(|e| StoreError::glommio("flush lock", e))?;
-        self.round(u64::MAX, true).await?;
+        let target = self.write_pos();
+        // A round syncs what earlier rounds wrote, so two rounds cover all.
+        for _ in 0..3 {
+            if self.flushed.get() >= target {
+                break;
+            }
+            self.round(u64::MAX, true).await?;
+        }
         Ok(self.flushed.get())
     }
 
+    /// One round: writes up to `cap` pending bytes and, when `sync`, makes
+    /// what was already written durable. Under load the two overlap: the
+    /// sync of round k runs while round k+1 is being written, so a synced
+    /// append waits for about one write or one sync, whichever is longer,
+    /// instead of both. With nothing written before, the round syncs its own
+    /// writes right after them (a lone synced append pays write + sync once).
     async fn round(&self, cap: u64, sync: bool) -> Result<()> {
         let plan = {
             let st = self.state.borrow();
@@ -409,21 +430,49 @@ impl CommitLog {
             }
             FlushPlan { from, to, missing }
         };
-        if plan.to > self.written.get() {
-            for start in plan.missing {
-                self.create_segment(start).await?;
+        let already_written = self.written.get();
+        let sync_earlier = sync && self.flushed.get() < already_written;
+        let to_sync: Vec<Rc<Segment>> = if sync_earlier {
+            std::mem::take(&mut *self.unsynced.borrow_mut())
+        } else {
+            Vec::new()
+        };
+        let write = async {
+            if plan.to <= already_written {
+                return Ok(());
             }
-            if let Err(e) = self.write_range(plan.from, plan.to).await {
-                return Err(self.poison(format!("write failed: {e}")));
+            for start in &plan.missing {
+                self.create_segment(*start).await?;
             }
+            self.write_range(plan.from, plan.to)
+                .await
+                .map_err(|e| self.poison(format!("write failed: {e}")))
+        };
+        let sync_prior = async {
+            if !sync_earlier {
+                return Ok(());
+            }
+            self.sync_segments(to_sync)
+                .await
+                .map_err(|e| self.poison(format!("fdatasync failed: {e}")))
+        };
+        let (wrote, synced) = futures_lite::future::zip(write, sync_prior).await;
+        synced?;
+        if sync_earlier {
+            self.last_sync.set(Instant::now());
+            self.flushed.advance(already_written);
+        }
+        wrote?;
+        if plan.to > already_written {
             self.written.set(plan.to);
             let mut st = self.state.borrow_mut();
             st.cache
                 .evict(align_down(plan.to), self.cfg.tail_cache_bytes);
         }
         let written = self.written.get();
-        if sync && self.flushed.get() < written {
-            if let Err(e) = self.sync_written().await {
+        if sync && !sync_earlier && self.flushed.get() < written {
+            let segments = std::mem::take(&mut *self.unsynced.borrow_mut());
+            if let Err(e) = self.sync_segments(segments).await {
                 return Err(self.poison(format!("fdatasync failed: {e}")));
             }
             self.last_sync.set(Instant::now());
@@ -441,15 +490,14 @@ impl CommitLog {
         Ok(())
     }
 
-    async fn sync_written(&self) -> std::io::Result<()> {
-        let segments: Vec<Rc<Segment>> = std::mem::take(&mut *self.unsynced.borrow_mut());
+    /// fdatasyncs `segments`; on failure the unsynced ones stay listed.
+    async fn sync_segments(&self, segments: Vec<Rc<Segment>>) -> std::io::Result<()> {
         for (i, seg) in segments.iter().enumerate() {
             let r = match self.env.failpoint(IoOp::Sync) {
                 Ok(()) => seg.file.fdatasync().await.map_err(std::io::Error::from),
                 Err(e) => Err(e),
             };
             if let Err(e) = r {
-                // Keep the rest listed; the log is poisoned anyway.
                 self.unsynced
                     .borrow_mut()
                     .extend(segments[i..].iter().cloned());

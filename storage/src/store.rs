@@ -104,6 +104,11 @@ pub struct ShardStore {
     recovery: RefCell<RecoveryReport>,
 }
 
+/// A deadline that never comes, for waits bounded by other means.
+fn far_future() -> std::time::Instant {
+    std::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
 /// Makes glommio classify the store's device correctly: its io-poll probe
 /// reads the first block of the first file it opens, and an empty file
 /// answers that read with success, so a device without polling would be
@@ -621,6 +626,8 @@ impl ShardStore {
         tasks.push(glommio::spawn_local(
             async move { s.retention_loop().await },
         ));
+        let s = self.clone();
+        tasks.push(glommio::spawn_local(async move { s.timeout_loop().await }));
     }
 
     async fn flusher_loop(&self) {
@@ -642,10 +649,20 @@ impl ShardStore {
     /// Sleeps for `d`, or less if shutdown begins.
     async fn pause(&self, d: Duration) {
         let _ = glommio::timer::timeout(d, async {
-            let _ = self.stop.wait_for(1).await;
+            let _ = self.stop.wait_for(1, far_future()).await;
             Ok(())
         })
         .await;
+    }
+
+    /// Ends synced appends' waits at their deadline: a tenth of
+    /// `sync_flush_timeout_ms` late at most.
+    async fn timeout_loop(&self) {
+        let tick = Duration::from_millis((self.cfg.sync_flush_timeout_ms / 10).max(1));
+        while !self.stopping.get() {
+            self.pause(tick).await;
+            self.log.expire_waits();
+        }
     }
 
     async fn checkpoint_loop(&self) {

@@ -6,14 +6,29 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
-/// A monotonically advancing offset that tasks can wait on, or a terminal
-/// failure that releases every waiter with the reason.
+/// A monotonically advancing offset that tasks can wait on, each with a
+/// deadline, or a terminal failure that releases every waiter with the
+/// reason. Deadlines are enforced by whoever calls `expire` periodically,
+/// so a waiting append costs no timer of its own.
 #[derive(Default)]
 pub(crate) struct Watermark {
     value: Cell<u64>,
     failed: RefCell<Option<String>>,
-    waiters: RefCell<Vec<(u64, Waker)>>,
+    waiters: RefCell<Vec<Waiter>>,
+}
+
+struct Waiter {
+    target: u64,
+    deadline: Instant,
+    waker: Waker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WaitError {
+    Failed(String),
+    TimedOut,
 }
 
 impl Watermark {
@@ -31,20 +46,29 @@ impl Watermark {
     pub(crate) fn advance(&self, to: u64) {
         debug_assert!(to >= self.value.get(), "watermark moved backwards");
         self.value.set(to);
-        let ready: Vec<Waker> = {
-            let mut w = self.waiters.borrow_mut();
-            let mut ready = Vec::new();
-            w.retain(|(target, waker)| {
-                if *target <= to {
-                    ready.push(waker.clone());
+        self.wake_where(|w| w.target <= to);
+    }
+
+    /// Wakes waiters whose deadline has passed; they return `TimedOut`.
+    pub(crate) fn expire(&self, now: Instant) {
+        self.wake_where(|w| w.deadline <= now);
+    }
+
+    fn wake_where(&self, ready: impl Fn(&Waiter) -> bool) {
+        let woken: Vec<Waker> = {
+            let mut waiters = self.waiters.borrow_mut();
+            let mut woken = Vec::new();
+            waiters.retain(|w| {
+                if ready(w) {
+                    woken.push(w.waker.clone());
                     false
                 } else {
                     true
                 }
             });
-            ready
+            woken
         };
-        ready.into_iter().for_each(Waker::wake);
+        woken.into_iter().for_each(Waker::wake);
     }
 
     /// Sets the value without waking anyone (recovery, before any waiter exists).
@@ -54,43 +78,50 @@ impl Watermark {
 
     pub(crate) fn fail(&self, why: String) {
         *self.failed.borrow_mut() = Some(why);
-        let all: Vec<(u64, Waker)> = std::mem::take(&mut *self.waiters.borrow_mut());
-        all.into_iter().for_each(|(_, w)| w.wake());
+        self.wake_where(|_| true);
     }
 
     /// True while some task waits for a value above the current one.
     pub(crate) fn has_waiters(&self) -> bool {
         let v = self.value.get();
-        self.waiters.borrow().iter().any(|(t, _)| *t > v)
+        self.waiters.borrow().iter().any(|w| w.target > v)
     }
 
-    pub(crate) fn wait_for(&self, target: u64) -> WaitFor<'_> {
-        WaitFor { mark: self, target }
+    pub(crate) fn wait_for(&self, target: u64, deadline: Instant) -> WaitFor<'_> {
+        WaitFor {
+            mark: self,
+            target,
+            deadline,
+        }
     }
 }
 
 pub(crate) struct WaitFor<'a> {
     mark: &'a Watermark,
     target: u64,
+    deadline: Instant,
 }
 
 impl Future for WaitFor<'_> {
-    type Output = Result<(), String>;
+    type Output = Result<(), WaitError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.mark.value.get() >= self.target {
             return Poll::Ready(Ok(()));
         }
         if let Some(why) = self.mark.failed.borrow().as_ref() {
-            return Poll::Ready(Err(why.clone()));
+            return Poll::Ready(Err(WaitError::Failed(why.clone())));
         }
-        let mut waiters = self.mark.waiters.borrow_mut();
-        match waiters
-            .iter_mut()
-            .find(|(t, w)| *t == self.target && w.will_wake(cx.waker()))
-        {
-            Some(_) => {}
-            None => waiters.push((self.target, cx.waker().clone())),
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(Err(WaitError::TimedOut));
         }
+        // Woken waiters are removed from the list, so a poll after a wake
+        // registers afresh; a spurious poll at worst leaves a duplicate
+        // that the next advance or expiry clears.
+        self.mark.waiters.borrow_mut().push(Waiter {
+            target: self.target,
+            deadline: self.deadline,
+            waker: cx.waker().clone(),
+        });
         Poll::Pending
     }
 }

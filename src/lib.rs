@@ -1,3 +1,8 @@
 //! rocketcore: RocketMQ-compatible broker and name server.
 
+pub mod broker;
+pub mod namesrv;
+pub mod namesrv_server;
+pub mod net;
+pub mod protocol;
 pub mod remoting;

@@ -330,9 +330,10 @@ impl CommitLog {
         match self.flushed.wait_for(end, deadline).await {
             Ok(()) => Ok(()),
             Err(WaitError::Failed(why)) => Err(StoreError::Poisoned(why)),
-            Err(WaitError::TimedOut) => {
-                Err(StoreError::FlushTimeout(self.cfg.sync_flush_timeout_ms))
-            }
+            Err(WaitError::TimedOut) => Err(StoreError::FlushTimeout {
+                timeout_ms: self.cfg.sync_flush_timeout_ms,
+                appended: None,
+            }),
         }
     }
 

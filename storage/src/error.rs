@@ -26,10 +26,14 @@ pub enum StoreError {
     #[error("disk full: {0}")]
     DiskFull(String),
 
-    /// A synced append was written to memory but its fdatasync did not finish
-    /// within `sync_flush_timeout_ms`; it may still become durable.
-    #[error("flush did not complete within {0} ms")]
-    FlushTimeout(u64),
+    /// A synced append was stored (`appended` says where) but its fdatasync
+    /// did not finish within `timeout_ms`; it may still become durable.
+    /// RocketMQ answers FLUSH_DISK_TIMEOUT with the full send result.
+    #[error("flush did not complete within {timeout_ms} ms")]
+    FlushTimeout {
+        timeout_ms: u64,
+        appended: Option<crate::store::Appended>,
+    },
 
     /// Too many bytes are waiting to be flushed; the caller should back off
     /// (the broker answers SYSTEM_BUSY).

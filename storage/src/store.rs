@@ -328,16 +328,26 @@ impl ShardStore {
         }
         self.appended_records
             .set(self.appended_records.get() + drafts.len() as u64);
-        if durability == Durability::Synced {
-            self.log.wait_durable(placed.end).await?;
-        }
-        Ok(Appended {
+        let appended = Appended {
             first_queue_offset,
             first_phys: to_global(self.shard, placed.first),
             end_phys: to_global(self.shard, placed.end),
             count: drafts.len(),
             store_timestamp_ms: now,
-        })
+        };
+        if durability == Durability::Synced {
+            match self.log.wait_durable(placed.end).await {
+                Ok(()) => {}
+                Err(StoreError::FlushTimeout { timeout_ms, .. }) => {
+                    return Err(StoreError::FlushTimeout {
+                        timeout_ms,
+                        appended: Some(appended),
+                    })
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(appended)
     }
 
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> u64 {

@@ -132,7 +132,16 @@ fn no_space_for_a_new_segment_is_disk_full_until_space_returns() {
             .append("T", 0, &[draft(b"first", b"")], Durability::Synced)
             .await
             .unwrap_err();
-        assert!(matches!(e, StoreError::FlushTimeout(300)), "{e}");
+        assert!(
+            matches!(
+                e,
+                StoreError::FlushTimeout {
+                    timeout_ms: 300,
+                    appended: Some(_)
+                }
+            ),
+            "{e}"
+        );
         let e = store
             .append("T", 0, &[draft(b"second", b"")], Durability::Buffered)
             .await

@@ -1,0 +1,291 @@
+//! Broker configuration: RocketMQ's `broker.conf` property names, overridden
+//! by command-line flags. Every default is RocketMQ's unless noted.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use rocketcore_storage::config::StoreConfig;
+
+/// How appends are acknowledged (`flushDiskType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushDiskType {
+    SyncFlush,
+    AsyncFlush,
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub cluster_name: String,
+    pub broker_name: String,
+    pub broker_id: i64,
+    pub namesrv_addrs: Vec<SocketAddr>,
+    /// Address the broker listens on (`listenPort` sets its port).
+    pub listen: SocketAddr,
+    /// Address clients are told to use (`brokerIP1` and `listenPort`).
+    pub advertised: SocketAddr,
+    pub store_dir: PathBuf,
+    pub shards: usize,
+    pub flush_disk_type: FlushDiskType,
+    pub auto_create_topic_enable: bool,
+    pub auto_create_subscription_group: bool,
+    pub default_topic_queue_nums: u32,
+    pub file_reserved_hours: u64,
+    pub delete_when: Vec<u32>,
+    pub disk_max_used_ratio: f64,
+    pub message_delay_level: String,
+    pub max_message_size: usize,
+    pub segment_bytes: u64,
+    pub flush_interval_ms: u64,
+    pub sync_flush_timeout_ms: u64,
+    /// How often the broker registers with every name server.
+    pub register_interval_ms: u64,
+    /// Bind `listenPort - 2` too, for Java clients ≤ 4.4 (VIP channel).
+    pub legacy_port: bool,
+    /// Pin shard k to CPU k (off in `dev`, where the machine is shared).
+    pub pin_cores: bool,
+}
+
+pub const DEFAULT_LISTEN_PORT: u16 = 10911;
+pub const DEFAULT_REGISTER_INTERVAL_MS: u64 = 30_000;
+pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
+
+impl BrokerConfig {
+    pub fn new(store_dir: PathBuf) -> BrokerConfig {
+        let listen = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), DEFAULT_LISTEN_PORT);
+        BrokerConfig {
+            cluster_name: "DefaultCluster".into(),
+            broker_name: "broker-a".into(),
+            broker_id: 0,
+            namesrv_addrs: Vec::new(),
+            listen,
+            advertised: SocketAddr::new(
+                first_non_loopback_ipv4()
+                    .unwrap_or(Ipv4Addr::LOCALHOST)
+                    .into(),
+                listen.port(),
+            ),
+            store_dir,
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            flush_disk_type: FlushDiskType::AsyncFlush,
+            auto_create_topic_enable: true,
+            auto_create_subscription_group: true,
+            default_topic_queue_nums: 8,
+            file_reserved_hours: 72,
+            delete_when: vec![4],
+            disk_max_used_ratio: 0.75,
+            message_delay_level: DEFAULT_DELAY_LEVELS.into(),
+            max_message_size: 4 * 1024 * 1024,
+            segment_bytes: 1 << 30,
+            flush_interval_ms: 500,
+            sync_flush_timeout_ms: 5_000,
+            register_interval_ms: DEFAULT_REGISTER_INTERVAL_MS,
+            legacy_port: true,
+            pin_cores: true,
+        }
+    }
+
+    /// Applies `broker.conf` properties. Unknown keys are reported, not fatal:
+    /// existing files carry many settings that have no meaning here.
+    pub fn apply_properties(
+        &mut self,
+        props: &BTreeMap<String, String>,
+    ) -> Result<Vec<String>, String> {
+        let mut ignored = Vec::new();
+        let mut brokerip1: Option<IpAddr> = None;
+        let mut port: Option<u16> = None;
+        for (k, v) in props {
+            let v = v.trim();
+            let bad = |what: &str| format!("broker.conf: {k}={v}: {what}");
+            match k.as_str() {
+                "brokerClusterName" => self.cluster_name = v.to_string(),
+                "brokerName" => self.broker_name = v.to_string(),
+                "brokerId" => self.broker_id = v.parse().map_err(|_| bad("not an integer"))?,
+                "namesrvAddr" => self.namesrv_addrs = parse_namesrv_list(v).map_err(|e| bad(&e))?,
+                "listenPort" => port = Some(v.parse().map_err(|_| bad("not a port"))?),
+                "brokerIP1" => brokerip1 = Some(v.parse().map_err(|_| bad("not an IP address"))?),
+                "storePathRootDir" => self.store_dir = PathBuf::from(v),
+                "flushDiskType" => self.flush_disk_type = parse_flush(v).ok_or_else(|| bad("expected SYNC_FLUSH or ASYNC_FLUSH"))?,
+                "brokerRole" => match v {
+                    "ASYNC_MASTER" | "SYNC_MASTER" => {}
+                    _ => return Err(bad("only ASYNC_MASTER and SYNC_MASTER are supported; replication to slaves is not implemented")),
+                },
+                "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(v).ok_or_else(|| bad("expected true or false"))?,
+                "autoCreateSubscriptionGroup" => {
+                    self.auto_create_subscription_group = parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+                }
+                "defaultTopicQueueNums" => self.default_topic_queue_nums = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected a positive integer"))?,
+                "fileReservedTime" => self.file_reserved_hours = v.parse().map_err(|_| bad("expected hours"))?,
+                "deleteWhen" => self.delete_when = StoreConfig::parse_delete_when(v).ok_or_else(|| bad("expected hours like 04 or 04;16"))?,
+                "diskMaxUsedSpaceRatio" => {
+                    let pct: f64 = v.parse().map_err(|_| bad("expected a percentage"))?;
+                    if !(1.0..=95.0).contains(&pct) {
+                        return Err(bad("expected a percentage between 1 and 95"));
+                    }
+                    self.disk_max_used_ratio = pct / 100.0;
+                }
+                "messageDelayLevel" => self.message_delay_level = v.to_string(),
+                "maxMessageSize" => self.max_message_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected bytes"))?,
+                "mapedFileSizeCommitLog" | "mappedFileSizeCommitLog" => self.segment_bytes = v.parse().map_err(|_| bad("expected bytes"))?,
+                "flushIntervalCommitLog" => self.flush_interval_ms = v.parse().map_err(|_| bad("expected ms"))?,
+                "syncFlushTimeout" => self.sync_flush_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?,
+                "registerNameServerPeriod" => {
+                    let ms: u64 = v.parse().map_err(|_| bad("expected ms"))?;
+                    self.register_interval_ms = ms.clamp(10_000, 60_000);
+                }
+                _ => ignored.push(k.clone()),
+            }
+        }
+        if let Some(p) = port {
+            self.listen.set_port(p);
+            self.advertised.set_port(p);
+        }
+        if let Some(ip) = brokerip1 {
+            self.advertised.set_ip(ip);
+        }
+        Ok(ignored)
+    }
+
+    /// The store configuration of one shard.
+    pub fn store_config(&self) -> StoreConfig {
+        let mut c = StoreConfig::new(&self.store_dir, self.advertised);
+        c.segment_bytes = self.segment_bytes;
+        c.max_message_bytes = self.max_message_size;
+        c.flush_interval_ms = self.flush_interval_ms;
+        c.sync_flush_timeout_ms = self.sync_flush_timeout_ms;
+        c.file_reserved_hours = self.file_reserved_hours;
+        c.delete_when_hours = self.delete_when.clone();
+        c.disk_max_used_ratio = self.disk_max_used_ratio;
+        c.disk_force_clean_ratio = c.disk_force_clean_ratio.max(self.disk_max_used_ratio);
+        c
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shards == 0 || self.shards > 64 {
+            return Err(format!("--shards {} is outside 1..=64", self.shards));
+        }
+        if self.broker_id != 0 {
+            return Err(
+                "only brokerId=0 (master) is supported; replication is not implemented".into(),
+            );
+        }
+        self.store_config().validate().map_err(|e| e.to_string())?;
+        if self.legacy_port && self.listen.port() < 3 {
+            return Err(format!(
+                "listen port {} leaves no room for the legacy port (listenPort - 2)",
+                self.listen.port()
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_flush(v: &str) -> Option<FlushDiskType> {
+    match v.to_ascii_uppercase().as_str() {
+        "SYNC_FLUSH" | "SYNC" => Some(FlushDiskType::SyncFlush),
+        "ASYNC_FLUSH" | "ASYNC" => Some(FlushDiskType::AsyncFlush),
+        _ => None,
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// `"host:port;host:port"`, as RocketMQ writes name-server lists.
+pub fn parse_namesrv_list(v: &str) -> Result<Vec<SocketAddr>, String> {
+    use std::net::ToSocketAddrs;
+    v.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.to_socket_addrs()
+                .map_err(|e| format!("name server address {s:?}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("name server address {s:?} resolves to nothing"))
+        })
+        .collect()
+}
+
+/// Parses Java properties text (`k=v` or `k: v` lines, `#`/`!` comments).
+pub fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with('!'))
+        .filter_map(|l| {
+            let at = l.find(['=', ':'])?;
+            Some((l[..at].trim().to_string(), l[at + 1..].trim().to_string()))
+        })
+        .collect()
+}
+
+/// The first non-loopback IPv4 address of this host, as RocketMQ picks
+/// `brokerIP1` by default.
+pub fn first_non_loopback_ipv4() -> Option<Ipv4Addr> {
+    // SAFETY: getifaddrs allocates a list we walk read-only and free once.
+    unsafe {
+        let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+        if libc::getifaddrs(&mut head) != 0 {
+            return None;
+        }
+        let mut found = None;
+        let mut cur = head;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
+                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                if !ip.is_loopback() && !ip.is_unspecified() {
+                    found = Some(ip);
+                    break;
+                }
+            }
+            cur = ifa.ifa_next;
+        }
+        libc::freeifaddrs(head);
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_conf_properties_apply() {
+        let text = "# comment\nbrokerClusterName = C1\nbrokerName=b1\nlistenPort=20911\nbrokerIP1=10.1.2.3\nflushDiskType=SYNC_FLUSH\nnamesrvAddr=127.0.0.1:9876;127.0.0.1:9877\ndefaultTopicQueueNums=4\ndeleteWhen=04;16\ndiskMaxUsedSpaceRatio=80\nsomethingElse=1\n";
+        let mut c = BrokerConfig::new("/tmp/x".into());
+        let ignored = c.apply_properties(&parse_properties(text)).unwrap();
+        assert_eq!(ignored, vec!["somethingElse".to_string()]);
+        assert_eq!(c.cluster_name, "C1");
+        assert_eq!(c.broker_name, "b1");
+        assert_eq!(c.listen.port(), 20911);
+        assert_eq!(c.advertised, "10.1.2.3:20911".parse().unwrap());
+        assert_eq!(c.flush_disk_type, FlushDiskType::SyncFlush);
+        assert_eq!(c.namesrv_addrs.len(), 2);
+        assert_eq!(c.default_topic_queue_nums, 4);
+        assert_eq!(c.delete_when, vec![4, 16]);
+        assert!((c.disk_max_used_ratio - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn bad_values_say_which_key() {
+        let mut c = BrokerConfig::new("/tmp/x".into());
+        let e = c
+            .apply_properties(&parse_properties("listenPort=abc"))
+            .unwrap_err();
+        assert!(e.contains("listenPort"), "{e}");
+        let e = c
+            .apply_properties(&parse_properties("brokerRole=SLAVE"))
+            .unwrap_err();
+        assert!(e.contains("brokerRole"), "{e}");
+        let e = c
+            .apply_properties(&parse_properties("flushDiskType=SOMETIMES"))
+            .unwrap_err();
+        assert!(e.contains("flushDiskType"), "{e}");
+    }
+}

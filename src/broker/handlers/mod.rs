@@ -1,0 +1,10 @@
+//! Request handlers, one module per request family. Each is an `impl Shard`
+//! block: it runs on the shard the dispatcher chose.
+
+mod admin;
+mod clients;
+mod offsets;
+mod pull;
+mod send;
+
+pub use send::{offset_msg_id, parse_batch, store_error_code};

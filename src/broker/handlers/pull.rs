@@ -1,0 +1,279 @@
+//! PULL_MESSAGE (11) and LITE_PULL_MESSAGE (361) on the shard that owns the
+//! queue: subscription lookup, the read, the offset corrections of spec §8.2,
+//! long polling (§8.3), and the committed offset that rides along.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rocketcore_storage::ReadStatus;
+
+use crate::broker::mesh::ReqCtx;
+use crate::broker::meta::Subscription;
+use crate::broker::shard::{response, Shard};
+use crate::protocol::{perm, SubscriptionData};
+use crate::remoting::codes::response_code as rs;
+use crate::remoting::RemotingCommand;
+
+const FLAG_COMMIT_OFFSET: i32 = 0x1;
+const FLAG_SUSPEND: i32 = 0x2;
+const FLAG_SUBSCRIPTION: i32 = 0x4;
+/// Longest hold granted, whatever the client asks: the Java client gives up
+/// on a pull after 30 s (spec §8.3).
+pub const MAX_HOLD_MS: i64 = 20_000;
+/// Messages and bytes one pull returns at most, as Java's in-memory limits.
+pub const PULL_MAX_MSGS: usize = 32;
+pub const PULL_DEFAULT_MAX_BYTES: usize = 256 << 10;
+
+struct PullHeader {
+    group: String,
+    topic: String,
+    queue_id: i32,
+    queue_offset: i64,
+    max_msgs: i32,
+    sys_flag: i32,
+    commit_offset: i64,
+    suspend_ms: i64,
+    subscription: Option<String>,
+    sub_version: i64,
+    expression_type: String,
+    max_bytes: Option<i32>,
+}
+
+impl PullHeader {
+    fn parse(cmd: &RemotingCommand) -> Result<PullHeader, String> {
+        let e = |x: crate::remoting::HeaderError| x.to_string();
+        Ok(PullHeader {
+            group: cmd.ext_str("consumerGroup").map_err(e)?.to_string(),
+            topic: cmd.ext_str("topic").map_err(e)?.to_string(),
+            queue_id: cmd.ext_i32("queueId").map_err(e)?,
+            queue_offset: cmd.ext_i64("queueOffset").map_err(e)?,
+            max_msgs: cmd.ext_i32_opt("maxMsgNums").map_err(e)?.unwrap_or(32),
+            sys_flag: cmd.ext_i32_opt("sysFlag").map_err(e)?.unwrap_or(0),
+            commit_offset: cmd.ext_i64_opt("commitOffset").map_err(e)?.unwrap_or(0),
+            suspend_ms: cmd
+                .ext_i64_opt("suspendTimeoutMillis")
+                .map_err(e)?
+                .unwrap_or(0),
+            subscription: cmd.ext_str_opt("subscription").map(str::to_string),
+            sub_version: cmd.ext_i64_opt("subVersion").map_err(e)?.unwrap_or(0),
+            expression_type: cmd
+                .ext_str_opt("expressionType")
+                .unwrap_or("TAG")
+                .to_string(),
+            max_bytes: cmd.ext_i32_opt("maxMsgBytes").map_err(e)?,
+        })
+    }
+}
+
+fn status_name(s: ReadStatus) -> &'static str {
+    match s {
+        ReadStatus::Found => "FOUND",
+        ReadStatus::NoMatchedMessage => "NO_MATCHED_MESSAGE",
+        ReadStatus::NoMatchedLogicQueue => "NO_MATCHED_LOGIC_QUEUE",
+        ReadStatus::NoMessageInQueue => "NO_MESSAGE_IN_QUEUE",
+        ReadStatus::OffsetTooSmall => "OFFSET_TOO_SMALL",
+        ReadStatus::OffsetOverflowOne => "OFFSET_OVERFLOW_ONE",
+        ReadStatus::OffsetOverflowBadly => "OFFSET_OVERFLOW_BADLY",
+        ReadStatus::MessageWasRemoving => "MESSAGE_WAS_REMOVING",
+        ReadStatus::OffsetFoundNull => "OFFSET_FOUND_NULL",
+    }
+}
+
+impl Shard {
+    pub async fn handle_pull(
+        self: &Rc<Self>,
+        _ctx: ReqCtx,
+        cmd: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let h = match PullHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => {
+                return Some(response(
+                    &cmd,
+                    rs::SYSTEM_ERROR,
+                    format!("bad pull header: {e}"),
+                ))
+            }
+        };
+        let meta = self.meta();
+        if let Some(g) = meta.groups.get(&h.group) {
+            if !g.consume_enable {
+                return Some(response(
+                    &cmd,
+                    rs::NO_PERMISSION,
+                    format!("consumer group {} may not consume", h.group),
+                ));
+            }
+        } else if !self.cfg.auto_create_subscription_group {
+            return Some(response(
+                &cmd,
+                rs::SUBSCRIPTION_GROUP_NOT_EXIST,
+                format!("subscription group {} does not exist", h.group),
+            ));
+        }
+        let Some(topic) = meta.topic(&h.topic) else {
+            return Some(response(
+                &cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            ));
+        };
+        if topic.perm & perm::PERM_READ == 0 {
+            return Some(response(
+                &cmd,
+                rs::NO_PERMISSION,
+                format!("the topic[{}] pulling message is forbidden", h.topic),
+            ));
+        }
+        if h.queue_id < 0 || h.queue_id >= topic.read_queue_nums as i32 {
+            return Some(response(
+                &cmd,
+                rs::INVALID_PARAMETER,
+                format!(
+                    "queueId {} is not below readQueueNums {} of {}",
+                    h.queue_id, topic.read_queue_nums, h.topic
+                ),
+            ));
+        }
+        let sub = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
+            if !h.expression_type.eq_ignore_ascii_case("TAG") {
+                return Some(response(
+                    &cmd,
+                    rs::SUBSCRIPTION_PARSE_FAILED,
+                    format!(
+                        "expression type {} is not supported by this broker yet",
+                        h.expression_type
+                    ),
+                ));
+            }
+            Subscription::new(SubscriptionData::parse_tags(
+                &h.topic,
+                h.subscription.as_deref().unwrap_or("*"),
+            ))
+        } else {
+            let Some(sub) = meta.subscription(&h.group, &h.topic) else {
+                return Some(response(
+                    &cmd,
+                    rs::SUBSCRIPTION_NOT_EXIST,
+                    format!(
+                        "the consumer's subscription not exist, group: {} topic: {}",
+                        h.group, h.topic
+                    ),
+                ));
+            };
+            if sub.data.sub_version < h.sub_version {
+                return Some(response(
+                    &cmd,
+                    rs::SUBSCRIPTION_NOT_LATEST,
+                    "the consumer's subscription not latest".to_string(),
+                ));
+            }
+            if !sub.data.expression_type.is_empty()
+                && !sub.data.expression_type.eq_ignore_ascii_case("TAG")
+            {
+                return Some(response(
+                    &cmd,
+                    rs::SYSTEM_ERROR,
+                    "SQL92 filtering is not supported by this broker yet".to_string(),
+                ));
+            }
+            sub.clone()
+        };
+        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+            self.offsets
+                .borrow_mut()
+                .set(&h.group, &h.topic, h.queue_id, h.commit_offset);
+        }
+        let max_msgs = (h.max_msgs.max(1) as usize).min(PULL_MAX_MSGS);
+        let max_bytes = h
+            .max_bytes
+            .filter(|b| *b > 0)
+            .map_or(PULL_DEFAULT_MAX_BYTES, |b| b as usize);
+        let hold = (h.sys_flag & FLAG_SUSPEND != 0 && h.suspend_ms > 0)
+            .then(|| Duration::from_millis(h.suspend_ms.min(MAX_HOLD_MS) as u64));
+        let deadline = hold.map(|d| std::time::Instant::now() + d);
+        loop {
+            let reply = self
+                .read_for_pull(&cmd, &h, &sub, max_msgs, max_bytes)
+                .await;
+            let not_found = reply.code == rs::PULL_NOT_FOUND;
+            let Some(deadline) = deadline.filter(|_| not_found) else {
+                return Some(reply);
+            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Some(reply);
+            }
+            if !self.polls.wait(&h.topic, h.queue_id, left).await {
+                // Hold time over: answer with what a re-read finds.
+                return Some(
+                    self.read_for_pull(&cmd, &h, &sub, max_msgs, max_bytes)
+                        .await,
+                );
+            }
+        }
+    }
+
+    async fn read_for_pull(
+        &self,
+        cmd: &RemotingCommand,
+        h: &PullHeader,
+        sub: &Subscription,
+        max_msgs: usize,
+        max_bytes: usize,
+    ) -> RemotingCommand {
+        let offset = h.queue_offset.max(0) as u64;
+        let read = match self
+            .store
+            .read_queue(
+                &h.topic,
+                h.queue_id,
+                offset,
+                max_msgs,
+                max_bytes,
+                sub.tag_codes.as_deref(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, format!("read failed: {e}")),
+        };
+        let (code, next) = match read.status {
+            ReadStatus::Found => (rs::SUCCESS, read.next_offset as i64),
+            ReadStatus::NoMatchedLogicQueue | ReadStatus::NoMessageInQueue => (
+                if h.queue_offset != 0 {
+                    rs::PULL_OFFSET_MOVED
+                } else {
+                    rs::PULL_NOT_FOUND
+                },
+                0,
+            ),
+            ReadStatus::OffsetTooSmall | ReadStatus::OffsetOverflowBadly => {
+                (rs::PULL_OFFSET_MOVED, read.next_offset as i64)
+            }
+            ReadStatus::OffsetOverflowOne => (rs::PULL_NOT_FOUND, h.queue_offset),
+            ReadStatus::NoMatchedMessage | ReadStatus::MessageWasRemoving => {
+                (rs::PULL_RETRY_IMMEDIATELY, read.next_offset as i64)
+            }
+            ReadStatus::OffsetFoundNull => (rs::PULL_NOT_FOUND, read.next_offset as i64),
+        };
+        let mut reply = response(cmd, code, status_name(read.status).to_string());
+        reply.set_ext("suggestWhichBrokerId", 0);
+        reply.set_ext("nextBeginOffset", next);
+        reply.set_ext("minOffset", read.min_offset);
+        reply.set_ext("maxOffset", read.max_offset);
+        if !read.messages.is_empty() {
+            let len = read.messages.iter().map(|m| m.len()).sum();
+            let mut body = BytesMut::with_capacity(len);
+            for m in &read.messages {
+                body.extend_from_slice(m);
+            }
+            self.stats
+                .get_msgs
+                .set(self.stats.get_msgs.get() + read.messages.len() as u64);
+            reply.body = Some(body.freeze());
+        }
+        reply
+    }
+}

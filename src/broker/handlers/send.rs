@@ -1,0 +1,484 @@
+//! SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320):
+//! validate, pick the queue, auto-create the topic (on shard 0), move the
+//! request to the queue's owner, append there, answer with the offsets.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+
+use bytes::Bytes;
+use rocketcore_storage::record::{self, MessageDraft};
+use rocketcore_storage::{properties, Durability, StoreError};
+
+use crate::broker::config::FlushDiskType;
+use crate::broker::mesh::ReqCtx;
+use crate::broker::meta::{NOT_ALLOWED_SEND_TOPICS, RETRY_GROUP_TOPIC_PREFIX};
+use crate::broker::shard::{response, Shard};
+use crate::protocol::{perm, TopicConfig};
+use crate::remoting::codes::{request_code as rq, response_code as rs};
+use crate::remoting::{HeaderError, RemotingCommand};
+
+/// Region Java brokers report by default; Java clients read it (spec §13.9).
+const DEFAULT_REGION: &str = "DefaultRegion";
+
+/// The send request header, read with V1 or V2 keys by request code.
+#[derive(Debug)]
+pub struct SendHeader {
+    pub topic: String,
+    pub default_topic: String,
+    pub default_topic_queue_nums: i32,
+    pub queue_id: i32,
+    pub sys_flag: i32,
+    pub born_timestamp: i64,
+    pub flag: i32,
+    pub properties: String,
+    pub reconsume_times: i32,
+    /// The body is a batch (§6.6). Always for 320; the C++ client sends
+    /// batches as code 10 with `batch=1`.
+    pub batch: bool,
+    qid_key: &'static str,
+}
+
+impl SendHeader {
+    pub fn parse(cmd: &RemotingCommand) -> Result<SendHeader, HeaderError> {
+        let v2 = cmd.code != rq::SEND_MESSAGE;
+        let k = |v1: &'static str, v2k: &'static str| if v2 { v2k } else { v1 };
+        // Mandatory although unused until transactions need it.
+        cmd.ext_str(k("producerGroup", "a"))?;
+        Ok(SendHeader {
+            topic: cmd.ext_str(k("topic", "b"))?.to_string(),
+            default_topic: cmd
+                .ext_str_opt(k("defaultTopic", "c"))
+                .unwrap_or("TBW102")
+                .to_string(),
+            default_topic_queue_nums: cmd
+                .ext_i32_opt(k("defaultTopicQueueNums", "d"))?
+                .unwrap_or(4),
+            queue_id: cmd.ext_i32(k("queueId", "e"))?,
+            sys_flag: cmd.ext_i32_opt(k("sysFlag", "f"))?.unwrap_or(0),
+            born_timestamp: cmd.ext_i64_opt(k("bornTimestamp", "g"))?.unwrap_or(0),
+            flag: cmd.ext_i32_opt(k("flag", "h"))?.unwrap_or(0),
+            properties: cmd
+                .ext_str_opt(k("properties", "i"))
+                .unwrap_or("")
+                .to_string(),
+            reconsume_times: cmd.ext_i32_opt(k("reconsumeTimes", "j"))?.unwrap_or(0),
+            batch: cmd.code == rq::SEND_BATCH_MESSAGE
+                || cmd
+                    .ext_str_opt(k("batch", "m"))
+                    .is_some_and(|b| b == "1" || b.eq_ignore_ascii_case("true")),
+            qid_key: k("queueId", "e"),
+        })
+    }
+}
+
+/// offsetMsgId (spec §6.7): hex of store IP, port and physical offset.
+pub fn offset_msg_id(out: &mut String, store: &SocketAddr, phys: i64) {
+    match store.ip() {
+        IpAddr::V4(ip) => ip.octets().iter().for_each(|b| {
+            let _ = write!(out, "{b:02X}");
+        }),
+        IpAddr::V6(ip) => ip.octets().iter().for_each(|b| {
+            let _ = write!(out, "{b:02X}");
+        }),
+    }
+    let _ = write!(out, "{:08X}{:016X}", store.port() as i32, phys);
+}
+
+/// A broker-made UNIQ_KEY for messages that arrive without one: unique per
+/// broker process and shard, 32 hex characters like a client's.
+fn generate_uniq_key(shard: usize, seq: u64) -> String {
+    let now = crate::broker::shard::now_ms() as u64;
+    format!(
+        "{:08X}{:04X}{:04X}{:016X}",
+        std::process::id(),
+        shard as u16,
+        (now >> 32) as u16,
+        (now << 24) ^ seq
+    )
+}
+
+fn with_uniq_key(props: &[u8], shard: usize, seq: u64) -> Option<Vec<u8>> {
+    match properties::get(props, properties::UNIQ_KEY) {
+        Some(v) if !v.is_empty() => None,
+        _ => {
+            let mut out = props.to_vec();
+            properties::push(
+                &mut out,
+                properties::UNIQ_KEY,
+                &generate_uniq_key(shard, seq),
+            );
+            Some(out)
+        }
+    }
+}
+
+/// Features a message asks for that belong to later work; refused with a
+/// clear reason rather than silently delivered as a plain message.
+fn unsupported_feature(props: &[u8], sys_flag: i32) -> Option<&'static str> {
+    let delay = properties::get(props, "DELAY")
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| d.trim().parse::<i32>().ok())
+        .unwrap_or(0);
+    if delay > 0 {
+        return Some("delay-level messages are not supported by this broker yet");
+    }
+    for k in [
+        "__STARTDELIVERTIME",
+        "TIMER_DELIVER_MS",
+        "TIMER_DELAY_SEC",
+        "TIMER_DELAY_MS",
+    ] {
+        if properties::get(props, k).is_some() {
+            return Some("timer messages are not supported by this broker yet");
+        }
+    }
+    let prepared = sys_flag & 0xC == 0x4;
+    let tran = properties::get(props, "TRAN_MSG").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
+    if prepared || tran {
+        return Some("transactional messages are not supported by this broker yet");
+    }
+    None
+}
+
+/// One entry of a batch body (spec §6.6), borrowed from the request body.
+pub struct BatchEntry {
+    pub flag: i32,
+    pub body: Bytes,
+    pub properties: Bytes,
+}
+
+/// Cuts a batch body into entries without copying. Every length is checked.
+pub fn parse_batch(body: &Bytes) -> Result<Vec<BatchEntry>, String> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let b = &body[..];
+    let rd_i32 = |at: usize| -> Option<i32> {
+        Some(i32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    while at < b.len() {
+        let _total = rd_i32(at).ok_or("truncated batch entry header")?;
+        let flag = rd_i32(at + 12).ok_or("truncated batch entry header")?;
+        let body_len = rd_i32(at + 16).ok_or("truncated batch entry header")?;
+        if body_len < 0 {
+            return Err(format!(
+                "batch entry {} has a negative body length",
+                out.len()
+            ));
+        }
+        let body_at = at + 20;
+        let props_len_at = body_at + body_len as usize;
+        let props_len = b
+            .get(props_len_at..props_len_at + 2)
+            .map(|x| i16::from_be_bytes([x[0], x[1]]))
+            .ok_or_else(|| format!("batch entry {} body runs past the request", out.len()))?;
+        if props_len < 0 {
+            return Err(format!(
+                "batch entry {} has a negative properties length",
+                out.len()
+            ));
+        }
+        let props_at = props_len_at + 2;
+        let end = props_at + props_len as usize;
+        if end > b.len() {
+            return Err(format!(
+                "batch entry {} properties run past the request",
+                out.len()
+            ));
+        }
+        out.push(BatchEntry {
+            flag,
+            body: body.slice(body_at..props_len_at),
+            properties: body.slice(props_at..end),
+        });
+        at = end;
+    }
+    if out.is_empty() {
+        return Err("empty batch".into());
+    }
+    Ok(out)
+}
+
+impl Shard {
+    pub async fn handle_send(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        mut cmd: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        let h = match SendHeader::parse(&cmd) {
+            Ok(h) => h,
+            Err(e) => {
+                return Some(response(
+                    &cmd,
+                    rs::SYSTEM_ERROR,
+                    format!("bad send header: {e}"),
+                ))
+            }
+        };
+        if !rocketcore_storage::valid_topic(&h.topic) {
+            return Some(response(
+                &cmd,
+                rs::INVALID_PARAMETER,
+                format!("the specified topic is invalid: {:?}", h.topic),
+            ));
+        }
+        if NOT_ALLOWED_SEND_TOPICS.contains(&h.topic.as_str()) {
+            return Some(response(
+                &cmd,
+                rs::NO_PERMISSION,
+                format!("sending to topic {} is forbidden", h.topic),
+            ));
+        }
+        let meta = self.meta();
+        let topic_cfg = match meta.topic(&h.topic) {
+            Some(t) => t.clone(),
+            None if self.id != 0 => return self.forward(0, ctx, cmd, false).await,
+            None => match self.auto_create_topic(&h) {
+                Ok(t) => t,
+                Err(reply) => return Some(response(&cmd, reply.0, reply.1)),
+            },
+        };
+        let queues = topic_cfg.write_queue_nums.max(topic_cfg.read_queue_nums) as i32;
+        let qid = if h.queue_id < 0 {
+            if topic_cfg.write_queue_nums == 0 {
+                return Some(response(
+                    &cmd,
+                    rs::NO_PERMISSION,
+                    format!("topic {} has no write queues", h.topic),
+                ));
+            }
+            (crate::broker::shard::now_ms() as u64 % topic_cfg.write_queue_nums as u64) as i32
+        } else {
+            h.queue_id
+        };
+        if qid >= queues {
+            return Some(response(
+                &cmd,
+                rs::INVALID_PARAMETER,
+                format!(
+                    "queueId {qid} is not below the {queues} queues of topic {}",
+                    h.topic
+                ),
+            ));
+        }
+        let owner = self.owner_of(&h.topic, qid);
+        if owner != self.id {
+            cmd.set_ext(h.qid_key, qid);
+            return self.forward(owner, ctx, cmd, false).await;
+        }
+        Some(self.append_here(ctx, &cmd, &h, qid).await)
+    }
+
+    /// Shard 0: creates `h.topic` from its default topic, or explains why not.
+    fn auto_create_topic(&self, h: &SendHeader) -> Result<TopicConfig, (i32, String)> {
+        let Some(owner) = &self.owner else {
+            return Err((rs::SYSTEM_ERROR, "topic creation runs on shard 0".into()));
+        };
+        let mut owner = owner.borrow_mut();
+        let not_exist = || {
+            (
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{}] not exist, apply first please!", h.topic),
+            )
+        };
+        let cfg = if h.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
+            TopicConfig::new(&h.topic, 1)
+        } else {
+            if !self.cfg.auto_create_topic_enable {
+                return Err(not_exist());
+            }
+            let Some(template) = owner.snap().topic(&h.default_topic) else {
+                return Err(not_exist());
+            };
+            if template.perm & perm::PERM_INHERIT == 0 {
+                return Err(not_exist());
+            }
+            let n =
+                (h.default_topic_queue_nums.max(1) as u32).min(template.write_queue_nums.max(1));
+            TopicConfig::new(&h.topic, n)
+        };
+        owner
+            .put_topic(cfg.clone())
+            .map_err(|e| (rs::SYSTEM_ERROR, e))?;
+        drop(owner);
+        tracing::info!(topic = %cfg.topic_name, queues = cfg.write_queue_nums, "auto-created topic");
+        self.publish_meta();
+        self.register_now.set(true);
+        Ok(cfg)
+    }
+
+    async fn append_here(
+        &self,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+        h: &SendHeader,
+        qid: i32,
+    ) -> RemotingCommand {
+        let batch = h.batch;
+        let body = cmd.body.clone().unwrap_or_default();
+        let props = h.properties.as_bytes();
+        if let Some(why) = unsupported_feature(props, h.sys_flag) {
+            return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
+        }
+        let seq = self.stats.put_msgs.get();
+        let durable = match self.cfg.flush_disk_type {
+            FlushDiskType::SyncFlush if properties::get(props, "WAIT") != Some(b"false") => {
+                Durability::Synced
+            }
+            _ => Durability::Buffered,
+        };
+        let draft = |flag, body, properties| MessageDraft {
+            flag,
+            body,
+            properties,
+            sys_flag: h.sys_flag,
+            born_timestamp_ms: h.born_timestamp,
+            born_host: ctx.peer,
+            reconsume_times: h.reconsume_times,
+            prepared_transaction_offset: 0,
+        };
+        let fmt = self.store.config().record_format();
+        let mut sizes = Vec::new();
+        let result = if batch {
+            let entries = match parse_batch(&body) {
+                Ok(e) => e,
+                Err(e) => {
+                    return response(cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
+                }
+            };
+            let owned: Vec<Option<Vec<u8>>> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| with_uniq_key(&e.properties, self.id, seq + i as u64))
+                .collect();
+            for (e, o) in entries.iter().zip(&owned) {
+                if let Some(why) =
+                    unsupported_feature(o.as_deref().unwrap_or(&e.properties), h.sys_flag)
+                {
+                    return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
+                }
+            }
+            let drafts: Vec<MessageDraft<'_>> = entries
+                .iter()
+                .zip(&owned)
+                .map(|(e, o)| {
+                    draft(
+                        e.flag,
+                        &e.body[..],
+                        o.as_deref().unwrap_or(&e.properties[..]),
+                    )
+                })
+                .collect();
+            sizes.extend(
+                drafts
+                    .iter()
+                    .map(|d| record::encoded_len(&h.topic, d, &fmt) as i64),
+            );
+            self.store.append(&h.topic, qid, &drafts, durable).await
+        } else {
+            let owned = with_uniq_key(props, self.id, seq);
+            let d = draft(h.flag, &body[..], owned.as_deref().unwrap_or(props));
+            self.store.append(&h.topic, qid, &[d], durable).await
+        };
+        let (code, appended) = match result {
+            Ok(a) => (rs::SUCCESS, a),
+            Err(StoreError::FlushTimeout {
+                appended: Some(a), ..
+            }) => (rs::FLUSH_DISK_TIMEOUT, a),
+            Err(e) => return response(cmd, store_error_code(&e), e.to_string()),
+        };
+        self.stats.put_msgs.set(seq + appended.count as u64);
+        self.polls.notify(&h.topic, qid);
+        let mut msg_id = String::with_capacity(32 * appended.count);
+        if sizes.is_empty() {
+            offset_msg_id(&mut msg_id, &self.cfg.advertised, appended.first_phys);
+        } else {
+            let mut phys = appended.first_phys;
+            for (i, size) in sizes.iter().enumerate() {
+                if i > 0 {
+                    msg_id.push(',');
+                }
+                offset_msg_id(&mut msg_id, &self.cfg.advertised, phys);
+                phys += size;
+            }
+        }
+        let mut reply = response(cmd, code, None);
+        reply.set_ext("msgId", msg_id);
+        reply.set_ext("queueId", qid);
+        reply.set_ext("queueOffset", appended.first_queue_offset);
+        reply.set_ext("MSG_REGION", DEFAULT_REGION);
+        reply.set_ext("TRACE_ON", "true");
+        reply
+    }
+}
+
+/// The response code RocketMQ gives for a store failure (spec §2.3).
+pub fn store_error_code(e: &StoreError) -> i32 {
+    match e {
+        StoreError::IllegalMessage(_) => rs::MESSAGE_ILLEGAL,
+        StoreError::DiskFull(_) | StoreError::Poisoned(_) | StoreError::ShuttingDown => {
+            rs::SERVICE_NOT_AVAILABLE
+        }
+        StoreError::Busy { .. } => rs::SYSTEM_BUSY,
+        StoreError::FlushTimeout { .. } => rs::FLUSH_DISK_TIMEOUT,
+        StoreError::Io { .. } | StoreError::Corruption { .. } => rs::SYSTEM_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_msg_id_matches_the_spec_layout() {
+        let mut s = String::new();
+        offset_msg_id(&mut s, &"192.168.1.10:10911".parse().unwrap(), 0x1234);
+        assert_eq!(s, "C0A8010A00002A9F0000000000001234");
+        assert_eq!(s.len(), 32);
+    }
+
+    #[test]
+    fn batch_bodies_are_cut_without_copying_and_checked() {
+        let mut b = Vec::new();
+        for (body, props) in [(&b"one"[..], &b"KEYS\x01a\x02"[..]), (b"second", b"")] {
+            b.extend_from_slice(&((22 + body.len() + props.len()) as i32).to_be_bytes());
+            b.extend_from_slice(&0i32.to_be_bytes());
+            b.extend_from_slice(&0i32.to_be_bytes());
+            b.extend_from_slice(&7i32.to_be_bytes());
+            b.extend_from_slice(&(body.len() as i32).to_be_bytes());
+            b.extend_from_slice(body);
+            b.extend_from_slice(&(props.len() as i16).to_be_bytes());
+            b.extend_from_slice(props);
+        }
+        let bytes = Bytes::from(b.clone());
+        let e = parse_batch(&bytes).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(&e[0].body[..], b"one");
+        assert_eq!(&e[0].properties[..], b"KEYS\x01a\x02");
+        assert_eq!(&e[1].body[..], b"second");
+        assert_eq!(e[1].flag, 7);
+        for cut in 1..b.len() {
+            if cut == 22 + 3 + 10 {
+                continue; // exactly the first entry: valid
+            }
+            assert!(
+                parse_batch(&Bytes::from(b[..cut].to_vec())).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(parse_batch(&Bytes::new()).is_err());
+    }
+
+    #[test]
+    fn unsupported_features_are_named() {
+        assert!(unsupported_feature(b"DELAY\x013\x02", 0)
+            .unwrap()
+            .contains("delay"));
+        assert!(unsupported_feature(b"DELAY\x010\x02", 0).is_none());
+        assert!(unsupported_feature(b"TRAN_MSG\x01true\x02", 0)
+            .unwrap()
+            .contains("transaction"));
+        assert!(unsupported_feature(b"", 0x4).is_some());
+        assert!(unsupported_feature(b"TAGS\x01a\x02", 0).is_none());
+    }
+}

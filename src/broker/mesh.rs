@@ -1,0 +1,78 @@
+//! How shards reach each other: which shard owns a queue, and the messages
+//! that cross between shards over `flume` channels. A request that must run
+//! on another shard travels whole (its body is a `Bytes`, moved, not
+//! copied) and its reply comes back to the shard that forwarded it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::broker::meta::MetaSnapshot;
+use crate::remoting::RemotingCommand;
+
+/// Bound on each shard's inbox. A full inbox makes senders wait: shards
+/// push back on each other instead of buffering without limit.
+pub const INBOX_MESSAGES: usize = 65_536;
+
+/// The shard that owns queue (topic, queue_id): a stable function, so every
+/// shard and every restart agrees. Consecutive queues of a topic land on
+/// consecutive shards, spreading a topic over all of them.
+pub fn owner_shard(topic: &str, queue_id: i32, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    let h = rocketcore_storage::properties::java_string_hash(topic.as_bytes()) as u32 as u64;
+    ((h + queue_id.max(0) as u64) % shards as u64) as usize
+}
+
+/// Where a request came from: the connection and the shard serving it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReqCtx {
+    pub conn_id: u64,
+    pub conn_shard: usize,
+    pub peer: SocketAddr,
+}
+
+pub enum ShardMsg {
+    /// Run `cmd` here. `pinned` means: do not route it again (scatter
+    /// requests that every shard answers for itself).
+    Request {
+        ctx: ReqCtx,
+        cmd: RemotingCommand,
+        pinned: bool,
+        from: usize,
+        token: u64,
+    },
+    /// The answer to a request this shard forwarded.
+    Reply {
+        token: u64,
+        cmd: Option<RemotingCommand>,
+    },
+    /// New metadata from shard 0.
+    Meta(Arc<MetaSnapshot>),
+    /// Send a server-initiated command on one of this shard's connections.
+    ToConn { conn_id: u64, cmd: RemotingCommand },
+    /// A connection closed on some shard (to shard 0: drop its registrations).
+    ConnClosed { conn_id: u64 },
+    /// Shut down.
+    Stop,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_stable_and_spreads_queues() {
+        let owners: Vec<usize> = (0..8).map(|q| owner_shard("TopicTest", q, 4)).collect();
+        assert_eq!(
+            owners,
+            (0..8)
+                .map(|q| owner_shard("TopicTest", q, 4))
+                .collect::<Vec<_>>()
+        );
+        for s in 0..4 {
+            assert_eq!(owners.iter().filter(|o| **o == s).count(), 2, "{owners:?}");
+        }
+        assert_eq!(owner_shard("x", 5, 1), 0);
+    }
+}

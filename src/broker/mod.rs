@@ -1,0 +1,262 @@
+//! The broker: `--shards N` glommio executors, each owning a shard of the
+//! message queues with its own store, listeners and connections (see
+//! `docs/ARCHITECTURE.md`). This module starts and stops them.
+
+pub mod config;
+mod handlers;
+mod long_poll;
+pub mod mesh;
+pub mod meta;
+mod offsets;
+mod register;
+mod reply_slot;
+pub mod shard;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+use rocketcore_storage::{ShardStore, SystemEnvironment};
+
+use crate::broker::config::BrokerConfig;
+use crate::broker::mesh::{ShardMsg, INBOX_MESSAGES};
+use crate::broker::meta::{MetaOwner, TBW102};
+use crate::broker::offsets::{ConsumerOffsets, PERSIST_INTERVAL_MS};
+use crate::broker::shard::Shard;
+use crate::net::RemotingClient;
+use crate::protocol::{perm, TopicConfig};
+
+pub use handlers::{offset_msg_id, parse_batch, store_error_code};
+
+/// Memory each executor registers with io_uring. glommio's default (10 MiB)
+/// exceeds the common 8 MiB RLIMIT_MEMLOCK on its own.
+pub const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
+/// How often shard 0 drops silent clients (spec §10.4).
+const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The one-line explanation for an executor that will not start.
+pub fn executor_hint(e: impl std::fmt::Display) -> String {
+    format!(
+        "cannot start a glommio executor: {e}. rocketcore needs io_uring (kernel 5.8+, sysctl kernel.io_uring_disabled=0, \
+         not blocked by a container seccomp profile) and locked memory for its rings (ulimit -l of at least {} KiB per shard)",
+        2 * EXECUTOR_IO_MEMORY_BYTES / 1024
+    )
+}
+
+pub struct BrokerHandle {
+    threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
+    senders: Vec<flume::Sender<ShardMsg>>,
+    pub listen: SocketAddr,
+}
+
+impl BrokerHandle {
+    /// Asks every shard to flush, persist, unregister and stop; waits.
+    pub fn stop(self) -> Result<(), String> {
+        for tx in &self.senders {
+            let _ = tx.send(ShardMsg::Stop);
+        }
+        let mut first_err = None;
+        for t in self.threads {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert("a shard thread panicked".to_string());
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Starts the broker's shards and returns once all of them serve (or one
+/// failed to start, in which case the others are stopped).
+pub fn start(cfg: BrokerConfig) -> Result<BrokerHandle, String> {
+    cfg.validate()?;
+    std::fs::create_dir_all(&cfg.store_dir)
+        .map_err(|e| format!("creating store dir {}: {e}", cfg.store_dir.display()))?;
+    let mut owner = MetaOwner::load(&cfg.store_dir)?;
+    if cfg.auto_create_topic_enable && owner.snap().topic(TBW102).is_none() {
+        let mut t = TopicConfig::new(TBW102, cfg.default_topic_queue_nums);
+        t.perm = perm::PERM_READ | perm::PERM_WRITE | perm::PERM_INHERIT;
+        owner.put_topic(t)?;
+    }
+    // The system topics Java brokers keep: tools address the broker and
+    // the cluster by them, and name servers refuse a first registration
+    // that carries a single topic.
+    for name in [
+        "SELF_TEST_TOPIC",
+        cfg.broker_name.as_str(),
+        cfg.cluster_name.as_str(),
+    ] {
+        if rocketcore_storage::valid_topic(name) && owner.snap().topic(name).is_none() {
+            owner.put_topic(TopicConfig::new(name, 1))?;
+        }
+    }
+    let snapshot = owner.snapshot.clone();
+    let cfg = Arc::new(cfg);
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..cfg.shards)
+        .map(|_| flume::bounded(INBOX_MESSAGES))
+        .unzip();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let mut owner = Some(owner);
+    let mut threads = Vec::new();
+    for (k, inbox) in receivers.into_iter().enumerate() {
+        let cfg = cfg.clone();
+        let mesh = senders.clone();
+        let snapshot = snapshot.clone();
+        let owner = if k == 0 { owner.take() } else { None };
+        let ready = ready_tx.clone();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let placement = if cfg.pin_cores {
+            Placement::Fixed(k % cpus)
+        } else {
+            Placement::Unbound
+        };
+        let t = std::thread::Builder::new()
+            .name(format!("shard-{k}"))
+            .spawn(move || {
+                let ex = match LocalExecutorBuilder::new(placement)
+                    .name(&format!("shard-{k}"))
+                    .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+                    .make()
+                {
+                    Ok(ex) => ex,
+                    Err(e) => {
+                        let msg = executor_hint(e);
+                        let _ = ready.send(Err(msg.clone()));
+                        return Err(msg);
+                    }
+                };
+                ex.run(run_shard(k, cfg, mesh, inbox, snapshot, owner, ready))
+            })
+            .map_err(|e| format!("spawning shard thread: {e}"))?;
+        threads.push(t);
+    }
+    drop(ready_tx);
+    let listen = cfg.listen;
+    let handle = BrokerHandle {
+        threads,
+        senders,
+        listen,
+    };
+    for _ in 0..cfg.shards {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.stop();
+                return Err(e);
+            }
+            Err(_) => {
+                let e = handle
+                    .stop()
+                    .err()
+                    .unwrap_or_else(|| "a shard exited during start-up".into());
+                return Err(e);
+            }
+        }
+    }
+    Ok(handle)
+}
+
+async fn run_shard(
+    k: usize,
+    cfg: Arc<BrokerConfig>,
+    mesh: Vec<flume::Sender<ShardMsg>>,
+    inbox: flume::Receiver<ShardMsg>,
+    snapshot: Arc<meta::MetaSnapshot>,
+    owner: Option<MetaOwner>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) -> Result<(), String> {
+    let started = async {
+        let store = ShardStore::open(cfg.store_config(), k as u8, Rc::new(SystemEnvironment))
+            .await
+            .map_err(|e| format!("shard {k}: opening the store: {e}"))?;
+        let offsets = ConsumerOffsets::load(
+            cfg.store_dir
+                .join("config")
+                .join(format!("consumerOffset-{k}.json")),
+        )?;
+        let shard = Rc::new(Shard::new(
+            k,
+            cfg.clone(),
+            store,
+            mesh,
+            snapshot,
+            owner,
+            offsets,
+        ));
+        let mut listeners = vec![glommio::net::TcpListener::bind(cfg.listen)
+            .map_err(|e| format!("binding {}: {e}", cfg.listen))?];
+        if cfg.legacy_port {
+            let mut legacy = cfg.listen;
+            legacy.set_port(cfg.listen.port() - 2);
+            listeners.push(
+                glommio::net::TcpListener::bind(legacy)
+                    .map_err(|e| format!("binding legacy port {legacy}: {e}"))?,
+            );
+        }
+        Ok::<_, String>((shard, listeners))
+    };
+    let (shard, listeners) = match started.await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = ready.send(Err(e.clone()));
+            return Err(e);
+        }
+    };
+    let mut tasks = Vec::new();
+    for l in listeners {
+        let s = shard.clone();
+        tasks.push(glommio::spawn_local(crate::net::serve(
+            l,
+            s,
+            k as u64,
+            futures_lite::future::pending(),
+        )));
+    }
+    let s = shard.clone();
+    tasks.push(glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(Duration::from_millis(PERSIST_INTERVAL_MS)).await;
+            if let Err(e) = s.offsets.borrow_mut().persist() {
+                tracing::warn!(shard = s.id, "persisting consumer offsets: {e}");
+            }
+        }
+    }));
+    let clients: Rc<Vec<RemotingClient>> = Rc::new(
+        cfg.namesrv_addrs
+            .iter()
+            .map(|a| RemotingClient::new(*a))
+            .collect(),
+    );
+    if k == 0 {
+        tasks.push(glommio::spawn_local(register::register_loop(
+            shard.clone(),
+            clients.clone(),
+        )));
+        let s = shard.clone();
+        tasks.push(glommio::spawn_local(async move {
+            loop {
+                glommio::timer::sleep(CLIENT_SCAN_INTERVAL).await;
+                s.expire_clients();
+            }
+        }));
+    }
+    let _ = ready.send(Ok(()));
+    shard.clone().inbox_loop(inbox).await;
+    // Stopping: no new connections or timers, then make everything durable.
+    drop(tasks);
+    if k == 0 {
+        register::unregister(&shard, &clients).await;
+    }
+    let mut result = shard.offsets.borrow_mut().persist();
+    if let Err(e) = shard.store.shutdown().await {
+        result = Err(format!("shard {k}: store shutdown: {e}"));
+    }
+    result
+}

@@ -1,0 +1,82 @@
+//! Shard 0's registration with the name servers: REGISTER_BROKER (103) with
+//! every topic at start-up, every `register_interval_ms` and right after a
+//! topic change; UNREGISTER_BROKER (104) at shutdown.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::broker::shard::Shard;
+use crate::net::RemotingClient;
+use crate::protocol::RegisterBrokerBody;
+use crate::remoting::codes::{request_code as rq, response_code as rs};
+use crate::remoting::RemotingCommand;
+
+/// How long one registration call may take.
+pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(6);
+/// How often the loop looks for a pending immediate registration.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+fn header(shard: &Shard, code: i32) -> RemotingCommand {
+    let cfg = &shard.cfg;
+    let mut cmd = RemotingCommand::new_request(code);
+    cmd.set_ext("brokerName", &cfg.broker_name);
+    cmd.set_ext("brokerAddr", cfg.advertised);
+    cmd.set_ext("clusterName", &cfg.cluster_name);
+    cmd.set_ext("brokerId", cfg.broker_id);
+    cmd
+}
+
+pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
+    let Some(owner) = &shard.owner else { return };
+    let body = RegisterBrokerBody {
+        topic_config_serialize_wrapper: owner.borrow().topic_wrapper(),
+        filter_server_list: Vec::new(),
+    };
+    let Ok(body) = serde_json::to_vec(&body) else {
+        return;
+    };
+    let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+    for client in clients {
+        let mut cmd = header(shard, rq::REGISTER_BROKER);
+        let ha = std::net::SocketAddr::new(
+            shard.cfg.advertised.ip(),
+            shard.cfg.advertised.port().wrapping_add(1),
+        );
+        cmd.set_ext("haServerAddr", ha);
+        cmd.set_ext("compressed", "false");
+        cmd.set_ext("bodyCrc32", crc);
+        let cmd = cmd.with_body(body.clone());
+        match client.call(cmd, REGISTER_TIMEOUT).await {
+            Ok(r) if r.code == rs::SUCCESS => {}
+            Ok(r) => {
+                tracing::warn!(namesrv = %client.addr(), code = r.code, remark = ?r.remark, "name server refused registration")
+            }
+            Err(e) => {
+                tracing::warn!(namesrv = %client.addr(), "registering with name server failed: {e}")
+            }
+        }
+    }
+}
+
+/// Runs until the task is dropped.
+pub async fn register_loop(shard: Rc<Shard>, clients: Rc<Vec<RemotingClient>>) {
+    let interval = Duration::from_millis(shard.cfg.register_interval_ms);
+    let mut last = Instant::now();
+    register_once(&shard, &clients).await;
+    loop {
+        glommio::timer::sleep(POLL_INTERVAL).await;
+        if shard.register_now.replace(false) || last.elapsed() >= interval {
+            last = Instant::now();
+            register_once(&shard, &clients).await;
+        }
+    }
+}
+
+pub async fn unregister(shard: &Shard, clients: &[RemotingClient]) {
+    for client in clients {
+        let cmd = header(shard, rq::UNREGISTER_BROKER);
+        if let Err(e) = client.call(cmd, REGISTER_TIMEOUT).await {
+            tracing::warn!(namesrv = %client.addr(), "unregistering from name server failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! One broker shard: the runtime state a glommio executor owns (its store,
+//! its connections, its consumer offsets and held pulls, its metadata
+//! replica; on shard 0 also the metadata owner) and the request dispatcher
+//! that either serves a request here or forwards it to the owning shard.
+//!
+//! Lives on its executor only (`Rc`, `RefCell`); other shards are reached
+//! through `flume` channels.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rocketcore_storage::ShardStore;
+
+use crate::broker::config::BrokerConfig;
+use crate::broker::long_poll::LongPolls;
+use crate::broker::mesh::{owner_shard, ReqCtx, ShardMsg};
+use crate::broker::meta::{MetaOwner, MetaSnapshot};
+use crate::broker::offsets::ConsumerOffsets;
+use crate::broker::reply_slot::ReplySlot;
+use crate::net::{Conn, Handler};
+use crate::remoting::codes::{request_code as rq, response_code as rs};
+use crate::remoting::RemotingCommand;
+
+/// A forwarded request not answered within this long fails with
+/// SYSTEM_ERROR. Longer than the longest pull hold plus slack.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(40);
+
+pub struct Shard {
+    pub id: usize,
+    pub shards: usize,
+    pub cfg: Arc<BrokerConfig>,
+    pub store: Rc<ShardStore>,
+    mesh: Vec<flume::Sender<ShardMsg>>,
+    meta: RefCell<Arc<MetaSnapshot>>,
+    /// Shard 0 only.
+    pub owner: Option<RefCell<MetaOwner>>,
+    pending: RefCell<HashMap<u64, Rc<ReplySlot>>>,
+    next_token: Cell<u64>,
+    next_opaque: Cell<i32>,
+    conns: RefCell<HashMap<u64, Weak<Conn>>>,
+    pub offsets: RefCell<ConsumerOffsets>,
+    pub polls: LongPolls,
+    pub stats: ShardStats,
+    /// Set when shard 0 must re-register with the name servers now.
+    pub register_now: Cell<bool>,
+}
+
+#[derive(Default)]
+pub struct ShardStats {
+    pub put_msgs: Cell<u64>,
+    pub get_msgs: Cell<u64>,
+    pub forwarded: Cell<u64>,
+    pub served_locally: Cell<u64>,
+    pub boot_ms: Cell<i64>,
+}
+
+/// Builds a response to `req` with `code` and an optional remark.
+pub fn response(
+    req: &RemotingCommand,
+    code: i32,
+    remark: impl Into<Option<String>>,
+) -> RemotingCommand {
+    RemotingCommand::new_response(code, remark.into()).reply_to(req)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Shard {
+    pub fn new(
+        id: usize,
+        cfg: Arc<BrokerConfig>,
+        store: Rc<ShardStore>,
+        mesh: Vec<flume::Sender<ShardMsg>>,
+        meta: Arc<MetaSnapshot>,
+        owner: Option<MetaOwner>,
+        offsets: ConsumerOffsets,
+    ) -> Shard {
+        let shards = mesh.len();
+        let stats = ShardStats::default();
+        stats.boot_ms.set(now_ms());
+        Shard {
+            id,
+            shards,
+            cfg,
+            store,
+            mesh,
+            meta: RefCell::new(meta),
+            owner: owner.map(RefCell::new),
+            pending: RefCell::new(HashMap::new()),
+            next_token: Cell::new(1),
+            next_opaque: Cell::new(1),
+            conns: RefCell::new(HashMap::new()),
+            offsets: RefCell::new(offsets),
+            polls: LongPolls::default(),
+            stats,
+            register_now: Cell::new(false),
+        }
+    }
+
+    pub fn meta(&self) -> Arc<MetaSnapshot> {
+        self.meta.borrow().clone()
+    }
+
+    pub fn owner_of(&self, topic: &str, queue_id: i32) -> usize {
+        owner_shard(topic, queue_id, self.shards)
+    }
+
+    /// Serves `cmd` here, or forwards it to the shard that owns it.
+    pub async fn process(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: RemotingCommand,
+        pinned: bool,
+    ) -> Option<RemotingCommand> {
+        match self.route(&cmd, pinned) {
+            Some(target) if target != self.id => {
+                self.stats.forwarded.set(self.stats.forwarded.get() + 1);
+                self.forward(target, ctx, cmd, false).await
+            }
+            _ => {
+                self.stats
+                    .served_locally
+                    .set(self.stats.served_locally.get() + 1);
+                self.serve(ctx, cmd, pinned).await
+            }
+        }
+    }
+
+    /// Which shard must serve `cmd`; None when any shard can.
+    fn route(&self, cmd: &RemotingCommand, pinned: bool) -> Option<usize> {
+        if pinned || self.shards == 1 {
+            return None;
+        }
+        let queue_target = |topic_key: &str, qid_key: &str| {
+            let topic = cmd.ext_str_opt(topic_key)?;
+            let qid = cmd.ext_str_opt(qid_key)?.trim().parse::<i32>().ok()?;
+            (qid >= 0).then(|| self.owner_of(topic, qid))
+        };
+        match cmd.code {
+            // Sends are routed inside the send handler: it may have to pick
+            // the queue or create the topic first.
+            rq::PULL_MESSAGE
+            | rq::LITE_PULL_MESSAGE
+            | rq::QUERY_CONSUMER_OFFSET
+            | rq::UPDATE_CONSUMER_OFFSET
+            | rq::GET_MAX_OFFSET
+            | rq::GET_MIN_OFFSET
+            | rq::SEARCH_OFFSET_BY_TIMESTAMP
+            | rq::GET_EARLIEST_MSG_STORETIME => queue_target("topic", "queueId"),
+            rq::HEART_BEAT
+            | rq::UNREGISTER_CLIENT
+            | rq::GET_CONSUMER_LIST_BY_GROUP
+            | rq::LOCK_BATCH_MQ
+            | rq::UNLOCK_BATCH_MQ
+            | rq::UPDATE_AND_CREATE_TOPIC
+            | rq::DELETE_TOPIC_IN_BROKER
+            | rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
+            | rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG
+            | rq::DELETE_SUBSCRIPTIONGROUP
+            | rq::GET_CONSUMER_CONNECTION_LIST
+            | rq::GET_PRODUCER_CONNECTION_LIST => Some(0),
+            rq::VIEW_MESSAGE_BY_ID => {
+                let off = cmd.ext_str_opt("offset")?.trim().parse::<i64>().ok()?;
+                let (shard, _) = rocketcore_storage::from_global(off);
+                Some((shard as usize).min(self.shards - 1))
+            }
+            _ => None,
+        }
+    }
+
+    async fn serve(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: RemotingCommand,
+        pinned: bool,
+    ) -> Option<RemotingCommand> {
+        match cmd.code {
+            rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
+                self.handle_send(ctx, cmd).await
+            }
+            rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => self.handle_pull(ctx, cmd).await,
+            rq::QUERY_CONSUMER_OFFSET => Some(self.handle_query_consumer_offset(&cmd)),
+            rq::UPDATE_CONSUMER_OFFSET => Some(self.handle_update_consumer_offset(&cmd)),
+            rq::GET_MAX_OFFSET => Some(self.handle_get_max_offset(&cmd)),
+            rq::GET_MIN_OFFSET => Some(self.handle_get_min_offset(&cmd)),
+            rq::SEARCH_OFFSET_BY_TIMESTAMP => Some(self.handle_search_offset(&cmd).await),
+            rq::GET_EARLIEST_MSG_STORETIME => Some(self.handle_earliest_store_time(&cmd).await),
+            rq::HEART_BEAT => Some(self.handle_heartbeat(ctx, &cmd)),
+            rq::UNREGISTER_CLIENT => Some(self.handle_unregister_client(&cmd)),
+            rq::GET_CONSUMER_LIST_BY_GROUP => Some(self.handle_consumer_list(&cmd)),
+            rq::LOCK_BATCH_MQ => Some(self.handle_lock(&cmd)),
+            rq::UNLOCK_BATCH_MQ => Some(self.handle_unlock(&cmd)),
+            rq::CHECK_CLIENT_CONFIG => Some(self.handle_check_client_config(&cmd)),
+            rq::UPDATE_AND_CREATE_TOPIC => Some(self.handle_create_topic(&cmd)),
+            rq::DELETE_TOPIC_IN_BROKER => Some(self.handle_delete_topic(&cmd)),
+            rq::GET_ALL_TOPIC_CONFIG => Some(self.handle_all_topic_config(&cmd)),
+            rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP => Some(self.handle_create_group(&cmd)),
+            rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG => Some(self.handle_all_groups(&cmd)),
+            rq::DELETE_SUBSCRIPTIONGROUP => Some(self.handle_delete_group(&cmd)),
+            rq::GET_CONSUMER_CONNECTION_LIST => Some(self.handle_consumer_connections(&cmd)),
+            rq::GET_PRODUCER_CONNECTION_LIST => Some(self.handle_producer_connections(&cmd)),
+            rq::QUERY_MESSAGE if pinned => Some(self.handle_query_message_local(&cmd).await),
+            rq::QUERY_MESSAGE => Some(self.handle_query_message(ctx, cmd).await),
+            rq::VIEW_MESSAGE_BY_ID => Some(self.handle_view_message(&cmd).await),
+            rq::GET_BROKER_RUNTIME_INFO if pinned => Some(self.handle_runtime_info_local(&cmd)),
+            rq::GET_BROKER_RUNTIME_INFO => Some(self.handle_runtime_info(ctx, cmd).await),
+            _ => Some(RemotingCommand::not_supported_reply(&cmd)),
+        }
+    }
+
+    /// Sends `cmd` to shard `target` and waits for its reply.
+    pub async fn forward(
+        self: &Rc<Self>,
+        target: usize,
+        ctx: ReqCtx,
+        cmd: RemotingCommand,
+        pinned: bool,
+    ) -> Option<RemotingCommand> {
+        let oneway = cmd.is_oneway();
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
+        let slot = Rc::new(ReplySlot::default());
+        let error_reply = response(&cmd, rs::SYSTEM_ERROR, None);
+        self.pending.borrow_mut().insert(token, slot.clone());
+        let msg = ShardMsg::Request {
+            ctx,
+            cmd,
+            pinned,
+            from: self.id,
+            token,
+        };
+        if self.mesh[target].send_async(msg).await.is_err() {
+            self.pending.borrow_mut().remove(&token);
+            return (!oneway).then(|| error_reply.with_remark("shard is shutting down"));
+        }
+        let r = glommio::timer::timeout(FORWARD_TIMEOUT, async { Ok(slot.wait().await) }).await;
+        self.pending.borrow_mut().remove(&token);
+        match r {
+            Ok(reply) => reply,
+            Err(_) => (!oneway)
+                .then(|| error_reply.with_remark(format!("shard {target} did not answer in time"))),
+        }
+    }
+
+    /// Runs the shard's inbox until Stop.
+    pub async fn inbox_loop(self: Rc<Self>, inbox: flume::Receiver<ShardMsg>) {
+        while let Ok(msg) = inbox.recv_async().await {
+            match msg {
+                ShardMsg::Request {
+                    ctx,
+                    cmd,
+                    pinned,
+                    from,
+                    token,
+                } => {
+                    let me = self.clone();
+                    glommio::spawn_local(async move {
+                        let reply = me.process(ctx, cmd, pinned).await;
+                        let _ = me.mesh[from]
+                            .send_async(ShardMsg::Reply { token, cmd: reply })
+                            .await;
+                    })
+                    .detach();
+                }
+                ShardMsg::Reply { token, cmd } => {
+                    if let Some(slot) = self.pending.borrow_mut().remove(&token) {
+                        slot.fill(cmd);
+                    }
+                }
+                ShardMsg::Meta(snapshot) => self.apply_meta(snapshot),
+                ShardMsg::ToConn { conn_id, cmd } => {
+                    self.send_to_conn(conn_id, cmd);
+                }
+                ShardMsg::ConnClosed { conn_id } => self.on_conn_closed_owner(conn_id),
+                ShardMsg::Stop => break,
+            }
+        }
+    }
+
+    fn apply_meta(&self, snapshot: Arc<MetaSnapshot>) {
+        let old = self.meta.replace(snapshot.clone());
+        // Topics that disappeared lose their queues on this shard too.
+        for topic in old
+            .topics
+            .keys()
+            .filter(|t| !snapshot.topics.contains_key(*t))
+        {
+            if let Err(e) = self.store.delete_topic(topic) {
+                tracing::warn!(shard = self.id, topic, "deleting topic data: {e}");
+            }
+            self.offsets.borrow_mut().forget_topic(topic);
+        }
+    }
+
+    /// Shard 0: publishes the owner's snapshot to every shard (itself first).
+    pub fn publish_meta(&self) {
+        let Some(owner) = &self.owner else { return };
+        let snap = owner.borrow().snapshot.clone();
+        self.apply_meta(snap.clone());
+        for (i, tx) in self.mesh.iter().enumerate() {
+            if i != self.id {
+                // A full inbox only delays the update; never block the owner.
+                if tx.try_send(ShardMsg::Meta(snap.clone())).is_err() {
+                    let tx = tx.clone();
+                    let snap = snap.clone();
+                    glommio::spawn_local(async move {
+                        let _ = tx.send_async(ShardMsg::Meta(snap)).await;
+                    })
+                    .detach();
+                }
+            }
+        }
+    }
+
+    /// Sends a server-initiated oneway command to a client connection,
+    /// wherever it lives.
+    pub fn send_oneway_to(&self, conn_shard: usize, conn_id: u64, mut cmd: RemotingCommand) {
+        cmd.mark_oneway();
+        if conn_shard == self.id {
+            self.send_to_conn(conn_id, cmd);
+        } else if let Some(tx) = self.mesh.get(conn_shard) {
+            let _ = tx.try_send(ShardMsg::ToConn { conn_id, cmd });
+        }
+    }
+
+    fn send_to_conn(&self, conn_id: u64, mut cmd: RemotingCommand) {
+        let conn = self.conns.borrow().get(&conn_id).and_then(Weak::upgrade);
+        if let Some(conn) = conn {
+            let opaque = self.next_opaque.get();
+            self.next_opaque.set(opaque.wrapping_add(1) & i32::MAX);
+            cmd.opaque = opaque;
+            conn.send(cmd);
+        }
+    }
+
+    pub fn send_to_shard(&self, shard: usize, msg: ShardMsg) {
+        if let Some(tx) = self.mesh.get(shard) {
+            let _ = tx.try_send(msg);
+        }
+    }
+
+    pub fn shard_senders(&self) -> &[flume::Sender<ShardMsg>] {
+        &self.mesh
+    }
+}
+
+impl Handler for Shard {
+    async fn handle(
+        self: Rc<Self>,
+        conn: Rc<Conn>,
+        req: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        self.conns
+            .borrow_mut()
+            .entry(conn.id)
+            .or_insert_with(|| Rc::downgrade(&conn));
+        let ctx = ReqCtx {
+            conn_id: conn.id,
+            conn_shard: self.id,
+            peer: conn.peer,
+        };
+        self.process(ctx, req, false).await
+    }
+
+    fn on_close(&self, conn: &Rc<Conn>) {
+        self.conns.borrow_mut().remove(&conn.id);
+        if self.id == 0 {
+            self.on_conn_closed_owner(conn.id);
+        } else {
+            self.send_to_shard(0, ShardMsg::ConnClosed { conn_id: conn.id });
+        }
+    }
+}

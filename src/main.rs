@@ -1,0 +1,231 @@
+//! `rocketcore`: the command line. `namesrv`, `broker` and `dev` start
+//! servers; each prints one `ready: …` line on stdout once it serves, logs
+//! to stderr, and exits 0 after SIGTERM/SIGINT once everything is flushed.
+//! A second signal exits at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use rocketcore::broker::config::{self, BrokerConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "rocketcore",
+    version,
+    about = "A RocketMQ-compatible broker and name server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a name server.
+    Namesrv {
+        #[arg(long, default_value = "0.0.0.0:9876")]
+        listen: SocketAddr,
+    },
+    /// Run a broker that registers with the given name servers.
+    Broker {
+        /// RocketMQ broker.conf (flags below override it).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Name servers, "host:port;host:port".
+        #[arg(long)]
+        namesrv: Option<String>,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Name server and broker in one process, on loopback, storing in ./rocketcore-data.
+    Dev {
+        #[arg(long, default_value = "127.0.0.1:9876")]
+        namesrv_listen: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:10911")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Store root directory.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Shards (executor threads); default: available cores.
+    #[arg(long)]
+    shards: Option<usize>,
+    /// flushDiskType: sync or async.
+    #[arg(long, value_parser = ["sync", "async"])]
+    flush: Option<String>,
+}
+
+impl CommonArgs {
+    fn apply(&self, cfg: &mut BrokerConfig) {
+        if let Some(s) = &self.store {
+            cfg.store_dir = s.clone();
+        }
+        if let Some(n) = self.shards {
+            cfg.shards = n;
+        }
+        if let Some(f) = &self.flush {
+            cfg.flush_disk_type = config::parse_flush(f).unwrap_or(cfg.flush_disk_type);
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("ROCKETCORE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so
+/// that `wait_for_signal` receives them synchronously.
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-mask calls on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    // SAFETY: sigwait writes the signal number into `sig`.
+    unsafe { libc::sigwait(set, &mut sig) };
+    sig
+}
+
+/// After the first signal: a second one ends the process at once.
+fn exit_on_second_signal(set: libc::sigset_t) {
+    std::thread::spawn(move || {
+        let sig = wait_for_signal(&set);
+        eprintln!("rocketcore: second signal ({sig}), exiting without cleanup");
+        std::process::exit(130);
+    });
+}
+
+fn load_broker_conf(path: &PathBuf, cfg: &mut BrokerConfig) -> Result<(), String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let ignored = cfg.apply_properties(&config::parse_properties(&text))?;
+    if !ignored.is_empty() {
+        tracing::info!(
+            "broker.conf keys without effect here: {}",
+            ignored.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let signals = block_signals();
+    match cli.command {
+        Command::Namesrv { listen } => {
+            let ns = rocketcore::namesrv_server::start(listen)?;
+            println!("ready: namesrv={listen}");
+            let sig = wait_for_signal(&signals);
+            tracing::info!("signal {sig}: stopping");
+            exit_on_second_signal(signals);
+            ns.stop();
+            Ok(())
+        }
+        Command::Broker {
+            config: conf,
+            namesrv,
+            listen,
+            common,
+        } => {
+            let mut cfg = BrokerConfig::new(PathBuf::from("rocketcore-data"));
+            if let Some(p) = &conf {
+                load_broker_conf(p, &mut cfg)?;
+            }
+            if let Some(ns) = namesrv {
+                cfg.namesrv_addrs = config::parse_namesrv_list(&ns)?;
+            }
+            if let Some(l) = listen {
+                cfg.listen = l;
+                cfg.advertised.set_port(l.port());
+                if !l.ip().is_unspecified() && conf.is_none() {
+                    cfg.advertised.set_ip(l.ip());
+                }
+            }
+            common.apply(&mut cfg);
+            if cfg.namesrv_addrs.is_empty() {
+                tracing::warn!("no name server given (--namesrv or namesrvAddr): clients will not find this broker");
+            }
+            let advertised = cfg.advertised;
+            let (shards, store) = (cfg.shards, cfg.store_dir.clone());
+            let broker = rocketcore::broker::start(cfg)?;
+            println!(
+                "ready: broker={advertised} listen={} shards={shards} store={}",
+                broker.listen,
+                store.display()
+            );
+            let sig = wait_for_signal(&signals);
+            tracing::info!("signal {sig}: stopping");
+            exit_on_second_signal(signals);
+            broker.stop()
+        }
+        Command::Dev {
+            namesrv_listen,
+            listen,
+            common,
+        } => {
+            let mut cfg = BrokerConfig::new(PathBuf::from("rocketcore-data"));
+            cfg.listen = listen;
+            cfg.advertised = listen;
+            cfg.namesrv_addrs = vec![namesrv_listen];
+            cfg.pin_cores = false;
+            // Small segments: a dev store should not take a GiB of disk.
+            cfg.segment_bytes = 64 << 20;
+            common.apply(&mut cfg);
+            let ns = rocketcore::namesrv_server::start(namesrv_listen)?;
+            let (shards, store) = (cfg.shards, cfg.store_dir.clone());
+            let broker = match rocketcore::broker::start(cfg) {
+                Ok(b) => b,
+                Err(e) => {
+                    ns.stop();
+                    return Err(e);
+                }
+            };
+            println!(
+                "ready: namesrv={namesrv_listen} broker={listen} shards={shards} store={}",
+                store.display()
+            );
+            let sig = wait_for_signal(&signals);
+            tracing::info!("signal {sig}: stopping");
+            exit_on_second_signal(signals);
+            let r = broker.stop();
+            ns.stop();
+            r
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rocketcore: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Runs the name server (`crate::namesrv`, pure logic) on its own glommio
+//! executor thread: accepts connections, feeds requests to the route table,
+//! expires silent brokers and forgets brokers whose connection closed.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use glommio::LocalExecutorBuilder;
+
+use crate::broker::{executor_hint, EXECUTOR_IO_MEMORY_BYTES};
+use crate::namesrv::{self, NamesrvState};
+use crate::net::{Conn, Handler};
+use crate::remoting::RemotingCommand;
+
+/// How often silent brokers are looked for (Java 4.x: 10 s).
+pub const SCAN_INTERVAL: Duration = Duration::from_secs(10);
+
+struct NamesrvHandler {
+    state: RefCell<NamesrvState>,
+}
+
+impl Handler for NamesrvHandler {
+    fn handle(
+        self: Rc<Self>,
+        conn: Rc<Conn>,
+        req: RemotingCommand,
+    ) -> impl std::future::Future<Output = Option<RemotingCommand>> {
+        let reply = namesrv::process(
+            &mut self.state.borrow_mut(),
+            conn.id,
+            &req,
+            crate::broker::shard::now_ms(),
+        );
+        std::future::ready(reply)
+    }
+
+    fn on_close(&self, conn: &Rc<Conn>) {
+        namesrv::on_connection_closed(&mut self.state.borrow_mut(), conn.id);
+    }
+}
+
+pub struct NamesrvHandle {
+    thread: std::thread::JoinHandle<()>,
+    stop: flume::Sender<()>,
+    pub listen: SocketAddr,
+}
+
+impl NamesrvHandle {
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// Starts the name server on `listen`; returns once it accepts connections.
+pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (stop_tx, stop_rx) = flume::bounded::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("namesrv".into())
+        .spawn(move || {
+            let ex = match LocalExecutorBuilder::default()
+                .name("namesrv")
+                .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+                .make()
+            {
+                Ok(ex) => ex,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(executor_hint(e)));
+                    return;
+                }
+            };
+            ex.run(async move {
+                let listener = match glommio::net::TcpListener::bind(listen) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("binding name server to {listen}: {e}")));
+                        return;
+                    }
+                };
+                let handler = Rc::new(NamesrvHandler {
+                    state: RefCell::new(NamesrvState::default()),
+                });
+                let h = handler.clone();
+                let scan = glommio::spawn_local(async move {
+                    loop {
+                        glommio::timer::sleep(SCAN_INTERVAL).await;
+                        let gone = namesrv::scan_inactive(
+                            &mut h.state.borrow_mut(),
+                            crate::broker::shard::now_ms(),
+                        );
+                        for addr in gone {
+                            tracing::info!(broker = %addr, "name server expired a silent broker");
+                        }
+                    }
+                });
+                let _ = ready_tx.send(Ok(()));
+                let stop = async {
+                    let _ = stop_rx.recv_async().await;
+                };
+                crate::net::serve(listener, handler, 0xFFFF, stop).await;
+                drop(scan);
+            });
+        })
+        .map_err(|e| format!("spawning name server thread: {e}"))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(NamesrvHandle {
+            thread,
+            stop: stop_tx,
+            listen,
+        }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => Err("name server thread exited during start-up".into()),
+    }
+}

@@ -1,0 +1,161 @@
+//! Accept loop and per-connection reader. Each request runs as its own task
+//! so a held pull never blocks the requests behind it on the connection.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use bytes::BytesMut;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
+use glommio::net::{TcpListener, TcpStream};
+
+use super::conn::Conn;
+use crate::remoting::{FrameDecoder, RemotingCommand};
+
+/// Bytes read from a socket per read call.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+/// What a server does with requests. Lives on one executor.
+pub trait Handler: 'static {
+    /// Answers `req` (None: no answer, e.g. for oneway requests).
+    fn handle(
+        self: Rc<Self>,
+        conn: Rc<Conn>,
+        req: RemotingCommand,
+    ) -> impl Future<Output = Option<RemotingCommand>>;
+    /// The connection is gone; drop whatever was registered through it.
+    fn on_close(&self, _conn: &Rc<Conn>) {}
+}
+
+thread_local! {
+    static NEXT_CONN_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+/// Connection ids are unique per process: the shard index is in the top bits.
+pub(crate) fn next_conn_id(shard_tag: u64) -> u64 {
+    NEXT_CONN_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        (shard_tag << 48) | id
+    })
+}
+
+/// Accepts connections on `listener` until `stop` resolves.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    handler: Rc<H>,
+    shard_tag: u64,
+    stop: impl Future<Output = ()>,
+) {
+    let accept = async {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    let handler = handler.clone();
+                    glommio::spawn_local(connection(stream, handler, shard_tag)).detach();
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    futures_lite::future::or(accept, stop).await;
+}
+
+async fn connection<H: Handler>(stream: TcpStream, handler: Rc<H>, shard_tag: u64) {
+    let _ = stream.set_nodelay(true);
+    let Ok(peer) = stream.peer_addr() else { return };
+    let conn = Rc::new(Conn::new(next_conn_id(shard_tag), peer));
+    let stream = Rc::new(RefCell::new(stream));
+    let writer = {
+        let conn = conn.clone();
+        let w = Half(stream.clone());
+        glommio::spawn_local(async move { conn.write_loop(w).await })
+    };
+    read_loop(&conn, Half(stream), &handler).await;
+    conn.close();
+    handler.on_close(&conn);
+    writer.await;
+}
+
+async fn read_loop<H: Handler>(conn: &Rc<Conn>, mut r: Half, handler: &Rc<H>) {
+    let decoder = FrameDecoder::new();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    loop {
+        loop {
+            match RemotingCommand::decode(&mut buf, &decoder) {
+                Ok(Some(cmd)) => dispatch(conn, handler, cmd).await,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::info!(conn = conn.id, peer = %conn.peer, "closing connection: {e}");
+                    return;
+                }
+            }
+        }
+        if conn.is_closed() {
+            return;
+        }
+        let len = buf.len();
+        buf.resize(len + READ_CHUNK_BYTES, 0);
+        match r.read(&mut buf[len..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.truncate(len + n),
+        }
+    }
+}
+
+async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCommand) {
+    if cmd.is_response() {
+        // Replies to our own oneway requests do not exist; anything else is
+        // a peer answering something we never asked. Ignore it.
+        return;
+    }
+    conn.room_for_request().await;
+    conn.begin_request();
+    let conn = conn.clone();
+    let handler = handler.clone();
+    glommio::spawn_local(async move {
+        let oneway = cmd.is_oneway();
+        let reply = handler.handle(conn.clone(), cmd).await;
+        if let (Some(reply), false) = (reply, oneway) {
+            conn.send(reply);
+        }
+        conn.end_request();
+    })
+    .detach();
+}
+
+/// One side of a shared stream. Reads and writes use separate io_uring
+/// sources in glommio, so a reader and a writer can be pending at once; the
+/// `RefCell` is only borrowed inside a poll.
+struct Half(Rc<RefCell<TcpStream>>);
+
+impl AsyncRead for Half {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Half {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.0.borrow_mut()).poll_close(cx)
+    }
+}

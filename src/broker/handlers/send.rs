@@ -458,7 +458,7 @@ mod tests {
         assert_eq!(&e[1].body[..], b"second");
         assert_eq!(e[1].flag, 7);
         for cut in 1..b.len() {
-            if cut == 22 + 3 + 10 {
+            if cut == 22 + b"one".len() + b"KEYS\x01a\x02".len() {
                 continue; // exactly the first entry: valid
             }
             assert!(

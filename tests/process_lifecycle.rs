@@ -1,0 +1,105 @@
+//! The process contract: SIGTERM flushes and exits 0 with everything kept;
+//! an executor that cannot start (no locked memory) exits non-zero with a
+//! one-line reason that says what to fix.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use common::*;
+use rocketcore::remoting::codes::response_code as rs;
+use rocketcore::remoting::RemotingCommand;
+
+#[test]
+fn sigterm_flushes_and_exits_zero_and_a_restart_keeps_everything() {
+    let dir = store_dir("lifecycle");
+    let store = dir.path().join("store");
+    let mut server = Server::start_dev(&store, &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    for i in 0..50 {
+        // Buffered (ASYNC_FLUSH): only the shutdown flush makes these durable.
+        let r = c
+            .call(send_request(
+                "LifecycleTopic",
+                i % 4,
+                format!("m{i}").as_bytes(),
+                "",
+            ))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+    }
+    let mut commit = RemotingCommand::new_request(15);
+    for (k, v) in [
+        ("consumerGroup", "g1"),
+        ("topic", "LifecycleTopic"),
+        ("queueId", "1"),
+        ("commitOffset", "7"),
+    ] {
+        commit.set_ext(k, v);
+    }
+    assert_eq!(c.call(commit).unwrap().code, rs::SUCCESS);
+    assert_eq!(server.terminate(), Some(0), "log:\n{}", server.log_tail());
+
+    let server = Server::start_dev(&store, &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    let mut total = 0;
+    for q in 0..4 {
+        let r = c
+            .call(pull_request("lifecycle-check", "LifecycleTopic", q, 0))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "queue {q}: {:?}", r.remark);
+        total += records(r.body.as_deref().unwrap()).len();
+    }
+    assert_eq!(total, 50);
+    let mut query = RemotingCommand::new_request(14);
+    for (k, v) in [
+        ("consumerGroup", "g1"),
+        ("topic", "LifecycleTopic"),
+        ("queueId", "1"),
+    ] {
+        query.set_ext(k, v);
+    }
+    let r = c.call(query).unwrap();
+    assert_eq!(
+        (r.code, r.ext_i64("offset").ok()),
+        (rs::SUCCESS, Some(7)),
+        "consumer offset survived"
+    );
+}
+
+#[test]
+fn no_locked_memory_exits_nonzero_with_a_reason() {
+    let dir = store_dir("memlock");
+    let (ns, br) = free_ports();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketcore"));
+    cmd.args([
+        "dev",
+        "--namesrv-listen",
+        &format!("127.0.0.1:{ns}"),
+        "--listen",
+        &format!("127.0.0.1:{br}"),
+        "--store",
+    ])
+    .arg(dir.path().join("store"))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("ulimit -l"), "stderr: {stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready:"));
+}

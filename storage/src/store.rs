@@ -133,6 +133,11 @@ impl ShardStore {
         env: Rc<dyn Environment>,
     ) -> Result<Rc<ShardStore>> {
         cfg.validate()?;
+        let mut cfg = cfg;
+        // glommio opens directories by absolute path only (a relative one
+        // fails with EBADF when the new segment's directory is synced).
+        cfg.root_dir = std::path::absolute(&cfg.root_dir)
+            .map_err(|e| StoreError::io(format!("resolving {}", cfg.root_dir.display()), e))?;
         let cfg = Rc::new(cfg);
         let shard_dir = cfg.root_dir.join(format!("shard-{shard}"));
         std::fs::create_dir_all(&shard_dir)

@@ -120,10 +120,7 @@ impl Shard {
         pinned: bool,
     ) -> Option<RemotingCommand> {
         match self.route(&cmd, pinned) {
-            Some(target) if target != self.id => {
-                self.stats.forwarded.set(self.stats.forwarded.get() + 1);
-                self.forward(target, ctx, cmd, false).await
-            }
+            Some(target) if target != self.id => self.forward(target, ctx, cmd, false).await,
             _ => {
                 self.stats
                     .served_locally

@@ -86,7 +86,7 @@ impl Server {
                 }
             }
         });
-        let mut server = Server {
+        let server = Server {
             child: Some(child),
             namesrv,
             broker,

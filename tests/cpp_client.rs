@@ -1,0 +1,747 @@
+//! The official Apache RocketMQ C++ client against `rocketcore dev`.
+//!
+//! The client is `librocketmq.so` (rocketmq-client-cpp 1.2.x) as shipped in
+//! the PyPI wheel `rocketmq==0.4.4`, driven through that wheel's ctypes
+//! wrapper by the scenario scripts in `tests/cpp_client/*.py`.
+//!
+//! Per test: a fresh `rocketcore dev` on free loopback ports with its own
+//! store under `CARGO_TARGET_TMPDIR`, then one scenario script run with the
+//! venv's Python; the script's exit code is the verdict, and on failure its
+//! output, the C++ client's log and the server's stderr are printed.
+//!
+//! Python: the venv lives in `<target dir>/cpp-client-venv` and is created
+//! (`python3 -m venv`, `pip install rocketmq==0.4.4`) by the first test that
+//! needs it; later runs reuse it.  `ROCKETCORE_TEST_PYTHON` names another
+//! interpreter to build it from.  `ROCKETCORE_TEST_SERVER` runs the scenarios
+//! against another executable with the same command-line contract (e.g. a
+//! release build).  Each scenario script can also be run by hand:
+//! `<venv>/bin/python tests/cpp_client/<name>.py --namesrv HOST:PORT`.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The wheel that carries the official C++ client library.
+const CLIENT_REQUIREMENT: &str = "rocketmq==0.4.4";
+const CLIENT_VERSION: &str = "0.4.4";
+
+/// Time limit handed to every scenario script (it enforces it itself).
+const SCENARIO_LIMIT: Duration = Duration::from_secs(40);
+/// Extra time before the runner kills a script that ignored its own limit.
+const SCRIPT_GRACE: Duration = Duration::from_secs(15);
+/// How long the server may take to print its `ready:` line.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+/// Creating the venv and downloading the wheel (1.3 MB) once.
+const INSTALL_LIMIT: Duration = Duration::from_secs(600);
+
+// ---------------------------------------------------------------------------
+// Scenarios: one test per script, each with its own server.
+// ---------------------------------------------------------------------------
+
+/// Library loads and a producer starts with nothing listening (no server).
+#[test]
+fn cpp_client_smoke() {
+    let python = venv_python();
+    let work = WorkDir::new("smoke");
+    // An address where nothing listens: the producer must start anyway.
+    let nowhere = format!("127.0.0.1:{}", unused_port());
+    let outcome = run_script(&python, "smoke.py", &nowhere, &work);
+    if !outcome.status.success() {
+        panic!("{}", outcome.report(&work, None));
+    }
+    work.remove();
+}
+
+#[test]
+fn cpp_client_sync_async_oneway_sends() {
+    scenario("send_modes.py");
+}
+
+#[test]
+fn cpp_client_batch_send() {
+    scenario("batch.py");
+}
+
+#[test]
+fn cpp_client_orderly_send_and_consume() {
+    scenario("orderly.py");
+}
+
+#[test]
+fn cpp_client_clustering_two_consumers() {
+    scenario("clustering.py");
+}
+
+#[test]
+fn cpp_client_broadcasting() {
+    scenario("broadcasting.py");
+}
+
+#[test]
+fn cpp_client_pull_consumer() {
+    scenario("pull.py");
+}
+
+#[test]
+fn cpp_client_tag_subscription() {
+    scenario("tags.py");
+}
+
+#[test]
+fn cpp_client_large_and_compressed_bodies() {
+    scenario("large_body.py");
+}
+
+#[test]
+fn cpp_client_properties_and_keys() {
+    scenario("properties.py");
+}
+
+#[test]
+fn cpp_client_new_group_reads_backlog() {
+    scenario("late_consumer.py");
+}
+
+/// Starts a server, runs `script` against it, panics with every log on failure.
+fn scenario(script: &str) {
+    let python = venv_python();
+    let work = WorkDir::new(script.trim_end_matches(".py"));
+    let server = Server::start(&work);
+    let outcome = run_script(&python, script, &server.info.namesrv, &work);
+    let info = server.info.clone();
+    // Stop the server before reading its log, so that the log is complete.
+    drop(server);
+    if !outcome.status.success() {
+        // The work directory (store, client logs) is kept for a post-mortem.
+        panic!("{}", outcome.report(&work, Some(&info)));
+    }
+    // Shown by the test harness only with --nocapture.
+    println!("{}", outcome.summary(&info));
+    work.remove();
+}
+
+// ---------------------------------------------------------------------------
+// Paths
+// ---------------------------------------------------------------------------
+
+fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("cpp_client")
+}
+
+/// The cargo target directory (`CARGO_TARGET_TMPDIR` is `<target>/tmp`).
+fn target_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    tmp.parent().unwrap_or(tmp).to_path_buf()
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// Per-test directory: `store/` for the server, `home/` as the client's HOME
+/// (the C++ library writes `~/logs/rocketmq-cpp/` and, for broadcasting
+/// consumers, `~/.rocketmq_offsets/`).  Removed on success, kept on failure.
+struct WorkDir {
+    root: PathBuf,
+}
+
+impl WorkDir {
+    fn new(label: &str) -> WorkDir {
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp-client");
+        remove_stale_work_dirs(&parent);
+        let root = parent.join(format!("{label}-{}", unique_suffix()));
+        for sub in ["store", "home"] {
+            fs::create_dir_all(root.join(sub))
+                .unwrap_or_else(|e| panic!("create {}: {e}", root.join(sub).display()));
+        }
+        WorkDir { root }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    fn home(&self) -> PathBuf {
+        self.root.join("home")
+    }
+
+    fn remove(self) {
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Failed runs keep their work directory (a store can take ~100 MB); the
+/// first test of a process removes those left by runs over an hour ago
+/// (never ones a concurrent run may still be using).
+fn remove_stale_work_dirs(parent: &Path) {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let Ok(entries) = fs::read_dir(parent) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            if old {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Python venv with the client wheel
+// ---------------------------------------------------------------------------
+
+/// The venv's interpreter, creating the venv on first use (once per process).
+fn venv_python() -> PathBuf {
+    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match VENV.get_or_init(setup_venv) {
+        Ok(python) => python.clone(),
+        Err(e) => panic!("cannot prepare the C++ client venv: {e}"),
+    }
+}
+
+fn setup_venv() -> Result<PathBuf, String> {
+    let target = target_dir();
+    let venv = target.join("cpp-client-venv");
+    let python = venv.join("bin").join("python");
+    if client_importable(&python) {
+        return Ok(python);
+    }
+    fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
+    // Another test process may be building the venv at the same time: build
+    // in a private directory and rename it into place when complete.
+    // (A venv stays valid when moved as long as only `bin/python` is used.)
+    let partial = target.join(format!("cpp-client-venv.partial-{}", unique_suffix()));
+    let log_path = target.join("cpp-client-venv-install.log");
+    let result = build_venv(&partial, &log_path);
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&partial);
+        return Err(format!(
+            "{e}\n--- {} (tail) ---\n{}",
+            log_path.display(),
+            tail_of_file(&log_path, 60)
+        ));
+    }
+    if client_importable(&python) {
+        // Another test process finished first; keep its venv.
+        let _ = fs::remove_dir_all(&partial);
+        return Ok(python);
+    }
+    if venv.exists() {
+        // Present but unusable (e.g. its base interpreter changed).
+        let stale = target.join(format!("cpp-client-venv.stale-{}", unique_suffix()));
+        let _ = fs::rename(&venv, &stale);
+        let _ = fs::remove_dir_all(&stale);
+    }
+    if let Err(e) = fs::rename(&partial, &venv) {
+        let _ = fs::remove_dir_all(&partial);
+        // Lost a race against another process that finished first?
+        if !client_importable(&python) {
+            return Err(format!(
+                "rename {} -> {}: {e}",
+                partial.display(),
+                venv.display()
+            ));
+        }
+    }
+    if !client_importable(&python) {
+        return Err(format!(
+            "{} cannot import rocketmq.client after installation",
+            python.display()
+        ));
+    }
+    Ok(python)
+}
+
+fn build_venv(dir: &Path, log_path: &Path) -> Result<(), String> {
+    let mut log =
+        File::create(log_path).map_err(|e| format!("create {}: {e}", log_path.display()))?;
+    let base = std::env::var("ROCKETCORE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let _ = writeln!(log, "$ {base} -m venv {}", dir.display());
+    let mut venv_cmd = Command::new(&base);
+    venv_cmd.arg("-m").arg("venv").arg(dir);
+    let ok = run_logged(&mut venv_cmd, &mut log, INSTALL_LIMIT)?;
+    if !ok {
+        // Debian's python3 ships `venv` without ensurepip; the package
+        // python3-venv adds it.  We are usually root on test machines.
+        let _ = fs::remove_dir_all(dir);
+        if !install_debian_venv_package(&mut log) {
+            return Err(format!(
+                "`{base} -m venv` failed (on Debian/Ubuntu install the package python3-venv)"
+            ));
+        }
+        let mut retry = Command::new(&base);
+        retry.arg("-m").arg("venv").arg(dir);
+        if !run_logged(&mut retry, &mut log, INSTALL_LIMIT)? {
+            return Err(format!(
+                "`{base} -m venv` failed even after installing python3-venv"
+            ));
+        }
+    }
+    let python = dir.join("bin").join("python");
+    let _ = writeln!(
+        log,
+        "$ {} -m pip install {CLIENT_REQUIREMENT}",
+        python.display()
+    );
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        CLIENT_REQUIREMENT,
+    ]);
+    if !run_logged(&mut pip, &mut log, INSTALL_LIMIT)? {
+        return Err(format!("pip install {CLIENT_REQUIREMENT} failed"));
+    }
+    if !client_importable(&python) {
+        return Err("the installed wheel does not import (librocketmq.so not loadable?)".into());
+    }
+    Ok(())
+}
+
+/// apt-get install python3-venv, if we are root and have apt-get.
+fn install_debian_venv_package(log: &mut File) -> bool {
+    let uid = Command::new("id").arg("-u").output();
+    let is_root = matches!(&uid, Ok(o) if String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root {
+        let _ = writeln!(log, "not root: not installing python3-venv");
+        return false;
+    }
+    let install = |log: &mut File| {
+        let _ = writeln!(log, "$ apt-get install -y python3-venv");
+        let mut cmd = Command::new("apt-get");
+        cmd.args(["install", "-y", "--no-install-recommends", "python3-venv"])
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run_logged(&mut cmd, log, INSTALL_LIMIT).unwrap_or(false)
+    };
+    if install(log) {
+        return true;
+    }
+    let _ = writeln!(log, "$ apt-get update");
+    let mut update = Command::new("apt-get");
+    update.arg("update");
+    run_logged(&mut update, log, INSTALL_LIMIT).unwrap_or(false) && install(log)
+}
+
+/// Whether `python` imports the wrapper (which dlopens librocketmq.so) at
+/// the pinned version.
+fn client_importable(python: &Path) -> bool {
+    if !python.exists() {
+        return false;
+    }
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-B",
+        "-c",
+        &format!(
+            "import importlib.metadata as m, rocketmq.client\n\
+             assert m.version('rocketmq') == '{CLIENT_VERSION}', m.version('rocketmq')"
+        ),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    matches!(run_with_limit(&mut cmd, Duration::from_secs(60)), Ok(Some(s)) if s.success())
+}
+
+/// Runs `cmd` with stdout and stderr appended to `log`; Ok(success).
+fn run_logged(cmd: &mut Command, log: &mut File, limit: Duration) -> Result<bool, String> {
+    let out = log.try_clone().map_err(|e| e.to_string())?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    match run_with_limit(cmd, limit) {
+        Ok(Some(status)) => {
+            let _ = writeln!(log, "=> {status}");
+            Ok(status.success())
+        }
+        Ok(None) => {
+            let _ = writeln!(log, "=> killed after {limit:?}");
+            Ok(false)
+        }
+        Err(e) => {
+            let _ = writeln!(log, "=> cannot run: {e}");
+            Ok(false)
+        }
+    }
+}
+
+/// Spawns `cmd` and waits at most `limit`; Ok(None) if it had to be killed.
+fn run_with_limit(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
+    let mut child = cmd.spawn()?;
+    wait_with_limit(&mut child, limit)
+}
+
+fn wait_with_limit(child: &mut Child, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------
+
+/// Ports handed out by this process, so that parallel tests never get the
+/// same ones (the kernel may reuse a port as soon as our probe closes it).
+fn handed_out() -> &'static Mutex<HashSet<u16>> {
+    static PORTS: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    PORTS.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn bind_loopback(port: u16) -> Option<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port)).ok()
+}
+
+fn unused_port() -> u16 {
+    let (namesrv, _) = free_ports();
+    namesrv
+}
+
+/// (name server port, broker port) with broker port − 2 (the VIP port the
+/// server also binds) free as well; all three distinct and new to this process.
+fn free_ports() -> (u16, u16) {
+    let mut taken = handed_out().lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..500 {
+        let Some(ns) = bind_loopback(0) else { continue };
+        let Some(broker) = bind_loopback(0) else {
+            continue;
+        };
+        let ns_port = ns.local_addr().map(|a| a.port()).unwrap_or(0);
+        let broker_port = broker.local_addr().map(|a| a.port()).unwrap_or(0);
+        if ns_port == 0 || broker_port < 1026 {
+            continue;
+        }
+        let vip_port = broker_port - 2;
+        if [ns_port, broker_port, vip_port]
+            .iter()
+            .any(|p| taken.contains(p))
+            || vip_port == ns_port
+        {
+            continue;
+        }
+        // Held until all three were checked, so they are free right now.
+        if bind_loopback(vip_port).is_none() {
+            continue;
+        }
+        taken.extend([ns_port, broker_port, vip_port]);
+        return (ns_port, broker_port);
+    }
+    panic!("could not find free loopback ports");
+}
+
+// ---------------------------------------------------------------------------
+// The server under test
+// ---------------------------------------------------------------------------
+
+fn server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("ROCKETCORE_TEST_SERVER") {
+        return PathBuf::from(path);
+    }
+    PathBuf::from(env!("CARGO_BIN_EXE_rocketcore"))
+}
+
+/// A running `rocketcore dev`; SIGTERM (then SIGKILL) on drop, also when
+/// the test panics.
+struct Server {
+    child: Child,
+    info: ServerInfo,
+}
+
+/// What the reports need to know about a server, also after it stopped.
+#[derive(Clone)]
+struct ServerInfo {
+    namesrv: String,
+    ready_line: String,
+    stderr_path: PathBuf,
+}
+
+impl Server {
+    fn start(work: &WorkDir) -> Server {
+        let binary = server_binary();
+        let stderr_path = work.root.join("server.stderr.log");
+        let mut last_failure = String::new();
+        // A port can be taken by another process between our probe and the
+        // server's bind; only then is a new set of ports worth a try.
+        for attempt in 1..=3 {
+            let (ns_port, broker_port) = free_ports();
+            let namesrv = format!("127.0.0.1:{ns_port}");
+            let stderr = File::create(&stderr_path)
+                .unwrap_or_else(|e| panic!("create {}: {e}", stderr_path.display()));
+            let mut child = Command::new(&binary)
+                .arg("dev")
+                .arg("--namesrv-listen")
+                .arg(&namesrv)
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{broker_port}"))
+                .arg("--store")
+                .arg(work.store())
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(stderr)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+            let stdout = child.stdout.take().expect("piped stdout");
+            match wait_ready(&mut child, stdout) {
+                Ok(ready_line) => {
+                    return Server {
+                        child,
+                        info: ServerInfo {
+                            namesrv,
+                            ready_line,
+                            stderr_path,
+                        },
+                    }
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let log = tail_of_file(&stderr_path, 80);
+                    last_failure = format!(
+                        "attempt {attempt}: {} dev --namesrv-listen {namesrv} --listen 127.0.0.1:{broker_port}: {why}\n\
+                         --- server stderr (tail) ---\n{log}",
+                        binary.display()
+                    );
+                    if !log.to_ascii_lowercase().contains("in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("server did not become ready\n{last_failure}");
+    }
+}
+
+/// Reads stdout until a line starting with `ready: `; afterwards a thread
+/// keeps draining stdout so that the server never blocks on a full pipe.
+fn wait_ready(child: &mut Child, stdout: impl Read + Send + 'static) -> Result<String, String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Nobody listens any more: keep draining silently.
+                continue;
+            }
+        }
+    });
+    let end = Instant::now() + READY_LIMIT;
+    let mut seen = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.starts_with("ready: ") => return Ok(line),
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(format!(
+                    "stdout closed before `ready:`; stdout was {seen:?}"
+                ))
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "exited with {status} before `ready:`; stdout was {seen:?}"
+            ));
+        }
+        if Instant::now() >= end {
+            return Err(format!(
+                "no `ready:` line within {READY_LIMIT:?}; stdout was {seen:?}"
+            ));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // SIGTERM first (the server's clean shutdown path), SIGKILL if it
+        // does not exit within a few seconds.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !matches!(
+            wait_with_limit(&mut self.child, Duration::from_secs(10)),
+            Ok(Some(_))
+        ) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running a scenario script
+// ---------------------------------------------------------------------------
+
+struct Outcome {
+    script: String,
+    status: ExitStatus,
+    killed: bool,
+    elapsed: Duration,
+    output_path: PathBuf,
+}
+
+fn run_script(python: &Path, script: &str, namesrv: &str, work: &WorkDir) -> Outcome {
+    let output_path = work.root.join(format!("{script}.out.log"));
+    let output = File::create(&output_path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", output_path.display()));
+    let stderr = output.try_clone().expect("clone log handle");
+    let started = Instant::now();
+    let mut child = Command::new(python)
+        .arg("-B") // no __pycache__ in the source tree
+        .arg("-u")
+        .arg(scripts_dir().join(script))
+        .arg("--namesrv")
+        .arg(namesrv)
+        .arg("--timeout")
+        .arg(SCENARIO_LIMIT.as_secs().to_string())
+        .current_dir(scripts_dir())
+        .env("HOME", work.home())
+        .env("PYTHONNOUSERSITE", "1")
+        .env_remove("PYTHONPATH")
+        .stdin(Stdio::null())
+        .stdout(output)
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let waited = wait_with_limit(&mut child, SCENARIO_LIMIT + SCRIPT_GRACE)
+        .unwrap_or_else(|e| panic!("waiting for {script}: {e}"));
+    let (status, killed) = match waited {
+        Some(status) => (status, false),
+        None => (child.wait().expect("reap killed script"), true),
+    };
+    Outcome {
+        script: script.to_string(),
+        status,
+        killed,
+        elapsed: started.elapsed(),
+        output_path,
+    }
+}
+
+impl Outcome {
+    fn summary(&self, server: &ServerInfo) -> String {
+        format!(
+            "{} against {} ({}): {} after {:.1}s\n{}",
+            self.script,
+            server.namesrv,
+            server.ready_line,
+            self.status,
+            self.elapsed.as_secs_f64(),
+            tail_of_file(&self.output_path, 200)
+        )
+    }
+
+    fn report(&self, work: &WorkDir, server: Option<&ServerInfo>) -> String {
+        let mut r = format!(
+            "scenario {} failed: {}{} after {:.1}s (work dir kept: {})\n",
+            self.script,
+            self.status,
+            if self.killed {
+                " (killed by the runner: time limit)"
+            } else {
+                ""
+            },
+            self.elapsed.as_secs_f64(),
+            work.root.display()
+        );
+        r += &format!(
+            "--- script output ---\n{}\n",
+            tail_of_file(&self.output_path, 200)
+        );
+        let log_dir = work.home().join("logs").join("rocketmq-cpp");
+        let mut logs: Vec<PathBuf> = fs::read_dir(&log_dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        logs.sort();
+        for log in logs {
+            // The library logs every failed request as `(error)` or
+            // `(warning)`; those lines usually name the request that broke.
+            r += &format!(
+                "--- C++ client log {}: errors and warnings (last 60) ---\n{}\n",
+                log.display(),
+                matching_lines(&log, &["](error):", "](warning):"], 60)
+            );
+            r += &format!(
+                "--- C++ client log (tail) ---\n{}\n",
+                tail_of_file(&log, 40)
+            );
+        }
+        if let Some(server) = server {
+            r += &format!(
+                "--- server ({}; {}) stderr (tail) ---\n{}\n",
+                server.namesrv,
+                server.ready_line,
+                tail_of_file(&server.stderr_path, 120)
+            );
+        }
+        r
+    }
+}
+
+/// The last `lines` lines of a text file (at most the last 256 KiB read).
+fn tail_of_file(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return format!("(cannot open {})", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(256 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The last `limit` lines of a file that contain any of `needles`.
+fn matching_lines(path: &Path, needles: &[&str], limit: usize) -> String {
+    let Ok(text) = fs::read(path) else {
+        return format!("(cannot read {})", path.display());
+    };
+    let text = String::from_utf8_lossy(&text);
+    let hits: Vec<&str> = text
+        .lines()
+        .filter(|l| needles.iter().any(|n| l.contains(n)))
+        .collect();
+    hits[hits.len().saturating_sub(limit)..].join("\n")
+}

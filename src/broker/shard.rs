@@ -52,8 +52,10 @@ pub struct Shard {
 pub struct ShardStats {
     pub put_msgs: Cell<u64>,
     pub get_msgs: Cell<u64>,
+    /// Requests this shard sent to another shard.
     pub forwarded: Cell<u64>,
-    pub served_locally: Cell<u64>,
+    /// Requests read from this shard's client connections.
+    pub client_requests: Cell<u64>,
     pub boot_ms: Cell<i64>,
 }
 
@@ -121,12 +123,7 @@ impl Shard {
     ) -> Option<RemotingCommand> {
         match self.route(&cmd, pinned) {
             Some(target) if target != self.id => self.forward(target, ctx, cmd, false).await,
-            _ => {
-                self.stats
-                    .served_locally
-                    .set(self.stats.served_locally.get() + 1);
-                self.serve(ctx, cmd, pinned).await
-            }
+            _ => self.serve(ctx, cmd, pinned).await,
         }
     }
 
@@ -220,6 +217,7 @@ impl Shard {
         cmd: RemotingCommand,
         pinned: bool,
     ) -> Option<RemotingCommand> {
+        self.stats.forwarded.set(self.stats.forwarded.get() + 1);
         let oneway = cmd.is_oneway();
         let token = self.next_token.get();
         self.next_token.set(token + 1);

@@ -294,8 +294,8 @@ impl Shard {
             self.stats.forwarded.get().to_string(),
         );
         table.insert(
-            "requestsServedLocally".to_string(),
-            self.stats.served_locally.get().to_string(),
+            "requestsFromClients".to_string(),
+            self.stats.client_requests.get().to_string(),
         );
         table.insert(
             "commitLogBytesWritten".to_string(),

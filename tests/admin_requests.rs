@@ -1,0 +1,206 @@
+//! Admin and lookup requests against a two-shard broker: topic create, list
+//! and delete; query by key and view by offsetMsgId (scattered over shards);
+//! offsets by time; consumer offsets; runtime info.
+
+mod common;
+
+use common::*;
+use rocketcore::protocol::{decode_json, KvTable, TopicConfigSerializeWrapper};
+use rocketcore::remoting::codes::response_code as rs;
+use rocketcore::remoting::RemotingCommand;
+
+fn req(code: i32, ext: &[(&str, &str)]) -> RemotingCommand {
+    let mut c = RemotingCommand::new_request(code);
+    for (k, v) in ext {
+        c.set_ext(*k, *v);
+    }
+    c
+}
+
+#[test]
+fn topics_keys_ids_and_offsets_over_two_shards() {
+    let dir = store_dir("admin");
+    let server = Server::start_dev(&dir.path().join("store"), &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    let create = req(
+        17,
+        &[
+            ("topic", "AdminTopic"),
+            ("defaultTopic", "TBW102"),
+            ("readQueueNums", "4"),
+            ("writeQueueNums", "4"),
+            ("perm", "6"),
+            ("topicFilterType", "SINGLE_TAG"),
+            ("order", "false"),
+        ],
+    );
+    assert_eq!(c.call(create).unwrap().code, rs::SUCCESS);
+    let bad = req(
+        17,
+        &[
+            ("topic", "bad topic"),
+            ("readQueueNums", "4"),
+            ("writeQueueNums", "4"),
+            ("perm", "6"),
+        ],
+    );
+    assert_eq!(c.call(bad).unwrap().code, rs::INVALID_PARAMETER);
+
+    let r = c.call(req(21, &[])).unwrap();
+    let all: TopicConfigSerializeWrapper = decode_json(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(all.topic_config_table["AdminTopic"].write_queue_nums, 4);
+    assert!(all.topic_config_table.contains_key("TBW102"));
+
+    // One message per queue (both shards), each with its own key.
+    let mut msg_ids = Vec::new();
+    for q in 0..4 {
+        let props = format!("KEYS\u{1}order-{q}\u{2}TAGS\u{1}T{q}\u{2}");
+        let r = c
+            .call(send_request(
+                "AdminTopic",
+                q,
+                format!("body-{q}").as_bytes(),
+                &props,
+            ))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+        assert_eq!(r.ext_i32("queueId").unwrap(), q);
+        msg_ids.push(r.ext_str("msgId").unwrap().to_string());
+    }
+
+    // Query by key finds the message whichever shard stored it.
+    for q in 0..4 {
+        let key = format!("order-{q}");
+        let r = c
+            .call(req(
+                12,
+                &[
+                    ("topic", "AdminTopic"),
+                    ("key", &key),
+                    ("maxNum", "32"),
+                    ("beginTimestamp", "0"),
+                    ("endTimestamp", &i64::MAX.to_string()),
+                ],
+            ))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "{key}");
+        let recs = records(r.body.as_deref().unwrap());
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].body(), format!("body-{q}").as_bytes());
+    }
+    let r = c
+        .call(req(
+            12,
+            &[
+                ("topic", "AdminTopic"),
+                ("key", "nope"),
+                ("maxNum", "32"),
+                ("beginTimestamp", "0"),
+                ("endTimestamp", &i64::MAX.to_string()),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(r.code, rs::QUERY_NOT_FOUND);
+
+    // View by offsetMsgId: the last 16 hex digits are the physical offset.
+    for (q, id) in msg_ids.iter().enumerate() {
+        assert_eq!(id.len(), 32);
+        let phys = i64::from_str_radix(&id[16..], 16).unwrap();
+        let r = c.call(req(33, &[("offset", &phys.to_string())])).unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+        assert_eq!(
+            records(r.body.as_deref().unwrap())[0].body(),
+            format!("body-{q}").as_bytes()
+        );
+    }
+
+    // Offsets: max, min, by time, consumer offsets.
+    let r = c
+        .call(req(30, &[("topic", "AdminTopic"), ("queueId", "2")]))
+        .unwrap();
+    assert_eq!(r.ext_i64("offset").unwrap(), 1);
+    let r = c
+        .call(req(31, &[("topic", "AdminTopic"), ("queueId", "2")]))
+        .unwrap();
+    assert_eq!(r.ext_i64("offset").unwrap(), 0);
+    let r = c
+        .call(req(
+            29,
+            &[
+                ("topic", "AdminTopic"),
+                ("queueId", "2"),
+                ("timestamp", "0"),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(r.ext_i64("offset").unwrap(), 0);
+    let r = c
+        .call(req(
+            29,
+            &[
+                ("topic", "AdminTopic"),
+                ("queueId", "2"),
+                ("timestamp", &i64::MAX.to_string()),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(r.ext_i64("offset").unwrap(), 1);
+    let r = c
+        .call(req(
+            14,
+            &[
+                ("consumerGroup", "admin-g"),
+                ("topic", "AdminTopic"),
+                ("queueId", "3"),
+                ("setZeroIfNotFound", "false"),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(r.code, rs::QUERY_NOT_FOUND);
+    assert_eq!(
+        c.call(req(
+            15,
+            &[
+                ("consumerGroup", "admin-g"),
+                ("topic", "AdminTopic"),
+                ("queueId", "3"),
+                ("commitOffset", "1")
+            ]
+        ))
+        .unwrap()
+        .code,
+        rs::SUCCESS
+    );
+    let r = c
+        .call(req(
+            14,
+            &[
+                ("consumerGroup", "admin-g"),
+                ("topic", "AdminTopic"),
+                ("queueId", "3"),
+            ],
+        ))
+        .unwrap();
+    assert_eq!((r.code, r.ext_i64("offset").unwrap()), (rs::SUCCESS, 1));
+
+    // Runtime info sums every shard.
+    let r = c.call(req(28, &[])).unwrap();
+    let kv: KvTable = decode_json(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(kv.table["shards"], "2");
+    assert!(kv.table["msgPutTotalTodayNow"].parse::<u64>().unwrap() >= 4);
+
+    // No consumers in the group: the Java answer.
+    let r = c.call(req(38, &[("consumerGroup", "admin-g")])).unwrap();
+    assert_eq!(r.code, rs::SYSTEM_ERROR);
+
+    // Delete: gone from the config and from every shard's queues.
+    assert_eq!(
+        c.call(req(215, &[("topic", "AdminTopic")])).unwrap().code,
+        rs::SUCCESS
+    );
+    let r = c.call(req(21, &[])).unwrap();
+    let all: TopicConfigSerializeWrapper = decode_json(r.body.as_deref().unwrap()).unwrap();
+    assert!(!all.topic_config_table.contains_key("AdminTopic"));
+    let r = c.call(pull_request("admin-g", "AdminTopic", 0, 0)).unwrap();
+    assert_eq!(r.code, rs::TOPIC_NOT_EXIST);
+}

@@ -22,18 +22,7 @@ fn topics_keys_ids_and_offsets_over_two_shards() {
     let dir = store_dir("admin");
     let server = Server::start_dev(&dir.path().join("store"), &["--shards", "2"]);
     let mut c = Client::connect(server.broker);
-    let create = req(
-        17,
-        &[
-            ("topic", "AdminTopic"),
-            ("defaultTopic", "TBW102"),
-            ("readQueueNums", "4"),
-            ("writeQueueNums", "4"),
-            ("perm", "6"),
-            ("topicFilterType", "SINGLE_TAG"),
-            ("order", "false"),
-        ],
-    );
+    let create = create_topic_request("AdminTopic", 4);
     assert_eq!(c.call(create).unwrap().code, rs::SUCCESS);
     let bad = req(
         17,

@@ -25,18 +25,7 @@ fn acknowledged_sends_survive_kill_9_under_sync_flush() {
     let mut server = Server::start_dev(&store, &["--shards", "2", "--flush", "sync"]);
     // Create the topic with a known queue count.
     let mut admin = Client::connect(server.broker);
-    let mut create = rocketcore::remoting::RemotingCommand::new_request(17);
-    for (k, v) in [
-        ("topic", TOPIC),
-        ("defaultTopic", "TBW102"),
-        ("readQueueNums", "4"),
-        ("writeQueueNums", "4"),
-        ("perm", "6"),
-        ("topicFilterType", "SINGLE_TAG"),
-        ("order", "false"),
-    ] {
-        create.set_ext(k, v);
-    }
+    let create = create_topic_request(TOPIC, QUEUES as u32);
     assert_eq!(admin.call(create).unwrap().code, rs::SUCCESS);
 
     // body -> (queue, offset) for every acknowledged send.

@@ -243,6 +243,23 @@ pub fn send_request(topic: &str, queue_id: i32, body: &[u8], props: &str) -> Rem
     cmd.with_body(body.to_vec())
 }
 
+/// UPDATE_AND_CREATE_TOPIC with `queues` read and write queues, perm 6.
+pub fn create_topic_request(topic: &str, queues: u32) -> RemotingCommand {
+    let mut cmd = RemotingCommand::new_request(17);
+    for (k, v) in [
+        ("topic", topic),
+        ("defaultTopic", "TBW102"),
+        ("perm", "6"),
+        ("topicFilterType", "SINGLE_TAG"),
+        ("order", "false"),
+    ] {
+        cmd.set_ext(k, v);
+    }
+    cmd.set_ext("readQueueNums", queues);
+    cmd.set_ext("writeQueueNums", queues);
+    cmd
+}
+
 /// A PULL_MESSAGE that brings its own subscription ("*"), no holding.
 pub fn pull_request(group: &str, topic: &str, queue_id: i32, offset: i64) -> RemotingCommand {
     let mut cmd = RemotingCommand::new_request(11);

@@ -74,13 +74,19 @@ impl SendHeader {
 
 /// offsetMsgId (spec §6.7): hex of store IP, port and physical offset.
 pub fn offset_msg_id(out: &mut String, store: &SocketAddr, phys: i64) {
-    match store.ip() {
-        IpAddr::V4(ip) => ip.octets().iter().for_each(|b| {
-            let _ = write!(out, "{b:02X}");
-        }),
-        IpAddr::V6(ip) => ip.octets().iter().for_each(|b| {
-            let _ = write!(out, "{b:02X}");
-        }),
+    let (v4, v6);
+    let octets: &[u8] = match store.ip() {
+        IpAddr::V4(ip) => {
+            v4 = ip.octets();
+            &v4
+        }
+        IpAddr::V6(ip) => {
+            v6 = ip.octets();
+            &v6
+        }
+    };
+    for b in octets {
+        let _ = write!(out, "{b:02X}");
     }
     let _ = write!(out, "{:08X}{:016X}", store.port() as i32, phys);
 }

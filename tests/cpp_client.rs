@@ -17,16 +17,18 @@
 //! release build).  Each scenario script can also be run by hand:
 //! `<venv>/bin/python tests/cpp_client/<name>.py --namesrv HOST:PORT`.
 
-use std::collections::HashSet;
+mod common;
+
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{free_ports, tail_of_file, Server};
 
 /// The wheel that carries the official C++ client library.
 const CLIENT_REQUIREMENT: &str = "rocketmq==0.4.4";
@@ -38,6 +40,8 @@ const SCENARIO_LIMIT: Duration = Duration::from_secs(40);
 const SCRIPT_GRACE: Duration = Duration::from_secs(15);
 /// How long the server may take to print its `ready:` line.
 const READY_LIMIT: Duration = Duration::from_secs(30);
+/// SIGTERM to exit before the server is killed.
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 /// Creating the venv and downloading the wheel (1.3 MB) once.
 const INSTALL_LIMIT: Duration = Duration::from_secs(600);
 
@@ -51,7 +55,8 @@ fn cpp_client_smoke() {
     let python = venv_python();
     let work = WorkDir::new("smoke");
     // An address where nothing listens: the producer must start anyway.
-    let nowhere = format!("127.0.0.1:{}", unused_port());
+    let (unused_port, _) = free_ports();
+    let nowhere = format!("127.0.0.1:{unused_port}");
     let outcome = run_script(&python, "smoke.py", &nowhere, &work);
     if !outcome.status.success() {
         panic!("{}", outcome.report(&work, None));
@@ -113,17 +118,16 @@ fn cpp_client_new_group_reads_backlog() {
 fn scenario(script: &str) {
     let python = venv_python();
     let work = WorkDir::new(script.trim_end_matches(".py"));
-    let server = Server::start(&work);
-    let outcome = run_script(&python, script, &server.info.namesrv, &work);
-    let info = server.info.clone();
+    let mut server = start_server(&work);
+    let outcome = run_script(&python, script, &server.namesrv.to_string(), &work);
     // Stop the server before reading its log, so that the log is complete.
-    drop(server);
+    server.stop();
     if !outcome.status.success() {
         // The work directory (store, client logs) is kept for a post-mortem.
-        panic!("{}", outcome.report(&work, Some(&info)));
+        panic!("{}", outcome.report(&work, Some(&server)));
     }
     // Shown by the test harness only with --nocapture.
-    println!("{}", outcome.summary(&info));
+    println!("{}", outcome.summary(&server));
     work.remove();
 }
 
@@ -414,58 +418,6 @@ fn wait_with_limit(child: &mut Child, limit: Duration) -> std::io::Result<Option
 }
 
 // ---------------------------------------------------------------------------
-// Ports
-// ---------------------------------------------------------------------------
-
-/// Ports handed out by this process, so that parallel tests never get the
-/// same ones (the kernel may reuse a port as soon as our probe closes it).
-fn handed_out() -> &'static Mutex<HashSet<u16>> {
-    static PORTS: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
-    PORTS.get_or_init(|| Mutex::new(HashSet::new()))
-}
-
-fn bind_loopback(port: u16) -> Option<TcpListener> {
-    TcpListener::bind(("127.0.0.1", port)).ok()
-}
-
-fn unused_port() -> u16 {
-    let (namesrv, _) = free_ports();
-    namesrv
-}
-
-/// (name server port, broker port) with broker port − 2 (the VIP port the
-/// server also binds) free as well; all three distinct and new to this process.
-fn free_ports() -> (u16, u16) {
-    let mut taken = handed_out().lock().unwrap_or_else(|e| e.into_inner());
-    for _ in 0..500 {
-        let Some(ns) = bind_loopback(0) else { continue };
-        let Some(broker) = bind_loopback(0) else {
-            continue;
-        };
-        let ns_port = ns.local_addr().map(|a| a.port()).unwrap_or(0);
-        let broker_port = broker.local_addr().map(|a| a.port()).unwrap_or(0);
-        if ns_port == 0 || broker_port < 1026 {
-            continue;
-        }
-        let vip_port = broker_port - 2;
-        if [ns_port, broker_port, vip_port]
-            .iter()
-            .any(|p| taken.contains(p))
-            || vip_port == ns_port
-        {
-            continue;
-        }
-        // Held until all three were checked, so they are free right now.
-        if bind_loopback(vip_port).is_none() {
-            continue;
-        }
-        taken.extend([ns_port, broker_port, vip_port]);
-        return (ns_port, broker_port);
-    }
-    panic!("could not find free loopback ports");
-}
-
-// ---------------------------------------------------------------------------
 // The server under test
 // ---------------------------------------------------------------------------
 
@@ -476,137 +428,16 @@ fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rocketcore"))
 }
 
-/// A running `rocketcore dev`; SIGTERM (then SIGKILL) on drop, also when
-/// the test panics.
-struct Server {
-    child: Child,
-    info: ServerInfo,
-}
-
-/// What the reports need to know about a server, also after it stopped.
-#[derive(Clone)]
-struct ServerInfo {
-    namesrv: String,
-    ready_line: String,
-    stderr_path: PathBuf,
-}
-
-impl Server {
-    fn start(work: &WorkDir) -> Server {
-        let binary = server_binary();
-        let stderr_path = work.root.join("server.stderr.log");
-        let mut last_failure = String::new();
-        // A port can be taken by another process between our probe and the
-        // server's bind; only then is a new set of ports worth a try.
-        for attempt in 1..=3 {
-            let (ns_port, broker_port) = free_ports();
-            let namesrv = format!("127.0.0.1:{ns_port}");
-            let stderr = File::create(&stderr_path)
-                .unwrap_or_else(|e| panic!("create {}: {e}", stderr_path.display()));
-            let mut child = Command::new(&binary)
-                .arg("dev")
-                .arg("--namesrv-listen")
-                .arg(&namesrv)
-                .arg("--listen")
-                .arg(format!("127.0.0.1:{broker_port}"))
-                .arg("--store")
-                .arg(work.store())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let stdout = child.stdout.take().expect("piped stdout");
-            match wait_ready(&mut child, stdout) {
-                Ok(ready_line) => {
-                    return Server {
-                        child,
-                        info: ServerInfo {
-                            namesrv,
-                            ready_line,
-                            stderr_path,
-                        },
-                    }
-                }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = tail_of_file(&stderr_path, 80);
-                    last_failure = format!(
-                        "attempt {attempt}: {} dev --namesrv-listen {namesrv} --listen 127.0.0.1:{broker_port}: {why}\n\
-                         --- server stderr (tail) ---\n{log}",
-                        binary.display()
-                    );
-                    if !log.to_ascii_lowercase().contains("in use") {
-                        break;
-                    }
-                }
-            }
-        }
-        panic!("server did not become ready\n{last_failure}");
-    }
-}
-
-/// Reads stdout until a line starting with `ready: `; afterwards a thread
-/// keeps draining stdout so that the server never blocks on a full pipe.
-fn wait_ready(child: &mut Child, stdout: impl Read + Send + 'static) -> Result<String, String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                // Nobody listens any more: keep draining silently.
-                continue;
-            }
-        }
-    });
-    let end = Instant::now() + READY_LIMIT;
-    let mut seen = Vec::new();
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) if line.starts_with("ready: ") => return Ok(line),
-            Ok(line) => seen.push(line),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(format!(
-                    "stdout closed before `ready:`; stdout was {seen:?}"
-                ))
-            }
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "exited with {status} before `ready:`; stdout was {seen:?}"
-            ));
-        }
-        if Instant::now() >= end {
-            return Err(format!(
-                "no `ready:` line within {READY_LIMIT:?}; stdout was {seen:?}"
-            ));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SIGTERM first (the server's clean shutdown path), SIGKILL if it
-        // does not exit within a few seconds.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !matches!(
-            wait_with_limit(&mut self.child, Duration::from_secs(10)),
-            Ok(Some(_))
-        ) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// A `rocketcore dev` on free ports with its store and stderr log in the work
+/// directory; SIGTERM (then SIGKILL) on drop, also when the test panics.
+fn start_server(work: &WorkDir) -> Server {
+    Server::dev(&work.store())
+        .binary(server_binary())
+        .log(work.root.join("server.stderr.log"))
+        .ready_timeout(READY_LIMIT)
+        .stop_timeout(STOP_LIMIT)
+        .stop_on_drop()
+        .start()
 }
 
 // ---------------------------------------------------------------------------
@@ -660,19 +491,19 @@ fn run_script(python: &Path, script: &str, namesrv: &str, work: &WorkDir) -> Out
 }
 
 impl Outcome {
-    fn summary(&self, server: &ServerInfo) -> String {
+    fn summary(&self, server: &Server) -> String {
         format!(
             "{} against {} ({}): {} after {:.1}s\n{}",
             self.script,
             server.namesrv,
-            server.ready_line,
+            server.ready_line(),
             self.status,
             self.elapsed.as_secs_f64(),
             tail_of_file(&self.output_path, 200)
         )
     }
 
-    fn report(&self, work: &WorkDir, server: Option<&ServerInfo>) -> String {
+    fn report(&self, work: &WorkDir, server: Option<&Server>) -> String {
         let mut r = format!(
             "scenario {} failed: {}{} after {:.1}s (work dir kept: {})\n",
             self.script,
@@ -711,26 +542,12 @@ impl Outcome {
             r += &format!(
                 "--- server ({}; {}) stderr (tail) ---\n{}\n",
                 server.namesrv,
-                server.ready_line,
-                tail_of_file(&server.stderr_path, 120)
+                server.ready_line(),
+                tail_of_file(server.log_path(), 120)
             );
         }
         r
     }
-}
-
-/// The last `lines` lines of a text file (at most the last 256 KiB read).
-fn tail_of_file(path: &Path, lines: usize) -> String {
-    let Ok(mut f) = File::open(path) else {
-        return format!("(cannot open {})", path.display());
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = f.seek(SeekFrom::Start(len.saturating_sub(256 * 1024)));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The last `limit` lines of a file that contain any of `needles`.

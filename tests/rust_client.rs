@@ -14,26 +14,21 @@
 //! 2-core machine; later runs reuse it and take seconds. Set
 //! `ROCKETCORE_SKIP_RUST_CLIENT=1` to skip the test locally; CI must not.
 
+mod common;
+
 use std::fs;
-use std::fs::File;
-use std::io::BufRead;
-use std::io::BufReader;
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::path::PathBuf;
-use std::process::Child;
 use std::process::Command;
 use std::process::ExitStatus;
 use std::process::Stdio;
-use std::sync::mpsc;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 use std::time::Instant;
 use std::time::SystemTime;
+
+use common::{tail_lines, Server};
 
 /// Messages produced and expected back.
 const COUNT: u32 = 200;
@@ -89,8 +84,13 @@ fn rust_client_produces_and_consumes_every_message() {
     ));
     let _ = fs::remove_dir_all(&store);
     fs::create_dir_all(&store).expect("create store dir");
-    let (namesrv_port, broker_port) = free_ports();
-    let mut server = Server::start(&store, namesrv_port, broker_port);
+    // On free loopback ports; stopped (SIGTERM, then SIGKILL) on drop.
+    let mut server = Server::dev(&store)
+        .log(store.with_extension("server-stderr.log"))
+        .ready_timeout(READY_TIMEOUT)
+        .stop_timeout(STOP_TIMEOUT)
+        .stop_on_drop()
+        .start();
 
     let group = format!("rust_client_check_{}_{}", std::process::id(), unique());
     let client = run_bounded(
@@ -104,7 +104,7 @@ fn rust_client_produces_and_consumes_every_message() {
             .arg("--target-dir")
             .arg(&target_dir)
             .arg("--")
-            .args(["--namesrv", &format!("127.0.0.1:{namesrv_port}")])
+            .args(["--namesrv", &server.namesrv.to_string()])
             .args(["--topic", "RustClientCheck"])
             .args(["--group", &group])
             .args(["--count", &COUNT.to_string()])
@@ -131,7 +131,7 @@ fn rust_client_produces_and_consumes_every_message() {
     );
     // Kept on failure for a look; removed on success.
     let _ = fs::remove_dir_all(&store);
-    let _ = fs::remove_file(&server.stderr_path);
+    let _ = fs::remove_file(server.log_path());
 }
 
 fn cargo() -> Command {
@@ -154,157 +154,6 @@ fn unique() -> u128 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
-}
-
-/// A name-server port and a broker port P such that P-2 is free too
-/// (`rocketcore dev` also binds the legacy "VIP" port P-2). The ports are
-/// released before the server binds them, so another process could take one
-/// in between; on loopback in a test run that race is rare enough.
-fn free_ports() -> (u16, u16) {
-    for _ in 0..200 {
-        let namesrv = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let broker = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let namesrv_port = namesrv.local_addr().unwrap().port();
-        let broker_port = broker.local_addr().unwrap().port();
-        let Some(vip_port) = broker_port.checked_sub(2) else {
-            continue;
-        };
-        if vip_port < 1024 || vip_port == namesrv_port {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", vip_port)).is_ok() {
-            return (namesrv_port, broker_port);
-        }
-    }
-    panic!("found no free loopback ports P1, P2, P2-2");
-}
-
-/// `rocketcore dev`, killed on drop whatever the test did.
-struct Server {
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr_path: PathBuf,
-    exited: Option<ExitStatus>,
-}
-
-impl Server {
-    fn start(store: &Path, namesrv_port: u16, broker_port: u16) -> Self {
-        let stderr_path = store.with_extension("server-stderr.log");
-        // stderr to a file: it can grow without limit and nobody has to drain
-        // it; stdout through a pipe, to see the `ready:` line.
-        let stderr = File::create(&stderr_path).expect("create server stderr log");
-        let child = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-            .arg("dev")
-            .args(["--namesrv-listen", &format!("127.0.0.1:{namesrv_port}")])
-            .args(["--listen", &format!("127.0.0.1:{broker_port}")])
-            .arg("--store")
-            .arg(store)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn rocketcore dev");
-        let mut server = Server {
-            child,
-            stdout: Arc::default(),
-            stderr_path,
-            exited: None,
-        };
-
-        // Keep draining stdout after `ready:` so that a chatty server never
-        // blocks on a full pipe; keep the lines for the failure report.
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let pipe = server.child.stdout.take().expect("piped stdout");
-        let lines = Arc::clone(&server.stdout);
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if line.starts_with("ready: ") {
-                    let _ = ready_tx.send(());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            match ready_rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(()) => return server,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    // stdout closed without `ready:`: the server is exiting.
-                    let _ = server.wait_for_exit(Duration::from_secs(5));
-                    panic!(
-                        "rocketcore dev closed stdout before printing `ready:`\n{}",
-                        server.describe()
-                    );
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                server.exited = Some(status);
-                panic!(
-                    "rocketcore dev exited before printing `ready:`\n{}",
-                    server.describe()
-                );
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "rocketcore dev printed no `ready:` line within {}s\n{}",
-                    READY_TIMEOUT.as_secs(),
-                    server.describe()
-                );
-            }
-        }
-    }
-
-    /// SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT.
-    /// Returns the exit status of a graceful exit, None if it had to be killed.
-    fn stop(&mut self) -> Option<ExitStatus> {
-        if let Some(status) = self.exited {
-            return Some(status);
-        }
-        // std has no SIGTERM and the root package does not depend on libc;
-        // kill(1) is on every Linux machine this runs on.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        if let Some(status) = self.wait_for_exit(STOP_TIMEOUT) {
-            return Some(status);
-        }
-        let _ = self.child.kill();
-        self.exited = self.child.wait().ok();
-        None
-    }
-
-    fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                self.exited = Some(status);
-                return Some(status);
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-
-    fn describe(&self) -> String {
-        let stdout = self.stdout.lock().map(|l| l.join("\n")).unwrap_or_default();
-        let stderr = fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        format!(
-            "--- rocketcore dev (exit: {:?}) stdout ---\n{}\n--- rocketcore dev stderr (last 200 lines) ---\n{}",
-            self.exited,
-            stdout,
-            tail(&stderr, 200)
-        )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.exited.is_none() {
-            self.stop();
-        }
-    }
 }
 
 struct Finished {
@@ -330,7 +179,7 @@ impl Finished {
             },
             self.elapsed.as_secs_f64(),
             self.stdout,
-            tail(&self.stderr, 300)
+            tail_lines(&self.stderr, 300)
         )
     }
 }
@@ -394,9 +243,4 @@ fn run_bounded(command: &mut Command, timeout: Duration) -> Finished {
         stdout: stdout.join().unwrap_or_default(),
         stderr: stderr.join().unwrap_or_default(),
     }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

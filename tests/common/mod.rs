@@ -1,38 +1,78 @@
 //! Shared scaffolding for the integration tests that start the real
 //! `rocketcore` binary: free loopback ports, a server guard that always
-//! kills what it started, and a minimal blocking Remoting client built on
-//! the crate's own codec.
+//! stops what it started (also when the test panics) and can say what went
+//! wrong, and a minimal blocking Remoting client built on the crate's own
+//! codec.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rocketcore::remoting::{FrameDecoder, RemotingCommand};
 
-/// How long a server may take to print its ready line.
+/// How long a server may take to print its ready line (default).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server may take to exit after SIGTERM before it is killed
+/// (default).
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one request may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts to start a server on fresh ports when the last one failed
+/// because a port was taken between our probe and the server's bind.
+const START_ATTEMPTS: u32 = 3;
 
-/// Two free loopback ports for a name server and a broker, the broker's
-/// `port - 2` (legacy channel) free as well.
+/// Ports handed out by this process, so that parallel tests never get the
+/// same ones (the kernel may reuse a port as soon as our probe closes it).
+fn handed_out() -> &'static Mutex<HashSet<u16>> {
+    static PORTS: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    PORTS.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn bind_loopback(port: u16) -> Option<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port)).ok()
+}
+
+/// (name server port, broker port) with broker port − 2 (the legacy "VIP"
+/// port the server also binds) free as well; all three distinct and new to
+/// this process. They are released before the server binds them, so another
+/// process could take one in between; `ServerBuilder::start` retries then.
 pub fn free_ports() -> (u16, u16) {
-    for _ in 0..100 {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let b = TcpListener::bind("127.0.0.1:0").unwrap();
-        let broker = b.local_addr().unwrap().port();
-        if broker < 1026 {
+    let mut taken = handed_out().lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..500 {
+        let Some(ns) = bind_loopback(0) else { continue };
+        let Some(broker) = bind_loopback(0) else {
+            continue;
+        };
+        let ns_port = ns.local_addr().map(|a| a.port()).unwrap_or(0);
+        let broker_port = broker.local_addr().map(|a| a.port()).unwrap_or(0);
+        if ns_port == 0 || broker_port < 1026 {
             continue;
         }
-        if TcpListener::bind(("127.0.0.1", broker - 2)).is_ok() {
-            return (a.local_addr().unwrap().port(), broker);
+        let vip_port = broker_port - 2;
+        if [ns_port, broker_port, vip_port]
+            .iter()
+            .any(|p| taken.contains(p))
+            || vip_port == ns_port
+        {
+            continue;
         }
+        // Held until all three were checked, so they are free right now.
+        if bind_loopback(vip_port).is_none() {
+            continue;
+        }
+        taken.extend([ns_port, broker_port, vip_port]);
+        return (ns_port, broker_port);
     }
-    panic!("no free port pair found");
+    panic!("could not find free loopback ports");
 }
 
 pub fn store_dir(name: &str) -> tempfile::TempDir {
@@ -44,101 +84,334 @@ pub fn store_dir(name: &str) -> tempfile::TempDir {
         .unwrap()
 }
 
-/// A running `rocketcore dev`; killed when dropped.
-pub struct Server {
-    child: Option<Child>,
-    pub namesrv: SocketAddr,
-    pub broker: SocketAddr,
-    pub store: PathBuf,
-    log: PathBuf,
+/// The last `lines` lines of `text`.
+pub fn tail_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-impl Server {
-    pub fn start_dev(store: &Path, extra: &[&str]) -> Server {
-        let (ns, br) = free_ports();
-        Self::start_dev_on(store, ns, br, extra)
+/// The last `lines` lines of a text file (at most its last 256 KiB read).
+pub fn tail_of_file(path: &Path, lines: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return format!("(cannot open {})", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(256 * 1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    tail_lines(&String::from_utf8_lossy(&buf), lines)
+}
+
+/// How to start a `rocketcore dev`: [`Server::dev`] gives the defaults
+/// (this package's binary, free ports, stderr to `<store>.<broker port>.log`,
+/// [`READY_TIMEOUT`], SIGKILL on drop), [`ServerBuilder::start`] starts it.
+pub struct ServerBuilder {
+    binary: PathBuf,
+    store: PathBuf,
+    args: Vec<OsString>,
+    ports: Option<(u16, u16)>,
+    log: Option<PathBuf>,
+    ready_timeout: Duration,
+    stop_timeout: Duration,
+    stop_on_drop: bool,
+}
+
+impl ServerBuilder {
+    /// Another executable with the same command-line contract (e.g. a
+    /// release build) instead of the `rocketcore` built with the tests.
+    pub fn binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = binary.into();
+        self
     }
 
-    pub fn start_dev_on(store: &Path, ns: u16, br: u16, extra: &[&str]) -> Server {
+    /// Extra arguments after `dev --namesrv-listen … --listen … --store …`.
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_os_string()));
+        self
+    }
+
+    /// These ports instead of free ones (then there is a single attempt).
+    pub fn ports(mut self, namesrv: u16, broker: u16) -> Self {
+        self.ports = Some((namesrv, broker));
+        self
+    }
+
+    /// The file the server's stderr goes to (created or truncated).
+    pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log = Some(path.into());
+        self
+    }
+
+    /// How long the server may take to print its `ready:` line.
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    /// How long [`Server::stop`] (and a drop after
+    /// [`ServerBuilder::stop_on_drop`]) waits after SIGTERM before SIGKILL.
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// On drop, SIGTERM (the server's clean shutdown path) and SIGKILL only
+    /// after the stop timeout, instead of SIGKILL at once.
+    pub fn stop_on_drop(mut self) -> Self {
+        self.stop_on_drop = true;
+        self
+    }
+
+    /// Starts the server and waits for its `ready:` line; panics with the
+    /// command line, the reason, its stdout and the tail of its stderr if it
+    /// does not become ready. On free ports it tries again (on new ones) when
+    /// the server reports an address in use.
+    pub fn start(self) -> Server {
+        let attempts = if self.ports.is_some() {
+            1
+        } else {
+            START_ATTEMPTS
+        };
+        let mut attempt = 1;
+        loop {
+            let (ns, br) = self.ports.unwrap_or_else(free_ports);
+            let (mut server, ready) = self.spawn(ns, br);
+            let Err(why) = server.wait_ready(ready, self.ready_timeout) else {
+                return server;
+            };
+            server.kill9();
+            let port_taken = tail_of_file(&server.log, 200)
+                .to_ascii_lowercase()
+                .contains("in use");
+            if attempt >= attempts || !port_taken {
+                panic!(
+                    "rocketcore dev did not become ready (attempt {attempt} of {attempts}): {why}\n{}",
+                    server.describe()
+                );
+            }
+            attempt += 1;
+        }
+    }
+
+    fn spawn(&self, ns: u16, br: u16) -> (Server, Receiver<String>) {
         let namesrv: SocketAddr = format!("127.0.0.1:{ns}").parse().unwrap();
         let broker: SocketAddr = format!("127.0.0.1:{br}").parse().unwrap();
-        let log = store.with_extension(format!("{br}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        let log = self
+            .log
+            .clone()
+            .unwrap_or_else(|| self.store.with_extension(format!("{br}.log")));
+        let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let mut command = Command::new(&self.binary);
+        command
             .arg("dev")
             .arg("--namesrv-listen")
             .arg(namesrv.to_string())
             .arg("--listen")
             .arg(broker.to_string())
             .arg("--store")
-            .arg(store)
-            .args(extra)
+            .arg(&self.store)
+            .args(&self.args);
+        let command_line = std::iter::once(command.get_program())
+            .chain(command.get_args())
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = command
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(stderr)
             .spawn()
-            .expect("starting rocketcore");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.binary.display()));
+        // Keep draining stdout after `ready:` so that the server never
+        // blocks on a full pipe; keep the lines for failure reports.
+        let pipe = child.stdout.take().expect("piped stdout");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&stdout);
+        let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("ready: ") {
-                    let _ = tx.send(line);
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let ready = line.starts_with("ready: ").then(|| line.clone());
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                if let Some(line) = ready {
+                    let _ = ready_tx.send(line);
                 }
             }
         });
         let server = Server {
-            child: Some(child),
+            child,
+            exited: None,
             namesrv,
             broker,
-            store: store.to_path_buf(),
+            store: self.store.clone(),
             log,
+            command_line,
+            ready_line: String::new(),
+            stdout,
+            stop_timeout: self.stop_timeout,
+            stop_on_drop: self.stop_on_drop,
         };
-        if rx.recv_timeout(READY_TIMEOUT).is_err() {
-            let log = server.log_tail();
-            drop(server);
-            panic!("rocketcore did not become ready within {READY_TIMEOUT:?}; log:\n{log}");
+        (server, ready_rx)
+    }
+}
+
+/// A running `rocketcore dev`; stopped when dropped (SIGKILL, or SIGTERM
+/// first after [`ServerBuilder::stop_on_drop`]), also when the test panics.
+pub struct Server {
+    child: Child,
+    exited: Option<ExitStatus>,
+    pub namesrv: SocketAddr,
+    pub broker: SocketAddr,
+    pub store: PathBuf,
+    log: PathBuf,
+    command_line: String,
+    ready_line: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stop_timeout: Duration,
+    stop_on_drop: bool,
+}
+
+impl Server {
+    /// Options for a `rocketcore dev` on `store`; see [`ServerBuilder`].
+    pub fn dev(store: &Path) -> ServerBuilder {
+        ServerBuilder {
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_rocketcore")),
+            store: store.to_path_buf(),
+            args: Vec::new(),
+            ports: None,
+            log: None,
+            ready_timeout: READY_TIMEOUT,
+            stop_timeout: STOP_TIMEOUT,
+            stop_on_drop: false,
         }
-        server
+    }
+
+    pub fn start_dev(store: &Path, extra: &[&str]) -> Server {
+        Self::dev(store).args(extra).start()
+    }
+
+    pub fn start_dev_on(store: &Path, ns: u16, br: u16, extra: &[&str]) -> Server {
+        Self::dev(store).ports(ns, br).args(extra).start()
+    }
+
+    fn wait_ready(&mut self, ready: Receiver<String>, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match ready.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    self.ready_line = line;
+                    return Ok(());
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The server is exiting: give it a moment, for its status.
+                    let _ = self.wait_for_exit(Duration::from_secs(5));
+                    return Err("stdout closed before a `ready:` line".into());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+                return Err(format!("exited with {status} before a `ready:` line"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no `ready:` line within {timeout:?}"));
+            }
+        }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, |c| c.id())
+        self.child.id()
+    }
+
+    /// The `ready: …` line the server printed.
+    pub fn ready_line(&self) -> &str {
+        &self.ready_line
+    }
+
+    /// The file with the server's stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail_of_file(&self.log, 40)
+    }
+
+    /// The exit status, once the server is known to have exited.
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.exited
+    }
+
+    /// For failure reports: command line, exit status, stdout and the tail
+    /// of stderr.
+    pub fn describe(&self) -> String {
+        let stdout = self.stdout.lock().map(|l| l.join("\n")).unwrap_or_default();
+        let exit = self
+            .exited
+            .map_or_else(|| "still running".to_string(), |s| s.to_string());
+        format!(
+            "--- {} ({exit}) stdout ---\n{stdout}\n--- its stderr, {} (last 200 lines) ---\n{}",
+            self.command_line,
+            self.log.display(),
+            tail_of_file(&self.log, 200)
+        )
     }
 
     /// SIGKILL, no cleanup: a crash.
     pub fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            self.exited = self.child.wait().ok();
         }
     }
 
-    /// SIGTERM and wait (bounded) for a clean exit; returns the exit code.
+    /// SIGTERM, then SIGKILL if it has not exited within the stop timeout.
+    /// Returns the exit status of a graceful (or earlier) exit, None if it
+    /// had to be killed.
+    pub fn stop(&mut self) -> Option<ExitStatus> {
+        if let Some(status) = self.exited {
+            return Some(status);
+        }
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.exited = Some(status);
+            return Some(status);
+        }
+        // SAFETY: kill(2) on the pid of our own child, not yet reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        if let Some(status) = self.wait_for_exit(self.stop_timeout) {
+            return Some(status);
+        }
+        self.kill9();
+        None
+    }
+
+    /// [`Server::stop`], returning the exit code of a clean exit.
     pub fn terminate(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = c.try_wait() {
-                return status.code();
+        self.stop().and_then(|s| s.code())
+    }
+
+    fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = Some(status);
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = c.kill();
-        let _ = c.wait();
-        None
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.kill9();
+        if self.stop_on_drop {
+            self.stop();
+        } else {
+            self.kill9();
+        }
     }
 }
 

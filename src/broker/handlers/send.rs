@@ -23,15 +23,15 @@ const DEFAULT_REGION: &str = "DefaultRegion";
 
 /// The send request header, read with V1 or V2 keys by request code.
 #[derive(Debug)]
-pub struct SendHeader {
-    pub topic: String,
-    pub default_topic: String,
+pub struct SendHeader<'a> {
+    pub topic: &'a str,
+    pub default_topic: &'a str,
     pub default_topic_queue_nums: i32,
     pub queue_id: i32,
     pub sys_flag: i32,
     pub born_timestamp: i64,
     pub flag: i32,
-    pub properties: String,
+    pub properties: &'a str,
     pub reconsume_times: i32,
     /// The body is a batch (§6.6). Always for 320; the C++ client sends
     /// batches as code 10 with `batch=1`.
@@ -39,18 +39,16 @@ pub struct SendHeader {
     qid_key: &'static str,
 }
 
-impl SendHeader {
-    pub fn parse(cmd: &RemotingCommand) -> Result<SendHeader, HeaderError> {
+impl<'a> SendHeader<'a> {
+    /// Borrows every string from the request: parsing allocates nothing.
+    pub fn parse(cmd: &'a RemotingCommand) -> Result<SendHeader<'a>, HeaderError> {
         let v2 = cmd.code != rq::SEND_MESSAGE;
         let k = |v1: &'static str, v2k: &'static str| if v2 { v2k } else { v1 };
         // Mandatory although unused until transactions need it.
         cmd.ext_str(k("producerGroup", "a"))?;
         Ok(SendHeader {
-            topic: cmd.ext_str(k("topic", "b"))?.to_string(),
-            default_topic: cmd
-                .ext_str_opt(k("defaultTopic", "c"))
-                .unwrap_or("TBW102")
-                .to_string(),
+            topic: cmd.ext_str(k("topic", "b"))?,
+            default_topic: cmd.ext_str_opt(k("defaultTopic", "c")).unwrap_or("TBW102"),
             default_topic_queue_nums: cmd
                 .ext_i32_opt(k("defaultTopicQueueNums", "d"))?
                 .unwrap_or(4),
@@ -58,10 +56,7 @@ impl SendHeader {
             sys_flag: cmd.ext_i32_opt(k("sysFlag", "f"))?.unwrap_or(0),
             born_timestamp: cmd.ext_i64_opt(k("bornTimestamp", "g"))?.unwrap_or(0),
             flag: cmd.ext_i32_opt(k("flag", "h"))?.unwrap_or(0),
-            properties: cmd
-                .ext_str_opt(k("properties", "i"))
-                .unwrap_or("")
-                .to_string(),
+            properties: cmd.ext_str_opt(k("properties", "i")).unwrap_or(""),
             reconsume_times: cmd.ext_i32_opt(k("reconsumeTimes", "j"))?.unwrap_or(0),
             batch: cmd.code == rq::SEND_BATCH_MESSAGE
                 || cmd
@@ -221,14 +216,14 @@ impl Shard {
                 ))
             }
         };
-        if !rocketcore_storage::valid_topic(&h.topic) {
+        if !rocketcore_storage::valid_topic(h.topic) {
             return Some(response(
                 &cmd,
                 rs::INVALID_PARAMETER,
                 format!("the specified topic is invalid: {:?}", h.topic),
             ));
         }
-        if NOT_ALLOWED_SEND_TOPICS.contains(&h.topic.as_str()) {
+        if NOT_ALLOWED_SEND_TOPICS.contains(&h.topic) {
             return Some(response(
                 &cmd,
                 rs::NO_PERMISSION,
@@ -236,7 +231,7 @@ impl Shard {
             ));
         }
         let meta = self.meta();
-        let topic_cfg = match meta.topic(&h.topic) {
+        let topic_cfg = match meta.topic(h.topic) {
             Some(t) => t.clone(),
             None if self.id != 0 => return self.forward(0, ctx, cmd, false).await,
             None => match self.auto_create_topic(&h) {
@@ -267,7 +262,7 @@ impl Shard {
                 ),
             ));
         }
-        let owner = self.owner_of(&h.topic, qid);
+        let owner = self.owner_of(h.topic, qid);
         if owner != self.id {
             cmd.set_ext(h.qid_key, qid);
             return self.forward(owner, ctx, cmd, false).await;
@@ -276,7 +271,7 @@ impl Shard {
     }
 
     /// Shard 0: creates `h.topic` from its default topic, or explains why not.
-    fn auto_create_topic(&self, h: &SendHeader) -> Result<TopicConfig, (i32, String)> {
+    fn auto_create_topic(&self, h: &SendHeader<'_>) -> Result<TopicConfig, (i32, String)> {
         let Some(owner) = &self.owner else {
             return Err((rs::SYSTEM_ERROR, "topic creation runs on shard 0".into()));
         };
@@ -288,12 +283,12 @@ impl Shard {
             )
         };
         let cfg = if h.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-            TopicConfig::new(&h.topic, 1)
+            TopicConfig::new(h.topic, 1)
         } else {
             if !self.cfg.auto_create_topic_enable {
                 return Err(not_exist());
             }
-            let Some(template) = owner.snap().topic(&h.default_topic) else {
+            let Some(template) = owner.snap().topic(h.default_topic) else {
                 return Err(not_exist());
             };
             if template.perm & perm::PERM_INHERIT == 0 {
@@ -301,7 +296,7 @@ impl Shard {
             }
             let n =
                 (h.default_topic_queue_nums.max(1) as u32).min(template.write_queue_nums.max(1));
-            TopicConfig::new(&h.topic, n)
+            TopicConfig::new(h.topic, n)
         };
         owner
             .put_topic(cfg.clone())
@@ -317,7 +312,7 @@ impl Shard {
         &self,
         ctx: ReqCtx,
         cmd: &RemotingCommand,
-        h: &SendHeader,
+        h: &SendHeader<'_>,
         qid: i32,
     ) -> RemotingCommand {
         let batch = h.batch;
@@ -378,13 +373,13 @@ impl Shard {
             sizes.extend(
                 drafts
                     .iter()
-                    .map(|d| record::encoded_len(&h.topic, d, &fmt) as i64),
+                    .map(|d| record::encoded_len(h.topic, d, &fmt) as i64),
             );
-            self.store.append(&h.topic, qid, &drafts, durable).await
+            self.store.append(h.topic, qid, &drafts, durable).await
         } else {
             let owned = with_uniq_key(props, self.id, seq);
             let d = draft(h.flag, &body[..], owned.as_deref().unwrap_or(props));
-            self.store.append(&h.topic, qid, &[d], durable).await
+            self.store.append(h.topic, qid, &[d], durable).await
         };
         let (code, appended) = match result {
             Ok(a) => (rs::SUCCESS, a),
@@ -394,7 +389,7 @@ impl Shard {
             Err(e) => return response(cmd, store_error_code(&e), e.to_string()),
         };
         self.stats.put_msgs.set(seq + appended.count as u64);
-        self.polls.notify(&h.topic, qid);
+        self.polls.notify(h.topic, qid);
         let mut msg_id = String::with_capacity(32 * appended.count);
         if sizes.is_empty() {
             offset_msg_id(&mut msg_id, &self.cfg.advertised, appended.first_phys);

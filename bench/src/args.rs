@@ -1,0 +1,289 @@
+//! The command line, and the checks that refuse bad parameters before any
+//! load is sent.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "rocketcore-bench",
+    version,
+    about = "Load generator for RocketMQ-protocol brokers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Send messages as fast as allowed (or at --rate) and measure send latency.
+    Produce(LoadArgs),
+    /// Pull messages (long polling) and measure consumption.
+    Consume(LoadArgs),
+    /// Produce and consume at once; latency = receive time - send time.
+    E2e(LoadArgs),
+    /// Compare two summary.json files side by side.
+    Compare { a: PathBuf, b: PathBuf },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Style {
+    /// Request/response; `--inflight` requests in flight per connection.
+    Sync,
+    /// Fire and forget: no responses, latency is the time to write.
+    Oneway,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum From {
+    Earliest,
+    Latest,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct LoadArgs {
+    /// Name server address.
+    #[arg(long)]
+    pub namesrv: SocketAddr,
+    #[arg(long, default_value = "BenchTopic")]
+    pub topic: String,
+    /// Message body size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
+    /// Connections (each its own client id), spread over the queues.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pub inflight: usize,
+    /// Messages per send request (SEND_BATCH_MESSAGE when > 1).
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Fixed total rate in messages/s (open loop, latency measured from each
+    /// send's intended time); default: as fast as possible.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// How long to run, e.g. 30s, 2m, 500ms.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many messages instead.
+    #[arg(long)]
+    pub messages: Option<u64>,
+    /// Samples in the first part of the run are not recorded.
+    #[arg(long, value_parser = parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// Results folder (default: results/<workload>-<unix time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Queues to create the topic with when it does not exist.
+    #[arg(long, default_value_t = 8)]
+    pub queues: u32,
+    /// Do not create a missing topic (fail instead).
+    #[arg(long)]
+    pub no_create: bool,
+    #[arg(long, value_enum, default_value_t = Style::Sync)]
+    pub style: Style,
+    /// Tag set on every message.
+    #[arg(long, default_value = "bench")]
+    pub tag: String,
+    /// Give every message a unique KEYS property.
+    #[arg(long)]
+    pub keys: bool,
+    /// Consumer group for consume and e2e.
+    #[arg(long, default_value = "rocketcore-bench")]
+    pub group: String,
+    /// Where consume starts.
+    #[arg(long, value_enum, default_value_t = From::Earliest)]
+    pub from: From,
+}
+
+/// Messages smaller than this cannot carry the send timestamp e2e needs.
+pub const STAMP_BYTES: usize = 8;
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_CONNECTIONS: usize = 4096;
+pub const MAX_INFLIGHT: usize = 65_536;
+pub const MAX_BATCH: usize = 1024;
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(30);
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 2m or 500ms"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("{s:?} is not a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(v * mul))
+}
+
+impl LoadArgs {
+    /// Refuses parameters that cannot work, with the reason.
+    pub fn validate(&self, e2e: bool) -> Result<(), String> {
+        if self.size == 0 || self.size > MAX_BODY_BYTES {
+            return Err(format!("--size {} must be 1..={MAX_BODY_BYTES}", self.size));
+        }
+        if e2e && self.size < STAMP_BYTES {
+            return Err(format!(
+                "--size {} is below the {STAMP_BYTES} bytes e2e needs for its timestamp",
+                self.size
+            ));
+        }
+        if self.connections == 0 || self.connections > MAX_CONNECTIONS {
+            return Err(format!(
+                "--connections {} must be 1..={MAX_CONNECTIONS}",
+                self.connections
+            ));
+        }
+        if self.inflight == 0 || self.inflight > MAX_INFLIGHT {
+            return Err(format!(
+                "--inflight {} must be 1..={MAX_INFLIGHT}",
+                self.inflight
+            ));
+        }
+        if self.batch == 0 || self.batch > MAX_BATCH {
+            return Err(format!("--batch {} must be 1..={MAX_BATCH}", self.batch));
+        }
+        if self.batch * (self.size + 64) > MAX_BODY_BYTES {
+            return Err(format!(
+                "--batch {} x --size {} exceeds the {MAX_BODY_BYTES}-byte request limit",
+                self.batch, self.size
+            ));
+        }
+        if let Some(r) = self.rate {
+            if !r.is_finite() || r <= 0.0 {
+                return Err(format!(
+                    "--rate {r} must be a positive number of messages per second"
+                ));
+            }
+        }
+        if self.duration.is_some() && self.messages.is_some() {
+            return Err("give --duration or --messages, not both".into());
+        }
+        if self.messages == Some(0) {
+            return Err("--messages must be positive".into());
+        }
+        if self.duration == Some(Duration::ZERO) {
+            return Err("--duration must be positive".into());
+        }
+        if self.queues == 0 || self.queues > 1024 {
+            return Err(format!("--queues {} must be 1..=1024", self.queues));
+        }
+        if !rocketcore_storage_topic_ok(&self.topic) {
+            return Err(format!(
+                "--topic {:?} is not a valid RocketMQ topic name",
+                self.topic
+            ));
+        }
+        if self.style == Style::Oneway && self.batch > 1 {
+            return Err("--style oneway sends single messages; drop --batch".into());
+        }
+        Ok(())
+    }
+
+    pub fn run_for(&self) -> Option<Duration> {
+        match (self.duration, self.messages) {
+            (Some(d), _) => Some(d),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_DURATION),
+        }
+    }
+}
+
+fn rocketcore_storage_topic_ok(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 127
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> LoadArgs {
+        LoadArgs {
+            namesrv: "127.0.0.1:9876".parse().unwrap(),
+            topic: "T".into(),
+            size: 1024,
+            connections: 4,
+            inflight: 1,
+            batch: 1,
+            rate: None,
+            duration: None,
+            messages: None,
+            warmup: Duration::ZERO,
+            out: None,
+            queues: 8,
+            no_create: false,
+            style: Style::Sync,
+            tag: "t".into(),
+            keys: false,
+            group: "g".into(),
+            from: From::Earliest,
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn bad_parameters_are_refused_with_a_reason() {
+        assert!(args().validate(false).is_ok());
+        type Case = (Box<dyn Fn(&mut LoadArgs)>, &'static str);
+        let cases: Vec<Case> = vec![
+            (Box::new(|a| a.size = 0), "--size"),
+            (Box::new(|a| a.connections = 0), "--connections"),
+            (Box::new(|a| a.inflight = 0), "--inflight"),
+            (Box::new(|a| a.rate = Some(-5.0)), "--rate"),
+            (Box::new(|a| a.rate = Some(f64::NAN)), "--rate"),
+            (
+                Box::new(|a| {
+                    a.duration = Some(Duration::from_secs(1));
+                    a.messages = Some(5)
+                }),
+                "not both",
+            ),
+            (Box::new(|a| a.topic = "bad topic".into()), "--topic"),
+            (
+                Box::new(|a| {
+                    a.batch = 1024;
+                    a.size = 8192
+                }),
+                "--batch",
+            ),
+        ];
+        for (f, word) in cases {
+            let mut a = args();
+            f(&mut a);
+            let e = a.validate(false).unwrap_err();
+            assert!(e.contains(word), "{e}");
+        }
+        let mut a = args();
+        a.size = 4;
+        assert!(a.validate(true).unwrap_err().contains("e2e"));
+        assert_eq!(args().run_for(), Some(DEFAULT_DURATION));
+    }
+}

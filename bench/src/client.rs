@@ -1,0 +1,85 @@
+//! A blocking Remoting connection for the load generator: requests are
+//! written as they are issued and responses read back in any order,
+//! matched by opaque, so one connection can keep a window in flight.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rocketcore::remoting::{FrameDecoder, RemotingCommand};
+
+/// How long a response may take before the connection is declared stuck.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+pub struct Conn {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    chunk: Vec<u8>,
+    next_opaque: i32,
+    pub addr: SocketAddr,
+}
+
+impl Conn {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+        Ok(Conn {
+            stream,
+            read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
+            write_buf: BytesMut::new(),
+            chunk: vec![0u8; READ_CHUNK_BYTES],
+            next_opaque: 1,
+            addr,
+        })
+    }
+
+    /// Writes `cmd` with a fresh opaque, which is returned.
+    pub fn send(&mut self, cmd: &mut RemotingCommand) -> std::io::Result<i32> {
+        let opaque = self.next_opaque;
+        self.next_opaque = self.next_opaque.wrapping_add(1) & i32::MAX;
+        cmd.opaque = opaque;
+        self.write_buf.clear();
+        cmd.encode(&mut self.write_buf)
+            .map_err(std::io::Error::other)?;
+        self.stream.write_all(&self.write_buf)?;
+        Ok(opaque)
+    }
+
+    /// The next response on this connection (requests from the server,
+    /// such as ids-changed notifications, are skipped).
+    pub fn recv(&mut self) -> std::io::Result<RemotingCommand> {
+        let decoder = FrameDecoder::new();
+        loop {
+            while let Some(cmd) = RemotingCommand::decode(&mut self.read_buf, &decoder)
+                .map_err(std::io::Error::other)?
+            {
+                if cmd.is_response() {
+                    return Ok(cmd);
+                }
+            }
+            let n = self.stream.read(&mut self.chunk)?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "broker closed the connection",
+                ));
+            }
+            self.read_buf.extend_from_slice(&self.chunk[..n]);
+        }
+    }
+
+    /// One request, one response.
+    pub fn call(&mut self, mut cmd: RemotingCommand) -> std::io::Result<RemotingCommand> {
+        let opaque = self.send(&mut cmd)?;
+        loop {
+            let r = self.recv()?;
+            if r.opaque == opaque {
+                return Ok(r);
+            }
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! The workloads. Every connection is a thread with its own socket and its
+//! own histograms; at the end the histograms are merged (never averaged).
+//!
+//! Fixed rate is open loop: send k of a connection has an intended time
+//! `start + k / rate`, and its latency is measured from that intended time,
+//! so a stall that delays later sends shows up in their latency instead of
+//! being hidden (coordinated-omission correction). "publish delay" records
+//! how late each send left against its intended time.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use hdrhistogram::Histogram;
+use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
+use rocketcore::remoting::RemotingCommand;
+
+use crate::args::{From, LoadArgs, Style, STAMP_BYTES};
+use crate::client::Conn;
+use crate::route::Mq;
+
+/// Highest latency the histograms track: one hour in microseconds.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Consumers hold pulls this long so a stop is noticed quickly.
+const PULL_HOLD_MS: i64 = 1_000;
+const PULL_BATCH: i32 = 32;
+
+pub fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+/// Set by Ctrl-C: every worker finishes what it has in flight and stops.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Counters of one interval, taken by the reporter once a second.
+pub struct Interval {
+    pub msgs: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub hist: Histogram<u64>,
+}
+
+impl Default for Interval {
+    fn default() -> Self {
+        Interval {
+            msgs: 0,
+            bytes: 0,
+            errors: 0,
+            hist: new_hist(),
+        }
+    }
+}
+
+/// What one worker measured over the whole run.
+pub struct WorkerResult {
+    pub msgs: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub hists: HashMap<&'static str, Histogram<u64>>,
+    pub first_error: Option<String>,
+}
+
+/// Shared run control.
+pub struct Control {
+    pub start: Instant,
+    pub recording_from: Instant,
+    pub deadline: Option<Instant>,
+    pub budget: Option<u64>,
+    pub issued: AtomicU64,
+    pub consumed: AtomicU64,
+    pub stop: AtomicBool,
+}
+
+impl Control {
+    pub fn new(args: &LoadArgs) -> Control {
+        let start = Instant::now();
+        Control {
+            start,
+            recording_from: start + args.warmup,
+            deadline: args.run_for().map(|d| start + args.warmup + d),
+            budget: args.messages,
+            issued: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            || INTERRUPTED.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Claims `n` messages of the budget; false once it is spent.
+    fn claim(&self, n: u64) -> bool {
+        match self.budget {
+            None => true,
+            Some(b) => self.issued.fetch_add(n, Ordering::Relaxed) < b,
+        }
+    }
+
+    fn recording(&self, at: Instant) -> bool {
+        at >= self.recording_from
+    }
+}
+
+fn now_unix_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn record(h: &mut Histogram<u64>, us: u64) {
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
+}
+
+/// The message body: send time (µs since the epoch) then filler. Stamped
+/// per send so e2e latency has microsecond resolution.
+fn stamp(template: &mut BytesMut) -> Bytes {
+    let now = now_unix_us();
+    let n = STAMP_BYTES.min(template.len());
+    template[..n].copy_from_slice(&now.to_be_bytes()[..n]);
+    Bytes::copy_from_slice(template)
+}
+
+fn properties(args: &LoadArgs, seq: u64, worker: usize) -> String {
+    let mut p = format!("TAGS\u{1}{}\u{2}", args.tag);
+    if args.keys {
+        p.push_str(&format!("KEYS\u{1}bench-{worker}-{seq}\u{2}"));
+    }
+    p
+}
+
+fn send_request(args: &LoadArgs, mq: &Mq, body: Bytes, props: &str) -> RemotingCommand {
+    let mut cmd = RemotingCommand::new_request(if args.batch > 1 {
+        rq::SEND_BATCH_MESSAGE
+    } else {
+        rq::SEND_MESSAGE_V2
+    });
+    for (k, v) in [
+        ("a", "rocketcore-bench"),
+        ("b", args.topic.as_str()),
+        ("c", "TBW102"),
+        ("d", "8"),
+        ("f", "0"),
+        ("h", "0"),
+    ] {
+        cmd.set_ext(k, v);
+    }
+    cmd.set_ext("e", mq.queue_id);
+    cmd.set_ext("g", (now_unix_us() / 1000) as i64);
+    if args.batch > 1 {
+        cmd.set_ext("m", "true");
+    } else {
+        cmd.set_ext("i", props);
+    }
+    cmd.with_body(body)
+}
+
+/// A batch body (spec §6.6) of `n` stamped messages.
+fn batch_body(template: &mut BytesMut, n: usize, props: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(n * (template.len() + props.len() + 22));
+    for _ in 0..n {
+        let body = stamp(template);
+        out.put_i32((22 + body.len() + props.len()) as i32);
+        out.put_i32(0);
+        out.put_i32(0);
+        out.put_i32(0);
+        out.put_i32(body.len() as i32);
+        out.put_slice(&body);
+        out.put_i16(props.len() as i16);
+        out.put_slice(props.as_bytes());
+    }
+    out.freeze()
+}
+
+/// One producing connection.
+pub fn produce_worker(
+    args: &LoadArgs,
+    worker: usize,
+    mqs: &[Mq],
+    ctl: &Control,
+    interval: &Mutex<Interval>,
+    per_conn_rate: Option<f64>,
+) -> WorkerResult {
+    let mut res = WorkerResult {
+        msgs: 0,
+        bytes: 0,
+        errors: 0,
+        hists: HashMap::new(),
+        first_error: None,
+    };
+    let mut send_h = new_hist();
+    let mut delay_h = new_hist();
+    let mut conn = match Conn::connect(mqs[0].broker) {
+        Ok(c) => c,
+        Err(e) => {
+            res.errors += 1;
+            res.first_error = Some(format!("connect {}: {e}", mqs[0].broker));
+            return res;
+        }
+    };
+    let mut template = BytesMut::from(&vec![b'x'; args.size][..]);
+    let per_msg = args.batch as u64;
+    let window = if args.style == Style::Oneway {
+        1
+    } else {
+        args.inflight
+    };
+    // opaque → (intended, sent) of requests in flight, oldest first.
+    let mut pending: HashMap<i32, (Instant, Instant)> = HashMap::with_capacity(window);
+    let mut order: VecDeque<i32> = VecDeque::with_capacity(window);
+    let mut k: u64 = 0;
+    let mut seq: u64 = 0;
+    let mut mq_i = worker % mqs.len();
+    let start = ctl.start;
+    let mut exhausted = false;
+    loop {
+        while !exhausted && pending.len() < window && !ctl.stopping() {
+            let intended = match per_conn_rate {
+                Some(r) => start + Duration::from_secs_f64(k as f64 / r),
+                None => Instant::now(),
+            };
+            let now = Instant::now();
+            if intended > now {
+                if pending.is_empty() {
+                    std::thread::sleep((intended - now).min(Duration::from_millis(50)));
+                    continue;
+                }
+                break;
+            }
+            if !ctl.claim(per_msg) {
+                exhausted = true;
+                break;
+            }
+            k += 1;
+            let mq = &mqs[mq_i];
+            mq_i = (mq_i + 1) % mqs.len();
+            let props = properties(args, seq, worker);
+            seq += per_msg;
+            let body = if args.batch > 1 {
+                batch_body(&mut template, args.batch, &props)
+            } else {
+                stamp(&mut template)
+            };
+            let mut cmd = send_request(args, mq, body, &props);
+            if args.style == Style::Oneway {
+                cmd.mark_oneway();
+            }
+            let sent = Instant::now();
+            let opaque = match conn.send(&mut cmd) {
+                Ok(o) => o,
+                Err(e) => {
+                    res.errors += 1;
+                    res.first_error.get_or_insert(format!("send: {e}"));
+                    return finish(res, send_h, delay_h);
+                }
+            };
+            if ctl.recording(sent) {
+                record(
+                    &mut delay_h,
+                    sent.saturating_duration_since(intended).as_micros() as u64,
+                );
+            }
+            if args.style == Style::Oneway {
+                let done = Instant::now();
+                account(
+                    &mut res,
+                    &mut send_h,
+                    interval,
+                    ctl,
+                    done,
+                    intended,
+                    per_msg,
+                    args.size,
+                    true,
+                );
+            } else {
+                pending.insert(opaque, (intended, sent));
+                order.push_back(opaque);
+            }
+        }
+        if pending.is_empty() {
+            if exhausted || ctl.stopping() {
+                break;
+            }
+            continue;
+        }
+        let r = match conn.recv() {
+            Ok(r) => r,
+            Err(e) => {
+                res.errors += pending.len() as u64;
+                res.first_error.get_or_insert(format!("receive: {e}"));
+                break;
+            }
+        };
+        let Some((intended, _sent)) = pending.remove(&r.opaque) else {
+            continue;
+        };
+        order.retain(|o| *o != r.opaque);
+        let ok = r.code == rs::SUCCESS;
+        if !ok {
+            res.first_error.get_or_insert(format!(
+                "send answered code {} {}",
+                r.code,
+                r.remark.as_deref().unwrap_or_default()
+            ));
+        }
+        account(
+            &mut res,
+            &mut send_h,
+            interval,
+            ctl,
+            Instant::now(),
+            intended,
+            per_msg,
+            args.size,
+            ok,
+        );
+    }
+    finish(res, send_h, delay_h)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn account(
+    res: &mut WorkerResult,
+    h: &mut Histogram<u64>,
+    interval: &Mutex<Interval>,
+    ctl: &Control,
+    done: Instant,
+    intended: Instant,
+    msgs: u64,
+    size: usize,
+    ok: bool,
+) {
+    let us = done.saturating_duration_since(intended).as_micros() as u64;
+    let bytes = msgs * size as u64;
+    let mut iv = interval.lock().unwrap_or_else(|p| p.into_inner());
+    if ok {
+        iv.msgs += msgs;
+        iv.bytes += bytes;
+        record(&mut iv.hist, us);
+    } else {
+        iv.errors += 1;
+    }
+    drop(iv);
+    if !ctl.recording(done) {
+        return;
+    }
+    if ok {
+        res.msgs += msgs;
+        res.bytes += bytes;
+        record(h, us);
+    } else {
+        res.errors += 1;
+    }
+}
+
+fn finish(mut res: WorkerResult, send_h: Histogram<u64>, delay_h: Histogram<u64>) -> WorkerResult {
+    res.hists.insert("send", send_h);
+    res.hists.insert("publish_delay", delay_h);
+    res
+}
+
+fn pull_request(args: &LoadArgs, queue_id: i32, offset: i64) -> RemotingCommand {
+    let mut cmd = RemotingCommand::new_request(rq::PULL_MESSAGE);
+    cmd.set_ext("consumerGroup", &args.group);
+    cmd.set_ext("topic", &args.topic);
+    cmd.set_ext("queueId", queue_id);
+    cmd.set_ext("queueOffset", offset);
+    cmd.set_ext("maxMsgNums", PULL_BATCH);
+    // SUSPEND | SUBSCRIPTION: long-poll, and bring our own "*" subscription
+    // so no heartbeat registration is needed.
+    cmd.set_ext("sysFlag", 0x2 | 0x4);
+    cmd.set_ext("commitOffset", 0);
+    cmd.set_ext("suspendTimeoutMillis", PULL_HOLD_MS);
+    cmd.set_ext("subscription", "*");
+    cmd.set_ext("subVersion", 0);
+    cmd
+}
+
+/// Walks the records of a pull body: (body, born timestamp ms).
+fn for_each_record(body: &[u8], mut f: impl FnMut(&[u8], i64)) {
+    let mut at = 0usize;
+    while at + 4 <= body.len() {
+        let n = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+        if n <= 0 || at + n as usize > body.len() {
+            break;
+        }
+        let rec = &body[at..at + n as usize];
+        if let Ok(v) = rocketcore_storage_view(rec) {
+            f(v.0, v.1);
+        }
+        at += n as usize;
+    }
+}
+
+/// (body, born timestamp) of a stored record, with bounds checks.
+fn rocketcore_storage_view(rec: &[u8]) -> Result<(&[u8], i64), ()> {
+    if rec.len() < 92 {
+        return Err(());
+    }
+    let sys_flag = i32::from_be_bytes(rec[36..40].try_into().map_err(|_| ())?);
+    let born = i64::from_be_bytes(rec[40..48].try_into().map_err(|_| ())?);
+    let born_host = if sys_flag & 0x10 != 0 { 20 } else { 8 };
+    let store_host = if sys_flag & 0x20 != 0 { 20 } else { 8 };
+    let body_len_at = 48 + born_host + 8 + store_host + 4 + 8;
+    let len = i32::from_be_bytes(
+        rec.get(body_len_at..body_len_at + 4)
+            .ok_or(())?
+            .try_into()
+            .map_err(|_| ())?,
+    );
+    let body = rec
+        .get(body_len_at + 4..body_len_at + 4 + len.max(0) as usize)
+        .ok_or(())?;
+    Ok((body, born))
+}
+
+/// One consuming connection over `mqs` (all on one broker), one pull in
+/// flight per queue.
+pub fn consume_worker(
+    args: &LoadArgs,
+    mqs: &[Mq],
+    ctl: &Control,
+    interval: &Mutex<Interval>,
+    e2e: bool,
+) -> WorkerResult {
+    let mut res = WorkerResult {
+        msgs: 0,
+        bytes: 0,
+        errors: 0,
+        hists: HashMap::new(),
+        first_error: None,
+    };
+    let mut e2e_h = new_hist();
+    let mut pull_h = new_hist();
+    let mut conn = match Conn::connect(mqs[0].broker) {
+        Ok(c) => c,
+        Err(e) => {
+            res.errors += 1;
+            res.first_error = Some(format!("connect {}: {e}", mqs[0].broker));
+            return res;
+        }
+    };
+    let mut offsets: HashMap<i32, i64> = HashMap::new();
+    for mq in mqs {
+        let start = match args.from {
+            From::Earliest => 0,
+            From::Latest => {
+                let mut req = RemotingCommand::new_request(rq::GET_MAX_OFFSET);
+                req.set_ext("topic", &args.topic);
+                req.set_ext("queueId", mq.queue_id);
+                match conn.call(req) {
+                    Ok(r) => r.ext_i64("offset").unwrap_or(0),
+                    Err(e) => {
+                        res.first_error.get_or_insert(format!("max offset: {e}"));
+                        0
+                    }
+                }
+            }
+        };
+        offsets.insert(mq.queue_id, start);
+    }
+    let mut pending: HashMap<i32, (i32, Instant)> = HashMap::new();
+    let issue = |conn: &mut Conn,
+                 q: i32,
+                 off: i64,
+                 pending: &mut HashMap<i32, (i32, Instant)>|
+     -> std::io::Result<()> {
+        let mut cmd = pull_request(args, q, off);
+        let o = conn.send(&mut cmd)?;
+        pending.insert(o, (q, Instant::now()));
+        Ok(())
+    };
+    for mq in mqs {
+        if let Err(e) = issue(&mut conn, mq.queue_id, offsets[&mq.queue_id], &mut pending) {
+            res.first_error.get_or_insert(format!("pull: {e}"));
+            return finish_consume(res, e2e_h, pull_h, e2e);
+        }
+    }
+    while !pending.is_empty() {
+        let r = match conn.recv() {
+            Ok(r) => r,
+            Err(e) => {
+                res.errors += 1;
+                res.first_error.get_or_insert(format!("pull response: {e}"));
+                break;
+            }
+        };
+        let Some((q, sent)) = pending.remove(&r.opaque) else {
+            continue;
+        };
+        let now = Instant::now();
+        let recording = ctl.recording(now);
+        if recording {
+            record(
+                &mut pull_h,
+                now.saturating_duration_since(sent).as_micros() as u64,
+            );
+        }
+        match r.code {
+            rs::SUCCESS
+            | rs::PULL_NOT_FOUND
+            | rs::PULL_RETRY_IMMEDIATELY
+            | rs::PULL_OFFSET_MOVED => {}
+            code => {
+                res.errors += 1;
+                res.first_error.get_or_insert(format!(
+                    "pull answered code {code} {}",
+                    r.remark.as_deref().unwrap_or_default()
+                ));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        if let Ok(next) = r.ext_i64("nextBeginOffset") {
+            offsets.insert(q, next);
+        }
+        if let Some(body) = r.body.as_deref().filter(|_| r.code == rs::SUCCESS) {
+            let now_us = now_unix_us();
+            let mut n = 0u64;
+            let mut bytes = 0u64;
+            let mut iv = interval.lock().unwrap_or_else(|p| p.into_inner());
+            for_each_record(body, |b, born_ms| {
+                n += 1;
+                bytes += b.len() as u64;
+                if e2e {
+                    let sent_us = if b.len() >= STAMP_BYTES {
+                        u64::from_be_bytes(b[..STAMP_BYTES].try_into().unwrap_or([0; 8]))
+                    } else {
+                        born_ms.max(0) as u64 * 1000
+                    };
+                    let us = now_us.saturating_sub(sent_us);
+                    record(&mut iv.hist, us);
+                    if recording {
+                        record(&mut e2e_h, us);
+                    }
+                }
+            });
+            iv.msgs += n;
+            iv.bytes += bytes;
+            drop(iv);
+            if recording {
+                res.msgs += n;
+                res.bytes += bytes;
+            }
+            ctl.consumed.fetch_add(n, Ordering::Relaxed);
+        }
+        let budget_spent = !e2e
+            && ctl
+                .budget
+                .is_some_and(|b| ctl.consumed.load(Ordering::Relaxed) >= b);
+        if budget_spent {
+            ctl.stop.store(true, Ordering::Relaxed);
+        }
+        if !ctl.stopping() {
+            if let Err(e) = issue(&mut conn, q, offsets[&q], &mut pending) {
+                res.first_error.get_or_insert(format!("pull: {e}"));
+                break;
+            }
+        }
+    }
+    finish_consume(res, e2e_h, pull_h, e2e)
+}
+
+fn finish_consume(
+    mut res: WorkerResult,
+    e2e_h: Histogram<u64>,
+    pull_h: Histogram<u64>,
+    e2e: bool,
+) -> WorkerResult {
+    if e2e {
+        res.hists.insert("e2e", e2e_h);
+    }
+    res.hists.insert("pull", pull_h);
+    res
+}
+
+/// Shares the run's intervals with the progress reporter.
+pub type Intervals = Arc<Vec<Mutex<Interval>>>;
+
+pub fn new_intervals(n: usize) -> Intervals {
+    Arc::new((0..n).map(|_| Mutex::new(Interval::default())).collect())
+}
+
+/// Takes and merges every worker's interval counters.
+pub fn drain_intervals(intervals: &Intervals) -> Interval {
+    let mut total = Interval::default();
+    for m in intervals.iter() {
+        let mut iv = m.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = std::mem::take(&mut *iv);
+        total.msgs += taken.msgs;
+        total.bytes += taken.bytes;
+        total.errors += taken.errors;
+        let _ = total.hist.add(&taken.hist);
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_bodies_carry_their_stamps_and_lengths() {
+        let mut t = BytesMut::from(&[b'x'; 16][..]);
+        let b = batch_body(&mut t, 3, "TAGS\u{1}a\u{2}");
+        assert_eq!(b.len(), 3 * (22 + 16 + 7));
+        let total = i32::from_be_bytes(b[0..4].try_into().unwrap());
+        assert_eq!(total, 22 + 16 + 7);
+        let body_len = i32::from_be_bytes(b[16..20].try_into().unwrap());
+        assert_eq!(body_len, 16);
+        let stamp = u64::from_be_bytes(b[20..28].try_into().unwrap());
+        assert!(stamp > 1_600_000_000_000_000, "a µs timestamp: {stamp}");
+    }
+
+    #[test]
+    fn record_walk_stops_at_damage() {
+        let mut seen = 0;
+        for_each_record(&[0, 0, 0, 200, 1, 2, 3], |_, _| seen += 1);
+        for_each_record(&[], |_, _| seen += 1);
+        assert_eq!(seen, 0);
+    }
+
+    #[test]
+    fn message_budget_is_claimed_once() {
+        let ctl = Control {
+            start: Instant::now(),
+            recording_from: Instant::now(),
+            deadline: None,
+            budget: Some(10),
+            issued: AtomicU64::new(0),
+            consumed: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        };
+        let granted = (0..20).filter(|_| ctl.claim(1)).count();
+        assert_eq!(granted, 10);
+    }
+
+    #[test]
+    fn intervals_merge_histograms_rather_than_averaging() {
+        let iv = new_intervals(2);
+        {
+            let mut a = iv[0].lock().unwrap();
+            for _ in 0..99 {
+                a.hist.record(100).unwrap();
+            }
+            a.msgs = 99;
+        }
+        {
+            let mut b = iv[1].lock().unwrap();
+            b.hist.record(10_000).unwrap();
+            b.msgs = 1;
+        }
+        let merged = drain_intervals(&iv);
+        assert_eq!(merged.msgs, 100);
+        assert_eq!(merged.hist.len(), 100);
+        // Averaging the two p99s would give ~5 ms; the merged p99 is 100 µs.
+        assert!(merged.hist.value_at_quantile(0.99) <= 101);
+        assert!(merged.hist.max() >= 10_000);
+        assert_eq!(drain_intervals(&iv).msgs, 0, "drained");
+    }
+}

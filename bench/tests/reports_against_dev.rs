@@ -1,0 +1,232 @@
+//! A 3-second produce and a 3-second e2e run against `rocketcore dev`
+//! write complete, well-formed reports (never timings: those are measured,
+//! not asserted), and bad parameters are refused before any load is sent.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn bench() -> &'static str {
+    env!("CARGO_BIN_EXE_rocketcore-bench")
+}
+
+/// The server binary sits next to the bench in the same target directory;
+/// build it if this package's tests run alone.
+fn server_binary() -> PathBuf {
+    let path = Path::new(bench()).with_file_name("rocketcore");
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "rocketcore", "--bin", "rocketcore"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the rocketcore binary failed");
+    }
+    path
+}
+
+fn free_port_pair() -> (u16, u16) {
+    for _ in 0..100 {
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let br = b.local_addr().unwrap().port();
+        if br > 1026 && TcpListener::bind(("127.0.0.1", br - 2)).is_ok() {
+            return (a.local_addr().unwrap().port(), br);
+        }
+    }
+    panic!("no free ports");
+}
+
+fn start_dev(store: &Path) -> (Guard, String) {
+    let (ns, br) = free_port_pair();
+    let mut child = Command::new(server_binary())
+        .args([
+            "dev",
+            "--namesrv-listen",
+            &format!("127.0.0.1:{ns}"),
+            "--listen",
+            &format!("127.0.0.1:{br}"),
+            "--store",
+        ])
+        .arg(store)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if l.starts_with("ready: ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let guard = Guard(child);
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("server ready");
+    (guard, format!("127.0.0.1:{ns}"))
+}
+
+fn run_bench(args: &[&str]) -> std::process::Output {
+    Command::new(bench()).args(args).output().unwrap()
+}
+
+fn check_results(dir: &Path, workload: &str, hists: &[&str]) {
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["workload"], workload);
+    for k in [
+        "msgs_per_sec",
+        "mb_per_sec",
+        "errors",
+        "bench_cpu_secs",
+        "duration_secs",
+    ] {
+        assert!(summary[k].is_number(), "summary lacks {k}: {summary}");
+    }
+    assert!(
+        summary["msgs"].as_u64().unwrap() > 0,
+        "no messages in {workload}"
+    );
+    assert_eq!(summary["errors"].as_u64(), Some(0));
+    for k in ["cpu_model", "cores", "memory_bytes", "kernel"] {
+        assert!(!summary["host"][k].is_null(), "host lacks {k}");
+    }
+    let names: Vec<&str> = summary["histograms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    for want in hists {
+        assert!(
+            names.contains(want),
+            "{workload} lacks histogram {want}: {names:?}"
+        );
+        let h = summary["histograms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == *want)
+            .unwrap();
+        for k in ["p50_us", "p99_us", "p999_us", "max_us"] {
+            assert!(h[k].is_u64(), "{want} lacks {k}");
+        }
+        assert!(
+            h["p50_us"].as_u64() <= h["p99_us"].as_u64()
+                && h["p99_us"].as_u64() <= h["max_us"].as_u64()
+        );
+        let hgrm = std::fs::read_to_string(dir.join(format!("{want}.hgrm"))).unwrap();
+        assert!(
+            hgrm.contains("Percentile") && hgrm.contains("#[Max"),
+            "{want}.hgrm is not a percentile distribution"
+        );
+    }
+    let svg = std::fs::read_to_string(dir.join("latency.svg")).unwrap();
+    assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(!svg.contains("NaN") && !svg.contains("inf"));
+}
+
+#[test]
+fn produce_and_e2e_write_complete_reports_and_compare_reads_them() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (_server, ns) = start_dev(&dir.path().join("store"));
+    let produce_out = dir.path().join("produce");
+    let out = run_bench(&[
+        "produce",
+        "--namesrv",
+        &ns,
+        "--topic",
+        "BenchReports",
+        "--connections",
+        "4",
+        "--duration",
+        "3s",
+        "--out",
+        produce_out.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "produce failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().filter(|l| l.contains("msgs/s")).count() >= 2,
+        "no per-second progress lines:\n{stdout}"
+    );
+    check_results(&produce_out, "produce", &["send", "publish_delay"]);
+
+    let e2e_out = dir.path().join("e2e");
+    let out = run_bench(&[
+        "e2e",
+        "--namesrv",
+        &ns,
+        "--topic",
+        "BenchE2e",
+        "--connections",
+        "2",
+        "--rate",
+        "2000",
+        "--duration",
+        "3s",
+        "--out",
+        e2e_out.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "e2e failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_results(&e2e_out, "e2e", &["send", "publish_delay", "e2e"]);
+
+    let out = run_bench(&[
+        "compare",
+        produce_out.join("summary.json").to_str().unwrap(),
+        e2e_out.join("summary.json").to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("msgs/s") && table.contains('x'),
+        "compare table:\n{table}"
+    );
+}
+
+#[test]
+fn bad_parameters_are_refused_before_any_load() {
+    // Nothing listens on port 1: a refusal must come before any connection.
+    for args in [
+        &["produce", "--namesrv", "127.0.0.1:1", "--size", "0"][..],
+        &["produce", "--namesrv", "127.0.0.1:1", "--rate", "-3"],
+        &[
+            "produce",
+            "--namesrv",
+            "127.0.0.1:1",
+            "--duration",
+            "3s",
+            "--messages",
+            "5",
+        ],
+        &["e2e", "--namesrv", "127.0.0.1:1", "--size", "4"],
+        &["produce", "--namesrv", "127.0.0.1:1", "--duration", "soon"],
+    ] {
+        let out = run_bench(args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !err.contains("127.0.0.1:1:"),
+            "{args:?} tried to connect before validating: {err}"
+        );
+    }
+}

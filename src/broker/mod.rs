@@ -36,12 +36,17 @@ pub const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
 /// How often shard 0 drops silent clients (spec §10.4).
 const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// io_uring rings per glommio executor; each has the executor's I/O
+/// memory registered, and io_uring charges every registration.
+const RINGS_PER_EXECUTOR: usize = 3;
+
 /// The one-line explanation for an executor that will not start.
 pub fn executor_hint(e: impl std::fmt::Display) -> String {
     format!(
         "cannot start a glommio executor: {e}. rocketcore needs io_uring (kernel 5.8+, sysctl kernel.io_uring_disabled=0, \
-         not blocked by a container seccomp profile) and locked memory for its rings (ulimit -l of at least {} KiB per shard)",
-        2 * EXECUTOR_IO_MEMORY_BYTES / 1024
+         not blocked by a container seccomp profile) and locked memory for its rings (ulimit -l of at least {} KiB per \
+         executor: one per shard, one for the name server; see tuning/README.md)",
+        RINGS_PER_EXECUTOR * EXECUTOR_IO_MEMORY_BYTES / 1024
     )
 }
 

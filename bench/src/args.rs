@@ -51,6 +51,9 @@ pub struct LoadArgs {
     pub namesrv: SocketAddr,
     #[arg(long, default_value = "BenchTopic")]
     pub topic: String,
+    /// Spread the load over this many topics, named <topic>-0, <topic>-1, …
+    #[arg(long, default_value_t = 1)]
+    pub topics: usize,
     /// Message body size in bytes.
     #[arg(long, default_value_t = 1024)]
     pub size: usize,
@@ -181,6 +184,9 @@ impl LoadArgs {
         if self.duration == Some(Duration::ZERO) {
             return Err("--duration must be positive".into());
         }
+        if self.topics == 0 || self.topics > 1024 {
+            return Err(format!("--topics {} must be 1..=1024", self.topics));
+        }
         if self.queues == 0 || self.queues > 1024 {
             return Err(format!("--queues {} must be 1..=1024", self.queues));
         }
@@ -194,6 +200,17 @@ impl LoadArgs {
             return Err("--style oneway sends single messages; drop --batch".into());
         }
         Ok(())
+    }
+
+    /// The topic names the load goes to.
+    pub fn topic_names(&self) -> Vec<String> {
+        if self.topics <= 1 {
+            vec![self.topic.clone()]
+        } else {
+            (0..self.topics)
+                .map(|i| format!("{}-{i}", self.topic))
+                .collect()
+        }
     }
 
     pub fn run_for(&self) -> Option<Duration> {
@@ -220,6 +237,7 @@ mod tests {
         LoadArgs {
             namesrv: "127.0.0.1:9876".parse().unwrap(),
             topic: "T".into(),
+            topics: 1,
             size: 1024,
             connections: 4,
             inflight: 1,
@@ -285,5 +303,10 @@ mod tests {
         a.size = 4;
         assert!(a.validate(true).unwrap_err().contains("e2e"));
         assert_eq!(args().run_for(), Some(DEFAULT_DURATION));
+        let mut a = args();
+        a.topics = 3;
+        assert_eq!(a.topic_names(), vec!["T-0", "T-1", "T-2"]);
+        a.topics = 0;
+        assert!(a.validate(false).unwrap_err().contains("--topics"));
     }
 }

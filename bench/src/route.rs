@@ -14,6 +14,7 @@ use crate::client::Conn;
 /// One message queue: which broker, which queue id.
 #[derive(Debug, Clone)]
 pub struct Mq {
+    pub topic: String,
     pub broker: SocketAddr,
     pub broker_name: String,
     pub queue_id: i32,
@@ -103,6 +104,7 @@ pub fn resolve(
         };
         for id in 0..q.write_queue_nums as i32 {
             out.push(Mq {
+                topic: topic.to_string(),
                 broker: *addr,
                 broker_name: name.clone(),
                 queue_id: id,

@@ -71,6 +71,7 @@ fn params(args: &LoadArgs, kind: Kind) -> serde_json::Map<String, serde_json::Va
     put("workload", kind.name().into());
     put("namesrv", args.namesrv.to_string().into());
     put("topic", args.topic.clone().into());
+    put("topics", args.topics.into());
     put("size", args.size.into());
     put("connections", args.connections.into());
     put("inflight", args.inflight.into());
@@ -96,7 +97,10 @@ fn params(args: &LoadArgs, kind: Kind) -> serde_json::Map<String, serde_json::Va
 pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
     args.validate(kind == Kind::E2e)?;
     let create = !args.no_create && kind != Kind::Consume;
-    let mqs = route::resolve(args.namesrv, &args.topic, args.queues, create)?;
+    let mut mqs = Vec::new();
+    for topic in args.topic_names() {
+        mqs.extend(route::resolve(args.namesrv, &topic, args.queues, create)?);
+    }
     install_ctrl_c();
     let out_dir = args.out.clone().unwrap_or_else(|| {
         let ts = SystemTime::now()
@@ -260,6 +264,7 @@ mod tests {
 
     fn mq(b: &str, q: i32) -> Mq {
         Mq {
+            topic: "t".into(),
             broker: b.parse().unwrap(),
             broker_name: "b".into(),
             queue_id: q,

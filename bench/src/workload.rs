@@ -141,7 +141,7 @@ fn send_request(args: &LoadArgs, mq: &Mq, body: Bytes, props: &str) -> RemotingC
     });
     for (k, v) in [
         ("a", "rocketcore-bench"),
-        ("b", args.topic.as_str()),
+        ("b", mq.topic.as_str()),
         ("c", "TBW102"),
         ("d", "8"),
         ("f", "0"),
@@ -174,6 +174,24 @@ fn batch_body(template: &mut BytesMut, n: usize, props: &str) -> Bytes {
         out.put_slice(props.as_bytes());
     }
     out.freeze()
+}
+
+/// The open-loop schedule of one connection: send k is due at
+/// `start + k / rate`, whatever happened to earlier sends; without a rate,
+/// each send is due when it is issued (closed loop, maximum rate).
+#[derive(Debug, Clone, Copy)]
+pub struct Pacer {
+    pub start: Instant,
+    pub rate: Option<f64>,
+}
+
+impl Pacer {
+    pub fn intended(&self, k: u64, now: Instant) -> Instant {
+        match self.rate {
+            Some(r) => self.start + Duration::from_secs_f64(k as f64 / r),
+            None => now,
+        }
+    }
 }
 
 /// One producing connection.
@@ -215,14 +233,14 @@ pub fn produce_worker(
     let mut k: u64 = 0;
     let mut seq: u64 = 0;
     let mut mq_i = worker % mqs.len();
-    let start = ctl.start;
+    let pacer = Pacer {
+        start: ctl.start,
+        rate: per_conn_rate,
+    };
     let mut exhausted = false;
     loop {
         while !exhausted && pending.len() < window && !ctl.stopping() {
-            let intended = match per_conn_rate {
-                Some(r) => start + Duration::from_secs_f64(k as f64 / r),
-                None => Instant::now(),
-            };
+            let intended = pacer.intended(k, Instant::now());
             let now = Instant::now();
             if intended > now {
                 if pending.is_empty() {
@@ -364,10 +382,11 @@ fn finish(mut res: WorkerResult, send_h: Histogram<u64>, delay_h: Histogram<u64>
     res
 }
 
-fn pull_request(args: &LoadArgs, queue_id: i32, offset: i64) -> RemotingCommand {
+fn pull_request(args: &LoadArgs, mq: &Mq, offset: i64) -> RemotingCommand {
+    let queue_id = mq.queue_id;
     let mut cmd = RemotingCommand::new_request(rq::PULL_MESSAGE);
     cmd.set_ext("consumerGroup", &args.group);
-    cmd.set_ext("topic", &args.topic);
+    cmd.set_ext("topic", &mq.topic);
     cmd.set_ext("queueId", queue_id);
     cmd.set_ext("queueOffset", offset);
     cmd.set_ext("maxMsgNums", PULL_BATCH);
@@ -445,13 +464,14 @@ pub fn consume_worker(
             return res;
         }
     };
-    let mut offsets: HashMap<i32, i64> = HashMap::new();
+    // Offsets by position in `mqs` (queues of several topics share ids).
+    let mut offsets: Vec<i64> = Vec::with_capacity(mqs.len());
     for mq in mqs {
         let start = match args.from {
             From::Earliest => 0,
             From::Latest => {
                 let mut req = RemotingCommand::new_request(rq::GET_MAX_OFFSET);
-                req.set_ext("topic", &args.topic);
+                req.set_ext("topic", &mq.topic);
                 req.set_ext("queueId", mq.queue_id);
                 match conn.call(req) {
                     Ok(r) => r.ext_i64("offset").unwrap_or(0),
@@ -462,21 +482,21 @@ pub fn consume_worker(
                 }
             }
         };
-        offsets.insert(mq.queue_id, start);
+        offsets.push(start);
     }
-    let mut pending: HashMap<i32, (i32, Instant)> = HashMap::new();
+    let mut pending: HashMap<i32, (usize, Instant)> = HashMap::new();
     let issue = |conn: &mut Conn,
-                 q: i32,
+                 q: usize,
                  off: i64,
-                 pending: &mut HashMap<i32, (i32, Instant)>|
+                 pending: &mut HashMap<i32, (usize, Instant)>|
      -> std::io::Result<()> {
-        let mut cmd = pull_request(args, q, off);
+        let mut cmd = pull_request(args, &mqs[q], off);
         let o = conn.send(&mut cmd)?;
         pending.insert(o, (q, Instant::now()));
         Ok(())
     };
-    for mq in mqs {
-        if let Err(e) = issue(&mut conn, mq.queue_id, offsets[&mq.queue_id], &mut pending) {
+    for (q, off) in offsets.iter().enumerate() {
+        if let Err(e) = issue(&mut conn, q, *off, &mut pending) {
             res.first_error.get_or_insert(format!("pull: {e}"));
             return finish_consume(res, e2e_h, pull_h, e2e);
         }
@@ -516,7 +536,7 @@ pub fn consume_worker(
             }
         }
         if let Ok(next) = r.ext_i64("nextBeginOffset") {
-            offsets.insert(q, next);
+            offsets[q] = next;
         }
         if let Some(body) = r.body.as_deref().filter(|_| r.code == rs::SUCCESS) {
             let now_us = now_unix_us();
@@ -556,7 +576,7 @@ pub fn consume_worker(
             ctl.stop.store(true, Ordering::Relaxed);
         }
         if !ctl.stopping() {
-            if let Err(e) = issue(&mut conn, q, offsets[&q], &mut pending) {
+            if let Err(e) = issue(&mut conn, q, offsets[q], &mut pending) {
                 res.first_error.get_or_insert(format!("pull: {e}"));
                 break;
             }
@@ -614,6 +634,23 @@ mod tests {
         assert_eq!(body_len, 16);
         let stamp = u64::from_be_bytes(b[20..28].try_into().unwrap());
         assert!(stamp > 1_600_000_000_000_000, "a µs timestamp: {stamp}");
+    }
+
+    #[test]
+    fn pacer_schedules_sends_independently_of_progress() {
+        let start = Instant::now();
+        let p = Pacer {
+            start,
+            rate: Some(1000.0),
+        };
+        assert_eq!(p.intended(0, start), start);
+        assert_eq!(p.intended(500, start), start + Duration::from_millis(500));
+        // Late by a second: the schedule does not move, so the stall is
+        // charged to the sends it delayed (coordinated-omission correction).
+        let late = start + Duration::from_secs(2);
+        assert_eq!(p.intended(1000, late), start + Duration::from_secs(1));
+        let free = Pacer { start, rate: None };
+        assert_eq!(free.intended(123, late), late);
     }
 
     #[test]

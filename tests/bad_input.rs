@@ -104,3 +104,44 @@ fn bad_clients_are_cut_off_and_good_ones_keep_working() {
         "oversized and malformed sends stored nothing"
     );
 }
+
+#[test]
+fn a_client_that_never_reads_is_throttled_not_buffered() {
+    use bytes::BytesMut;
+    use std::io::Write;
+    let dir = store_dir("never-reads");
+    let server = Server::start_dev(&dir.path().join("store"), &["--shards", "1"]);
+    let mut setup = Client::connect(server.broker);
+    for i in 0..200 {
+        let r = setup
+            .call(send_request("ThrottleTopic", 0, &[b'x'; 1024], ""))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "send {i}");
+    }
+    // Pipeline pulls (each answered with ~33 KB) and never read a byte.
+    let mut frame = BytesMut::new();
+    let mut pull = pull_request("throttle", "ThrottleTopic", 0, 0);
+    pull.opaque = 1;
+    pull.encode(&mut frame).unwrap();
+    let mut raw = std::net::TcpStream::connect(server.broker).unwrap();
+    raw.set_write_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let mut accepted = 0usize;
+    const ATTEMPTS: usize = 200_000;
+    for _ in 0..ATTEMPTS {
+        if raw.write_all(&frame).is_err() {
+            break;
+        }
+        accepted += 1;
+    }
+    // Without backpressure the broker would read all of them and queue
+    // ~6 GB of replies; with it, the socket fills and writes stall.
+    assert!(
+        accepted < ATTEMPTS,
+        "the broker kept reading requests whose replies nobody read"
+    );
+    // Everyone else is still served.
+    let r = setup.call(get_max_offset("ThrottleTopic")).unwrap();
+    assert_eq!(r.ext_i64("offset").unwrap(), 200);
+    drop(raw);
+}

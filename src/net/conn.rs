@@ -13,9 +13,16 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 
 use crate::remoting::RemotingCommand;
 
-/// Requests one connection may have in flight before the reader stops
-/// reading (TCP then pushes back on the client).
-pub const MAX_INFLIGHT_REQUESTS_PER_CONN: usize = 4096;
+/// Requests one connection may have in flight, counted until their reply
+/// has been handed to the socket, before the reader stops reading (TCP then
+/// pushes back on the client). With pull replies of at most 256 KiB this
+/// bounds what one connection can make the broker hold.
+pub const MAX_INFLIGHT_REQUESTS_PER_CONN: usize = 1024;
+/// The reader also pauses while this many reply bytes wait to be written.
+pub const MAX_OUTBOX_BYTES: usize = 32 << 20;
+/// A connection whose peer stopped reading gets this long to drain after
+/// it closed, then is dropped with whatever is left.
+pub const CLOSE_DRAIN_TIMEOUT_MS: u64 = 5_000;
 /// Bodies at least this large are written from their own buffer rather
 /// than copied into the batch buffer.
 const DIRECT_WRITE_BODY_BYTES: usize = 16 << 10;
@@ -25,7 +32,9 @@ const WRITE_BATCH_BYTES: usize = 256 << 10;
 pub struct Conn {
     pub id: u64,
     pub peer: SocketAddr,
-    outbox: RefCell<VecDeque<RemotingCommand>>,
+    /// Commands to write; `true` marks a reply that ends an in-flight request.
+    outbox: RefCell<VecDeque<(RemotingCommand, bool)>>,
+    outbox_bytes: Cell<usize>,
     writer_waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
     inflight: Cell<usize>,
@@ -38,6 +47,7 @@ impl Conn {
             id,
             peer,
             outbox: RefCell::new(VecDeque::new()),
+            outbox_bytes: Cell::new(0),
             writer_waker: RefCell::new(None),
             closed: Cell::new(false),
             inflight: Cell::new(0),
@@ -45,12 +55,32 @@ impl Conn {
         }
     }
 
-    /// Queues a command for the writer. False once the connection is closed.
+    /// Queues a command the server initiates (not a reply). False once the
+    /// connection is closed.
     pub fn send(&self, cmd: RemotingCommand) -> bool {
+        self.enqueue(cmd, false)
+    }
+
+    /// Queues the reply to a request; the request stays in flight until the
+    /// writer has taken it.
+    pub(crate) fn send_reply(&self, cmd: RemotingCommand) {
+        if !self.enqueue(cmd, true) {
+            self.end_request();
+        }
+    }
+
+    fn command_bytes(cmd: &RemotingCommand) -> usize {
+        // Header size is small and bounded; the body dominates.
+        256 + cmd.body.as_ref().map_or(0, |b| b.len())
+    }
+
+    fn enqueue(&self, cmd: RemotingCommand, ends_request: bool) -> bool {
         if self.closed.get() {
             return false;
         }
-        self.outbox.borrow_mut().push_back(cmd);
+        self.outbox_bytes
+            .set(self.outbox_bytes.get() + Self::command_bytes(&cmd));
+        self.outbox.borrow_mut().push_back((cmd, ends_request));
         if let Some(w) = self.writer_waker.borrow_mut().take() {
             w.wake();
         }
@@ -85,7 +115,9 @@ impl Conn {
     /// Resolves once fewer than the maximum requests are in flight.
     pub(crate) fn room_for_request(&self) -> impl Future<Output = ()> + '_ {
         std::future::poll_fn(move |cx| {
-            if self.inflight.get() < MAX_INFLIGHT_REQUESTS_PER_CONN || self.closed.get() {
+            let room = self.inflight.get() < MAX_INFLIGHT_REQUESTS_PER_CONN
+                && self.outbox_bytes.get() < MAX_OUTBOX_BYTES;
+            if room || self.closed.get() {
                 Poll::Ready(())
             } else {
                 *self.reader_waker.borrow_mut() = Some(cx.waker().clone());
@@ -102,7 +134,15 @@ impl Conn {
     pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(&self, mut w: W) {
         let mut buf = BytesMut::with_capacity(WRITE_BATCH_BYTES);
         while let Some(batch) = self.next_batch().await {
-            for cmd in batch {
+            for (cmd, ends_request) in batch {
+                self.outbox_bytes.set(
+                    self.outbox_bytes
+                        .get()
+                        .saturating_sub(Self::command_bytes(&cmd)),
+                );
+                if ends_request {
+                    self.end_request();
+                }
                 let big_body = cmd
                     .body
                     .as_ref()
@@ -112,7 +152,16 @@ impl Conn {
                     None => cmd.encode(&mut buf),
                 };
                 if let Err(e) = encoded {
-                    tracing::warn!(conn = self.id, "dropping unencodable reply: {e}");
+                    // Never leave the peer waiting for an answer that will
+                    // not come: say why instead (same opaque).
+                    tracing::warn!(conn = self.id, "reply cannot be encoded: {e}");
+                    let mut err = RemotingCommand::new_response(
+                        1,
+                        Some(format!("reply cannot be encoded: {e}")),
+                    );
+                    err.opaque = cmd.opaque;
+                    err.flag = cmd.flag;
+                    let _ = err.encode(&mut buf);
                     continue;
                 }
                 if let Some(body) = big_body {
@@ -149,7 +198,7 @@ struct NextBatch<'a> {
 }
 
 impl Future for NextBatch<'_> {
-    type Output = Option<VecDeque<RemotingCommand>>;
+    type Output = Option<VecDeque<(RemotingCommand, bool)>>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let conn = self.conn;
         let mut outbox = conn.outbox.borrow_mut();

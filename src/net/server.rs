@@ -79,7 +79,14 @@ async fn connection<H: Handler>(stream: TcpStream, handler: Rc<H>, shard_tag: u6
     read_loop(&conn, Half(stream), &handler).await;
     conn.close();
     handler.on_close(&conn);
-    writer.await;
+    // A peer that stopped reading would hold the writer (and the outbox)
+    // forever: give it a bounded time, then drop both.
+    let drain = std::time::Duration::from_millis(super::conn::CLOSE_DRAIN_TIMEOUT_MS);
+    let _ = glommio::timer::timeout(drain, async {
+        writer.await;
+        Ok(())
+    })
+    .await;
 }
 
 async fn read_loop<H: Handler>(conn: &Rc<Conn>, mut r: Half, handler: &Rc<H>) {
@@ -123,10 +130,10 @@ async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCom
     glommio::spawn_local(async move {
         let oneway = cmd.is_oneway();
         let reply = handler.handle(conn.clone(), cmd).await;
-        if let (Some(reply), false) = (reply, oneway) {
-            conn.send(reply);
+        match (reply, oneway) {
+            (Some(reply), false) => conn.send_reply(reply),
+            _ => conn.end_request(),
         }
-        conn.end_request();
     })
     .detach();
 }

@@ -30,6 +30,8 @@ pub struct ReqCtx {
     pub conn_id: u64,
     pub conn_shard: usize,
     pub peer: SocketAddr,
+    /// Shard-to-shard forwards this request has taken so far.
+    pub hops: u8,
 }
 
 pub enum ShardMsg {

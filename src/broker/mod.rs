@@ -254,7 +254,9 @@ async fn run_shard(
     }
     let _ = ready.send(Ok(()));
     shard.clone().inbox_loop(inbox).await;
-    // Stopping: no new connections or timers, then make everything durable.
+    // Stopping: no new connections or timers, no more offset commits (they
+    // would be acknowledged and then lost), then make everything durable.
+    shard.stopping.set(true);
     drop(tasks);
     if k == 0 {
         register::unregister(&shard, &clients).await;

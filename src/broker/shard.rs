@@ -46,6 +46,10 @@ pub struct Shard {
     pub stats: ShardStats,
     /// Set when shard 0 must re-register with the name servers now.
     pub register_now: Cell<bool>,
+    /// Sequence for broker-made UNIQ_KEYs, reserved before any await.
+    pub uniq_seq: Cell<u64>,
+    /// Set at shutdown, before offsets are persisted for the last time.
+    pub stopping: Cell<bool>,
 }
 
 #[derive(Default)]
@@ -103,6 +107,8 @@ impl Shard {
             polls: LongPolls::default(),
             stats,
             register_now: Cell::new(false),
+            uniq_seq: Cell::new(0),
+            stopping: Cell::new(false),
         }
     }
 
@@ -224,6 +230,10 @@ impl Shard {
         let slot = Rc::new(ReplySlot::default());
         let error_reply = response(&cmd, rs::SYSTEM_ERROR, None);
         self.pending.borrow_mut().insert(token, slot.clone());
+        let ctx = ReqCtx {
+            hops: ctx.hops.saturating_add(1),
+            ..ctx
+        };
         let msg = ShardMsg::Request {
             ctx,
             cmd,
@@ -280,6 +290,11 @@ impl Shard {
     }
 
     fn apply_meta(&self, snapshot: Arc<MetaSnapshot>) {
+        // A snapshot delayed behind a newer one must not undo it (it would
+        // look as if topics created since had been deleted).
+        if snapshot.version < self.meta.borrow().version {
+            return;
+        }
         let old = self.meta.replace(snapshot.clone());
         // Topics that disappeared lose their queues on this shard too.
         for topic in old
@@ -352,6 +367,10 @@ impl Handler for Shard {
         conn: Rc<Conn>,
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
+        if conn.is_closed() {
+            // Registering now would outlive the close already reported.
+            return None;
+        }
         self.conns
             .borrow_mut()
             .entry(conn.id)
@@ -360,6 +379,7 @@ impl Handler for Shard {
             conn_id: conn.id,
             conn_shard: self.id,
             peer: conn.peer,
+            hops: 0,
         };
         self.process(ctx, req, false).await
     }
@@ -369,7 +389,14 @@ impl Handler for Shard {
         if self.id == 0 {
             self.on_conn_closed_owner(conn.id);
         } else {
-            self.send_to_shard(0, ShardMsg::ConnClosed { conn_id: conn.id });
+            // Must arrive even when shard 0's inbox is momentarily full, or
+            // the consumer stays registered until it expires.
+            let tx = self.mesh[0].clone();
+            let conn_id = conn.id;
+            glommio::spawn_local(async move {
+                let _ = tx.send_async(ShardMsg::ConnClosed { conn_id }).await;
+            })
+            .detach();
         }
     }
 }

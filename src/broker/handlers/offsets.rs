@@ -65,6 +65,13 @@ impl Shard {
                 format!("topic[{topic}] not exist"),
             );
         }
+        if self.stopping.get() {
+            return response(
+                cmd,
+                rs::SERVICE_NOT_AVAILABLE,
+                "broker is shutting down".to_string(),
+            );
+        }
         self.offsets.borrow_mut().set(group, topic, qid, offset);
         response(cmd, rs::SUCCESS, None)
     }

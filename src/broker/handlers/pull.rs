@@ -180,16 +180,20 @@ impl Shard {
             }
             sub.clone()
         };
-        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 {
+        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 && !self.stopping.get() {
             self.offsets
                 .borrow_mut()
                 .set(&h.group, &h.topic, h.queue_id, h.commit_offset);
         }
         let max_msgs = (h.max_msgs.max(1) as usize).min(PULL_MAX_MSGS);
+        // Capped at Java's in-memory transfer limit (§8.2.6): a client asking
+        // for more must not get a reply over the 16 MiB frame limit.
         let max_bytes = h
             .max_bytes
             .filter(|b| *b > 0)
-            .map_or(PULL_DEFAULT_MAX_BYTES, |b| b as usize);
+            .map_or(PULL_DEFAULT_MAX_BYTES, |b| {
+                (b as usize).min(PULL_DEFAULT_MAX_BYTES)
+            });
         let hold = (h.sys_flag & FLAG_SUSPEND != 0 && h.suspend_ms > 0)
             .then(|| Duration::from_millis(h.suspend_ms.min(MAX_HOLD_MS) as u64));
         let deadline = hold.map(|d| std::time::Instant::now() + d);

@@ -18,6 +18,16 @@ use crate::protocol::{perm, TopicConfig};
 use crate::remoting::codes::{request_code as rq, response_code as rs};
 use crate::remoting::{HeaderError, RemotingCommand};
 
+/// How long a forwarded send waits for its topic's metadata broadcast.
+const META_WAIT_STEP: std::time::Duration = std::time::Duration::from_millis(5);
+const META_WAIT_STEPS: usize = 200;
+
+/// Upper bound on the entries of a batch body, for reserving UNIQ_KEY
+/// sequence numbers before parsing (every entry is at least 22 bytes).
+fn parse_batch_len_hint(body: &Bytes) -> u64 {
+    (body.len() / 22).max(1) as u64
+}
+
 /// Region Java brokers report by default; Java clients read it (spec §13.9).
 const DEFAULT_REGION: &str = "DefaultRegion";
 
@@ -233,6 +243,21 @@ impl Shard {
         let meta = self.meta();
         let topic_cfg = match meta.topic(h.topic) {
             Some(t) => t.clone(),
+            // Sent here by another shard: the topic exists but its metadata
+            // is still on the way; wait for it rather than bounce back.
+            None if self.id != 0 && ctx.hops > 0 => match self.await_topic(h.topic).await {
+                Some(t) => t,
+                None => {
+                    return Some(response(
+                        &cmd,
+                        rs::SYSTEM_BUSY,
+                        format!(
+                            "[PC_SYNCHRONIZED] metadata of topic {} has not reached shard {} yet",
+                            h.topic, self.id
+                        ),
+                    ))
+                }
+            },
             None if self.id != 0 => return self.forward(0, ctx, cmd, false).await,
             None => match self.auto_create_topic(&h) {
                 Ok(t) => t,
@@ -268,6 +293,17 @@ impl Shard {
             return self.forward(owner, ctx, cmd, false).await;
         }
         Some(self.append_here(ctx, &cmd, &h, qid).await)
+    }
+
+    /// Waits (bounded) for a topic's metadata to arrive by broadcast.
+    async fn await_topic(&self, topic: &str) -> Option<TopicConfig> {
+        for _ in 0..META_WAIT_STEPS {
+            if let Some(t) = self.meta().topic(topic) {
+                return Some(t.clone());
+            }
+            glommio::timer::sleep(META_WAIT_STEP).await;
+        }
+        None
     }
 
     /// Shard 0: creates `h.topic` from its default topic, or explains why not.
@@ -321,7 +357,15 @@ impl Shard {
         if let Some(why) = unsupported_feature(props, h.sys_flag) {
             return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
         }
-        let seq = self.stats.put_msgs.get();
+        // Reserved before the append awaits, so concurrent sends never
+        // share a broker-made UNIQ_KEY.
+        let seq = self.uniq_seq.get();
+        let reserve = if batch {
+            parse_batch_len_hint(&body)
+        } else {
+            1
+        };
+        self.uniq_seq.set(seq + reserve);
         let durable = match self.cfg.flush_disk_type {
             FlushDiskType::SyncFlush if properties::get(props, "WAIT") != Some(b"false") => {
                 Durability::Synced
@@ -388,7 +432,9 @@ impl Shard {
             }) => (rs::FLUSH_DISK_TIMEOUT, a),
             Err(e) => return response(cmd, store_error_code(&e), e.to_string()),
         };
-        self.stats.put_msgs.set(seq + appended.count as u64);
+        self.stats
+            .put_msgs
+            .set(self.stats.put_msgs.get() + appended.count as u64);
         self.polls.notify(h.topic, qid);
         let mut msg_id = String::with_capacity(32 * appended.count);
         if sizes.is_empty() {

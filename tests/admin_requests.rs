@@ -176,6 +176,13 @@ fn topics_keys_ids_and_offsets_over_two_shards() {
     let r = c.call(req(28, &[])).unwrap();
     let kv: KvTable = decode_json(r.body.as_deref().unwrap()).unwrap();
     assert_eq!(kv.table["shards"], "2");
+    let clients: u64 = kv.table["requestsFromClients"].parse().unwrap();
+    let forwarded: u64 = kv.table["requestsForwardedToOtherShards"].parse().unwrap();
+    assert!(clients >= 20, "client requests counted: {clients}");
+    assert!(
+        forwarded > 0,
+        "two shards and four queues: some requests cross shards"
+    );
     assert!(kv.table["msgPutTotalTodayNow"].parse::<u64>().unwrap() >= 4);
 
     // No consumers in the group: the Java answer.

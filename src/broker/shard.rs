@@ -367,6 +367,9 @@ impl Handler for Shard {
         conn: Rc<Conn>,
         req: RemotingCommand,
     ) -> Option<RemotingCommand> {
+        self.stats
+            .client_requests
+            .set(self.stats.client_requests.get() + 1);
         if conn.is_closed() {
             // Registering now would outlive the close already reported.
             return None;

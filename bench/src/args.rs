@@ -190,7 +190,7 @@ impl LoadArgs {
         if self.queues == 0 || self.queues > 1024 {
             return Err(format!("--queues {} must be 1..=1024", self.queues));
         }
-        if !rocketcore_storage_topic_ok(&self.topic) {
+        if !rocketcore_storage::valid_topic(&self.topic) {
             return Err(format!(
                 "--topic {:?} is not a valid RocketMQ topic name",
                 self.topic
@@ -220,13 +220,6 @@ impl LoadArgs {
             (None, None) => Some(DEFAULT_DURATION),
         }
     }
-}
-
-fn rocketcore_storage_topic_ok(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 127
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use rocketcore::remoting::RemotingCommand;
 use crate::args::{From, LoadArgs, Style, STAMP_BYTES};
 use crate::client::Conn;
 use crate::route::Mq;
+use rocketcore_storage::RecordView;
 
 /// Highest latency the histograms track: one hour in microseconds.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -402,40 +403,12 @@ fn pull_request(args: &LoadArgs, mq: &Mq, offset: i64) -> RemotingCommand {
 
 /// Walks the records of a pull body: (body, born timestamp ms).
 fn for_each_record(body: &[u8], mut f: impl FnMut(&[u8], i64)) {
-    let mut at = 0usize;
-    while at + 4 <= body.len() {
-        let n = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
-        if n <= 0 || at + n as usize > body.len() {
-            break;
-        }
-        let rec = &body[at..at + n as usize];
-        if let Ok(v) = rocketcore_storage_view(rec) {
-            f(v.0, v.1);
-        }
-        at += n as usize;
+    let mut rest = body;
+    // Like the clients: stop at the first record that does not decode.
+    while let Ok(v) = RecordView::parse(rest) {
+        f(v.body(), v.born_timestamp_ms());
+        rest = &rest[v.total_size()..];
     }
-}
-
-/// (body, born timestamp) of a stored record, with bounds checks.
-fn rocketcore_storage_view(rec: &[u8]) -> Result<(&[u8], i64), ()> {
-    if rec.len() < 92 {
-        return Err(());
-    }
-    let sys_flag = i32::from_be_bytes(rec[36..40].try_into().map_err(|_| ())?);
-    let born = i64::from_be_bytes(rec[40..48].try_into().map_err(|_| ())?);
-    let born_host = if sys_flag & 0x10 != 0 { 20 } else { 8 };
-    let store_host = if sys_flag & 0x20 != 0 { 20 } else { 8 };
-    let body_len_at = 48 + born_host + 8 + store_host + 4 + 8;
-    let len = i32::from_be_bytes(
-        rec.get(body_len_at..body_len_at + 4)
-            .ok_or(())?
-            .try_into()
-            .map_err(|_| ())?,
-    );
-    let body = rec
-        .get(body_len_at + 4..body_len_at + 4 + len.max(0) as usize)
-        .ok_or(())?;
-    Ok((body, born))
 }
 
 /// One consuming connection over `mqs` (all on one broker), one pull in

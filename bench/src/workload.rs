@@ -195,6 +195,26 @@ impl Pacer {
     }
 }
 
+/// An empty result and the worker's connection to the broker of its
+/// queues, or a result that records why it could not connect.
+fn start_worker(mqs: &[Mq]) -> Result<(WorkerResult, Conn), WorkerResult> {
+    let mut res = WorkerResult {
+        msgs: 0,
+        bytes: 0,
+        errors: 0,
+        hists: HashMap::new(),
+        first_error: None,
+    };
+    match Conn::connect(mqs[0].broker) {
+        Ok(c) => Ok((res, c)),
+        Err(e) => {
+            res.errors += 1;
+            res.first_error = Some(format!("connect {}: {e}", mqs[0].broker));
+            Err(res)
+        }
+    }
+}
+
 /// One producing connection.
 pub fn produce_worker(
     args: &LoadArgs,
@@ -204,22 +224,11 @@ pub fn produce_worker(
     interval: &Mutex<Interval>,
     per_conn_rate: Option<f64>,
 ) -> WorkerResult {
-    let mut res = WorkerResult {
-        msgs: 0,
-        bytes: 0,
-        errors: 0,
-        hists: HashMap::new(),
-        first_error: None,
-    };
     let mut send_h = new_hist();
     let mut delay_h = new_hist();
-    let mut conn = match Conn::connect(mqs[0].broker) {
-        Ok(c) => c,
-        Err(e) => {
-            res.errors += 1;
-            res.first_error = Some(format!("connect {}: {e}", mqs[0].broker));
-            return res;
-        }
+    let (mut res, mut conn) = match start_worker(mqs) {
+        Ok(x) => x,
+        Err(res) => return res,
     };
     let mut template = BytesMut::from(&vec![b'x'; args.size][..]);
     let per_msg = args.batch as u64;
@@ -420,22 +429,11 @@ pub fn consume_worker(
     interval: &Mutex<Interval>,
     e2e: bool,
 ) -> WorkerResult {
-    let mut res = WorkerResult {
-        msgs: 0,
-        bytes: 0,
-        errors: 0,
-        hists: HashMap::new(),
-        first_error: None,
-    };
     let mut e2e_h = new_hist();
     let mut pull_h = new_hist();
-    let mut conn = match Conn::connect(mqs[0].broker) {
-        Ok(c) => c,
-        Err(e) => {
-            res.errors += 1;
-            res.first_error = Some(format!("connect {}: {e}", mqs[0].broker));
-            return res;
-        }
+    let (mut res, mut conn) = match start_worker(mqs) {
+        Ok(x) => x,
+        Err(res) => return res,
     };
     // Offsets by position in `mqs` (queues of several topics share ids).
     let mut offsets: Vec<i64> = Vec::with_capacity(mqs.len());

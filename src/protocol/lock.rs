@@ -24,23 +24,8 @@ pub struct LockBatchRequestBody {
     pub only_this_broker: bool,
 }
 
-/// Body of UNLOCK_BATCH_MQ: same fields as the lock request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct UnlockBatchRequestBody {
-    /// Requesting client.
-    #[serde(deserialize_with = "lenient::null_default")]
-    pub client_id: String,
-    /// Consumer group.
-    #[serde(deserialize_with = "lenient::null_default")]
-    pub consumer_group: String,
-    /// Queues to unlock.
-    #[serde(deserialize_with = "lenient::null_default")]
-    pub mq_set: Vec<MessageQueue>,
-    /// Proxy/broker-internal flag; false from clients.
-    #[serde(deserialize_with = "lenient::boolean")]
-    pub only_this_broker: bool,
-}
+/// Body of UNLOCK_BATCH_MQ: the same fields as the lock request.
+pub type UnlockBatchRequestBody = LockBatchRequestBody;
 
 /// Response body of LOCK_BATCH_MQ: the queues this client now holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 //! queue: subscription lookup, the read, the offset corrections of spec §8.2,
 //! long polling (§8.3), and the committed offset that rides along.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -147,10 +148,10 @@ impl Shard {
                     ),
                 ));
             }
-            Subscription::new(SubscriptionData::parse_tags(
+            Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
                 &h.topic,
                 h.subscription.as_deref().unwrap_or("*"),
-            ))
+            )))
         } else {
             let Some(sub) = meta.subscription(&h.group, &h.topic) else {
                 return Some(response(
@@ -178,7 +179,8 @@ impl Shard {
                     "SQL92 filtering is not supported by this broker yet".to_string(),
                 ));
             }
-            sub.clone()
+            // Borrowed from the metadata snapshot this request holds.
+            Cow::Borrowed(sub)
         };
         if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 && !self.stopping.get() {
             self.offsets

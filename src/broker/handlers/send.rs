@@ -241,12 +241,13 @@ impl Shard {
             ));
         }
         let meta = self.meta();
-        let topic_cfg = match meta.topic(h.topic) {
-            Some(t) => t.clone(),
+        // Only the queue counts are needed: no per-send copy of the config.
+        let (write_queues, read_queues) = match meta.topic(h.topic) {
+            Some(t) => (t.write_queue_nums, t.read_queue_nums),
             // Sent here by another shard: the topic exists but its metadata
             // is still on the way; wait for it rather than bounce back.
             None if self.id != 0 && ctx.hops > 0 => match self.await_topic(h.topic).await {
-                Some(t) => t,
+                Some(t) => (t.write_queue_nums, t.read_queue_nums),
                 None => {
                     return Some(response(
                         &cmd,
@@ -260,20 +261,20 @@ impl Shard {
             },
             None if self.id != 0 => return self.forward(0, ctx, cmd, false).await,
             None => match self.auto_create_topic(&h) {
-                Ok(t) => t,
+                Ok(t) => (t.write_queue_nums, t.read_queue_nums),
                 Err(reply) => return Some(response(&cmd, reply.0, reply.1)),
             },
         };
-        let queues = topic_cfg.write_queue_nums.max(topic_cfg.read_queue_nums) as i32;
+        let queues = write_queues.max(read_queues) as i32;
         let qid = if h.queue_id < 0 {
-            if topic_cfg.write_queue_nums == 0 {
+            if write_queues == 0 {
                 return Some(response(
                     &cmd,
                     rs::NO_PERMISSION,
                     format!("topic {} has no write queues", h.topic),
                 ));
             }
-            (crate::broker::shard::now_ms() as u64 % topic_cfg.write_queue_nums as u64) as i32
+            (crate::broker::shard::now_ms() as u64 % write_queues as u64) as i32
         } else {
             h.queue_id
         };

@@ -26,27 +26,28 @@ pub const MAX_HOLD_MS: i64 = 20_000;
 pub const PULL_MAX_MSGS: usize = 32;
 pub const PULL_DEFAULT_MAX_BYTES: usize = 256 << 10;
 
-struct PullHeader {
-    group: String,
-    topic: String,
+/// The pull header, borrowing its strings from the request.
+struct PullHeader<'a> {
+    group: &'a str,
+    topic: &'a str,
     queue_id: i32,
     queue_offset: i64,
     max_msgs: i32,
     sys_flag: i32,
     commit_offset: i64,
     suspend_ms: i64,
-    subscription: Option<String>,
+    subscription: Option<&'a str>,
     sub_version: i64,
-    expression_type: String,
+    expression_type: &'a str,
     max_bytes: Option<i32>,
 }
 
-impl PullHeader {
-    fn parse(cmd: &RemotingCommand) -> Result<PullHeader, String> {
+impl<'a> PullHeader<'a> {
+    fn parse(cmd: &'a RemotingCommand) -> Result<PullHeader<'a>, String> {
         let e = |x: crate::remoting::HeaderError| x.to_string();
         Ok(PullHeader {
-            group: cmd.ext_str("consumerGroup").map_err(e)?.to_string(),
-            topic: cmd.ext_str("topic").map_err(e)?.to_string(),
+            group: cmd.ext_str("consumerGroup").map_err(e)?,
+            topic: cmd.ext_str("topic").map_err(e)?,
             queue_id: cmd.ext_i32("queueId").map_err(e)?,
             queue_offset: cmd.ext_i64("queueOffset").map_err(e)?,
             max_msgs: cmd.ext_i32_opt("maxMsgNums").map_err(e)?.unwrap_or(32),
@@ -56,12 +57,9 @@ impl PullHeader {
                 .ext_i64_opt("suspendTimeoutMillis")
                 .map_err(e)?
                 .unwrap_or(0),
-            subscription: cmd.ext_str_opt("subscription").map(str::to_string),
+            subscription: cmd.ext_str_opt("subscription"),
             sub_version: cmd.ext_i64_opt("subVersion").map_err(e)?.unwrap_or(0),
-            expression_type: cmd
-                .ext_str_opt("expressionType")
-                .unwrap_or("TAG")
-                .to_string(),
+            expression_type: cmd.ext_str_opt("expressionType").unwrap_or("TAG"),
             max_bytes: cmd.ext_i32_opt("maxMsgBytes").map_err(e)?,
         })
     }
@@ -98,7 +96,7 @@ impl Shard {
             }
         };
         let meta = self.meta();
-        if let Some(g) = meta.groups.get(&h.group) {
+        if let Some(g) = meta.groups.get(h.group) {
             if !g.consume_enable {
                 return Some(response(
                     &cmd,
@@ -113,7 +111,7 @@ impl Shard {
                 format!("subscription group {} does not exist", h.group),
             ));
         }
-        let Some(topic) = meta.topic(&h.topic) else {
+        let Some(topic) = meta.topic(h.topic) else {
             return Some(response(
                 &cmd,
                 rs::TOPIC_NOT_EXIST,
@@ -149,11 +147,11 @@ impl Shard {
                 ));
             }
             Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
-                &h.topic,
-                h.subscription.as_deref().unwrap_or("*"),
+                h.topic,
+                h.subscription.unwrap_or("*"),
             )))
         } else {
-            let Some(sub) = meta.subscription(&h.group, &h.topic) else {
+            let Some(sub) = meta.subscription(h.group, h.topic) else {
                 return Some(response(
                     &cmd,
                     rs::SUBSCRIPTION_NOT_EXIST,
@@ -185,7 +183,7 @@ impl Shard {
         if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 && !self.stopping.get() {
             self.offsets
                 .borrow_mut()
-                .set(&h.group, &h.topic, h.queue_id, h.commit_offset);
+                .set(h.group, h.topic, h.queue_id, h.commit_offset);
         }
         let max_msgs = (h.max_msgs.max(1) as usize).min(PULL_MAX_MSGS);
         // Capped at Java's in-memory transfer limit (§8.2.6): a client asking
@@ -211,7 +209,7 @@ impl Shard {
             if left.is_zero() {
                 return Some(reply);
             }
-            if !self.polls.wait(&h.topic, h.queue_id, left).await {
+            if !self.polls.wait(h.topic, h.queue_id, left).await {
                 // Hold time over: answer with what a re-read finds.
                 return Some(
                     self.read_for_pull(&cmd, &h, &sub, max_msgs, max_bytes)
@@ -224,7 +222,7 @@ impl Shard {
     async fn read_for_pull(
         &self,
         cmd: &RemotingCommand,
-        h: &PullHeader,
+        h: &PullHeader<'_>,
         sub: &Subscription,
         max_msgs: usize,
         max_bytes: usize,
@@ -233,7 +231,7 @@ impl Shard {
         let read = match self
             .store
             .read_queue(
-                &h.topic,
+                h.topic,
                 h.queue_id,
                 offset,
                 max_msgs,

@@ -9,6 +9,19 @@ pub const PROPERTY_SEPARATOR: u8 = 2;
 pub const TAGS: &str = "TAGS";
 pub const KEYS: &str = "KEYS";
 pub const UNIQ_KEY: &str = "UNIQ_KEY";
+/// Due time (ms since the epoch) of a staged delay-level or timer message.
+pub const TIMER_OUT_MS: &str = "TIMER_OUT_MS";
+/// On a transaction-op record: the half-queue offset it decides.
+pub const TRAN_PREPARED_QUEUE_OFFSET: &str = "TRAN_PREPARED_QUEUE_OFFSET";
+
+/// Where delay-level messages wait (queue = level − 1).
+pub const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Where timer messages wait (queue 0).
+pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
+/// Where transactional half messages wait (queue 0).
+pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
+/// Commit/rollback decisions on half messages (queue 0).
+pub const TRANS_OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
 
 /// Iterates (name, value) pairs in order. Follows the Java parser: split on
 /// 0x02, ignore segments shorter than 3 bytes, split each at the first 0x01
@@ -66,6 +79,40 @@ pub fn tags_code(props: &[u8]) -> i64 {
     }
 }
 
+/// The consume-queue code of a record. Ordinary topics keep the tags hash;
+/// the staging topics keep the number their services scan by (due time,
+/// decided half offset), so those scans, and their rebuild after a restart,
+/// read 20-byte units instead of records. Recovery recomputes it from the
+/// record, so it must depend on nothing else.
+pub fn cq_tags_code(topic: &[u8], props: &[u8]) -> i64 {
+    let number = |name| {
+        get(props, name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    if topic == SCHEDULE_TOPIC.as_bytes() || topic == TIMER_TOPIC.as_bytes() {
+        number(TIMER_OUT_MS)
+    } else if topic == TRANS_OP_TOPIC.as_bytes() {
+        number(TRAN_PREPARED_QUEUE_OFFSET)
+    } else {
+        tags_code(props)
+    }
+}
+
+/// Copies `props` into `out` without the pairs whose name `drop` selects.
+/// Malformed segments are dropped too, as Java's parser ignores them.
+pub fn copy_without(props: &[u8], out: &mut Vec<u8>, drop: impl Fn(&[u8]) -> bool) {
+    for (n, v) in iter(props) {
+        if !drop(n) {
+            out.extend_from_slice(n);
+            out.push(NAME_VALUE_SEPARATOR);
+            out.extend_from_slice(v);
+            out.push(PROPERTY_SEPARATOR);
+        }
+    }
+}
+
 /// The business keys of a message (KEYS split on spaces), for the index.
 pub fn keys(props: &[u8]) -> impl Iterator<Item = &[u8]> {
     get(props, KEYS)
@@ -102,6 +149,31 @@ mod tests {
         assert_eq!(tags_code(p), 2598920);
         assert_eq!(tags_code(b""), 0);
         assert_eq!(tags_code(b"TAGS\x01\x02"), 0);
+    }
+
+    #[test]
+    fn staging_topics_are_indexed_by_their_number() {
+        let p = b"TAGS\x01TagA\x02TIMER_OUT_MS\x011700000000123\x02TRAN_PREPARED_QUEUE_OFFSET\x0142\x02";
+        assert_eq!(
+            cq_tags_code(SCHEDULE_TOPIC.as_bytes(), p),
+            1_700_000_000_123
+        );
+        assert_eq!(cq_tags_code(TIMER_TOPIC.as_bytes(), p), 1_700_000_000_123);
+        assert_eq!(cq_tags_code(TRANS_OP_TOPIC.as_bytes(), p), 42);
+        assert_eq!(cq_tags_code(b"Plain", p), 2598919);
+        assert_eq!(
+            cq_tags_code(TIMER_TOPIC.as_bytes(), b"TIMER_OUT_MS\x01soon\x02"),
+            0
+        );
+    }
+
+    #[test]
+    fn copy_without_drops_only_the_named_pairs() {
+        let mut out = Vec::new();
+        copy_without(b"A\x011\x02DELAY\x013\x02B\x012\x02", &mut out, |n| {
+            n == b"DELAY"
+        });
+        assert_eq!(out, b"A\x011\x02B\x012\x02");
     }
 
     proptest! {

@@ -471,7 +471,61 @@ impl<'a> RecordView<'a> {
         &self.bytes[self.props.0..self.props.0 + self.props.1]
     }
     pub fn tags_code(&self) -> i64 {
-        properties::tags_code(self.properties())
+        properties::cq_tags_code(self.topic(), self.properties())
+    }
+    pub fn born_host(&self) -> SocketAddr {
+        read_host(self.bytes, OFF_BORNHOST, self.store_ts_at - OFF_BORNHOST)
+    }
+    /// The properties without the whole-record checksum the store appended:
+    /// what to carry over when a record is re-stored under another topic.
+    pub fn user_properties(&self) -> &'a [u8] {
+        let props = self.properties();
+        match props.len().checked_sub(CRC_PROPERTY_BYTES) {
+            Some(at)
+                if props[at..].starts_with(CRC_PROPERTY)
+                    && props[at + CRC_PROPERTY.len()] == properties::NAME_VALUE_SEPARATOR =>
+            {
+                &props[..at]
+            }
+            _ => props,
+        }
+    }
+
+    /// The record as a client would decode it under another topic and
+    /// queue (a transaction check carries the half message as if it had
+    /// been stored under its real topic). The whole-record checksum is
+    /// dropped with the change; BODYCRC still holds.
+    pub fn rewrite_for(&self, topic: &str, queue_id: i32) -> BytesMut {
+        let b = self.bytes;
+        let v2 = be_i32(b, OFF_MAGIC) == MAGIC_V2;
+        let topic_len_at = self.topic.0 - if v2 { 2 } else { 1 };
+        let topic = &topic[..topic.len().min(MAX_TOPIC_BYTES)];
+        let props = self.user_properties();
+        let size = topic_len_at + 1 + topic.len() + 2 + props.len();
+        let mut out = BytesMut::with_capacity(size);
+        out.put_i32(size as i32);
+        out.put_i32(MAGIC_V1);
+        out.put_slice(&b[OFF_BODYCRC..OFF_QUEUEID]);
+        out.put_i32(queue_id);
+        out.put_slice(&b[OFF_FLAG..topic_len_at]);
+        out.put_i8(topic.len() as i8);
+        out.put_slice(topic.as_bytes());
+        out.put_i16(props.len() as i16);
+        out.put_slice(props);
+        out
+    }
+}
+
+fn read_host(b: &[u8], at: usize, len: usize) -> SocketAddr {
+    let port = be_i32(b, at + len - 4) as u16;
+    if len == 20 {
+        let mut ip = [0u8; 16];
+        ip.copy_from_slice(&b[at..at + 16]);
+        SocketAddr::new(IpAddr::from(ip), port)
+    } else {
+        let mut ip = [0u8; 4];
+        ip.copy_from_slice(&b[at..at + 4]);
+        SocketAddr::new(IpAddr::from(ip), port)
     }
 }
 
@@ -575,6 +629,49 @@ mod tests {
             properties::get(v.properties(), "__CRC32#").map(|d| d.len()),
             Some(10)
         );
+    }
+
+    #[test]
+    fn rewritten_records_carry_the_new_topic_and_queue_and_nothing_else_changes() {
+        let born: SocketAddr = "[2001:db8::7]:4242".parse().unwrap();
+        let draft = MessageDraft {
+            flag: 5,
+            body: b"payload",
+            properties: b"REAL_TOPIC\x01Orders\x02PGROUP\x01pg\x02",
+            sys_flag: 0x4,
+            born_timestamp_ms: 77,
+            born_host: born,
+            reconsume_times: 2,
+            prepared_transaction_offset: 0,
+        };
+        let at = Placement {
+            queue_id: 0,
+            queue_offset: 12,
+            physical_offset: 8192,
+            store_timestamp_ms: 99,
+        };
+        let fmt = RecordFormat {
+            store_host: "10.0.0.1:10911".parse().unwrap(),
+            append_crc: true,
+        };
+        let mut out = BytesMut::new();
+        encode(&mut out, "RMQ_SYS_TRANS_HALF_TOPIC", &draft, &fmt, &at);
+        let half = RecordView::parse(&out).unwrap();
+        assert_eq!(half.born_host(), born);
+        assert_eq!(half.user_properties(), draft.properties);
+        let moved = half.rewrite_for("Orders", 3);
+        let v = RecordView::parse(&moved).unwrap();
+        v.verify_crc().unwrap();
+        assert_eq!(v.topic(), b"Orders");
+        assert_eq!(v.queue_id(), 3);
+        assert_eq!(v.queue_offset(), 12);
+        assert_eq!(v.physical_offset(), 8192);
+        assert_eq!(v.sys_flag(), half.sys_flag());
+        assert_eq!(v.born_host(), born);
+        assert_eq!(v.store_timestamp_ms(), 99);
+        assert_eq!(v.reconsume_times(), 2);
+        assert_eq!(v.body(), b"payload");
+        assert_eq!(v.properties(), draft.properties);
     }
 
     #[test]

@@ -318,7 +318,7 @@ impl ShardStore {
             q.push(CqUnit {
                 phys,
                 size: size as i32,
-                tags_code: properties::tags_code(d.properties),
+                tags_code: properties::cq_tags_code(topic.as_bytes(), d.properties),
             });
             let uniq =
                 properties::get(d.properties, properties::UNIQ_KEY).filter(|u| !u.is_empty());
@@ -389,6 +389,27 @@ impl ShardStore {
         max_bytes: usize,
         tag_codes: Option<&[i64]>,
     ) -> Result<QueueRead> {
+        self.read_queue_filtered(
+            topic, queue_id, offset, max_msgs, max_bytes, tag_codes, None,
+        )
+        .await
+    }
+
+    /// `read_queue` that also keeps only records whose properties
+    /// `record_filter` accepts (SQL92 subscriptions). Filtered reads go in
+    /// rounds, so a selective filter still fills the batch within the scan
+    /// limit instead of returning one match per pull.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn read_queue_filtered(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_msgs: usize,
+        max_bytes: usize,
+        tag_codes: Option<&[i64]>,
+        record_filter: Option<&dyn Fn(&[u8]) -> bool>,
+    ) -> Result<QueueRead> {
         let mut out = QueueRead {
             status: ReadStatus::NoMatchedLogicQueue,
             messages: Vec::new(),
@@ -417,57 +438,85 @@ impl ShardStore {
         let max_msgs = max_msgs.max(1);
         let max_bytes = max_bytes.clamp(100, PULL_MAX_BYTES);
         let log_min = self.log.min_offset();
+        // (in-shard position, size, queue offset) of the records to read.
         let mut wanted: Vec<(u64, u32)> = Vec::new();
+        let mut wanted_at: Vec<u64> = Vec::new();
         let mut bytes = 0usize;
         let mut cursor = offset;
-        let (mut removed, mut holes) = (0usize, 0usize);
+        let (mut removed, mut holes, mut missing) = (0usize, 0usize, 0usize);
         let scan_limit = offset + PULL_MAX_SCAN_UNITS.max(max_msgs) as u64;
-        'scan: while cursor < max && cursor < scan_limit {
-            let units = q
-                .read(cursor, (scan_limit.min(max) - cursor) as usize)
-                .await?;
-            if units.is_empty() {
-                break;
-            }
-            for u in units {
-                cursor += 1;
-                let Some(pos) = self.own(u.phys).filter(|_| !u.is_hole()) else {
-                    holes += 1;
-                    continue;
-                };
-                if pos < log_min {
-                    removed += 1;
-                    continue;
-                }
-                if tag_codes.is_some_and(|codes| !codes.contains(&u.tags_code)) {
-                    continue;
-                }
-                wanted.push((pos, u.size as u32));
-                bytes += u.size as usize;
-                if wanted.len() >= max_msgs || bytes >= max_bytes {
+        'rounds: while cursor < max && cursor < scan_limit {
+            wanted.clear();
+            wanted_at.clear();
+            let mut planned = bytes;
+            let mut exhausted = false;
+            'scan: while cursor < max && cursor < scan_limit {
+                let units = q
+                    .read(cursor, (scan_limit.min(max) - cursor) as usize)
+                    .await?;
+                if units.is_empty() {
+                    exhausted = true;
                     break 'scan;
                 }
+                for u in units {
+                    let at = cursor;
+                    cursor += 1;
+                    let Some(pos) = self.own(u.phys).filter(|_| !u.is_hole()) else {
+                        holes += 1;
+                        continue;
+                    };
+                    if pos < log_min {
+                        removed += 1;
+                        continue;
+                    }
+                    if tag_codes.is_some_and(|codes| !codes.contains(&u.tags_code)) {
+                        continue;
+                    }
+                    wanted.push((pos, u.size as u32));
+                    wanted_at.push(at);
+                    planned += u.size as usize;
+                    if out.messages.len() + wanted.len() >= max_msgs || planned >= max_bytes {
+                        break 'scan;
+                    }
+                }
+            }
+            let cache_start = self.log.cache_start();
+            for (pos, _) in &wanted {
+                if *pos >= cache_start {
+                    self.cache_hit_reads.set(self.cache_hit_reads.get() + 1);
+                } else {
+                    self.disk_reads.set(self.disk_reads.get() + 1);
+                }
+            }
+            let read = self.log.read_many(&wanted).await?;
+            for (rec, at) in read.into_iter().zip(&wanted_at) {
+                let Some(rec) = rec else {
+                    missing += 1;
+                    continue;
+                };
+                if let Some(keep) = record_filter {
+                    let props = RecordView::parse(&rec).map_or(&[][..], |v| v.properties());
+                    if !keep(props) {
+                        continue;
+                    }
+                }
+                bytes += rec.len();
+                out.messages.push(rec);
+                if out.messages.len() >= max_msgs || bytes >= max_bytes {
+                    // Units read past this one were not examined for the
+                    // client: the next pull starts right after it.
+                    cursor = at + 1;
+                    break 'rounds;
+                }
+            }
+            if record_filter.is_none() || exhausted {
+                break;
             }
         }
         out.next_offset = cursor;
-        let cache_start = self.log.cache_start();
-        for (pos, _) in &wanted {
-            if *pos >= cache_start {
-                self.cache_hit_reads.set(self.cache_hit_reads.get() + 1);
-            } else {
-                self.disk_reads.set(self.disk_reads.get() + 1);
-            }
-        }
-        out.messages = self
-            .log
-            .read_many(&wanted)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
         out.status = if !out.messages.is_empty() {
             ReadStatus::Found
-        } else if removed > 0 || wanted.len() > out.messages.len() {
+        } else if removed > 0 || missing > 0 {
             ReadStatus::MessageWasRemoving
         } else if holes > 0 && holes == (cursor - offset) as usize {
             ReadStatus::OffsetFoundNull
@@ -475,6 +524,22 @@ impl ShardStore {
             ReadStatus::NoMatchedMessage
         };
         Ok(out)
+    }
+
+    /// Up to `max` consume-queue units of a queue from `from` (fewer at a
+    /// file boundary; none when the queue does not exist here). The staging
+    /// services scan their queues with this.
+    pub async fn units(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<CqUnit>> {
+        match self.queue(topic, queue_id) {
+            Some(q) => q.read(from, max).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The record at global physical offset `phys`, if it is live here.

@@ -12,6 +12,56 @@ use rocketcore_storage::{
 };
 
 #[test]
+fn record_filters_fill_the_batch_across_rounds_and_resume_after_the_last_match() {
+    let dir = store_dir("filtered");
+    let cfg = small_config(dir.path());
+    run(async move {
+        let store = ShardStore::open(cfg, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        for i in 0..100u64 {
+            let b = body_for(i);
+            let mut p = Vec::new();
+            properties::push(&mut p, "n", &i.to_string());
+            store
+                .append("F", 0, &[draft(&b, &p)], Durability::Buffered)
+                .await
+                .unwrap();
+        }
+        let tenth = |props: &[u8]| {
+            properties::get(props, "n")
+                .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                .is_some_and(|n| n % 10 == 3)
+        };
+        // Every round reads at most as many records as are still missing,
+        // so one pull needs several rounds to find 4 matches.
+        let r = store
+            .read_queue_filtered("F", 0, 0, 4, 1 << 20, None, Some(&tenth))
+            .await
+            .unwrap();
+        assert_eq!(r.status, ReadStatus::Found);
+        let got: Vec<i64> = r
+            .messages
+            .iter()
+            .map(|m| RecordView::parse(m).unwrap().queue_offset())
+            .collect();
+        assert_eq!(got, vec![3, 13, 23, 33]);
+        assert_eq!(r.next_offset, 34);
+        let r = store
+            .read_queue_filtered("F", 0, 94, 4, 1 << 20, None, Some(&tenth))
+            .await
+            .unwrap();
+        assert_eq!(r.status, ReadStatus::NoMatchedMessage);
+        assert!(r.messages.is_empty());
+        assert_eq!(r.next_offset, 100);
+        let units = store.units("F", 0, 98, 10).await.unwrap();
+        assert_eq!(units.len(), 2);
+        assert!(store.units("Nope", 0, 0, 10).await.unwrap().is_empty());
+        store.shutdown().await.unwrap();
+    });
+}
+
+#[test]
 fn queue_reads_follow_offsets_tags_and_limits() {
     let dir = store_dir("reads");
     let cfg = small_config(dir.path());

@@ -30,7 +30,7 @@ pub use env::{Environment, IoOp, SystemEnvironment};
 pub use error::{Result, StoreError};
 pub use record::{MessageDraft, RecordView};
 pub use recovery::RecoveryReport;
-pub use store::{Appended, QueueRead, ReadStatus, ShardStore, StoreStats};
+pub use store::{Appended, QueueRead, ReadStatus, RecordFilter, ShardStore, StoreStats};
 
 /// Bits of a global physical offset that hold the in-shard offset.
 pub const SHARD_OFFSET_BITS: u32 = 56;

@@ -83,6 +83,9 @@ pub struct StoreStats {
     pub poisoned: Option<String>,
 }
 
+/// Keeps a record when it accepts the record's properties string.
+pub type RecordFilter<'a> = dyn Fn(&[u8]) -> bool + 'a;
+
 type TopicQueues = BTreeMap<i32, Rc<ConsumeQueue>>;
 
 pub struct ShardStore {
@@ -408,7 +411,7 @@ impl ShardStore {
         max_msgs: usize,
         max_bytes: usize,
         tag_codes: Option<&[i64]>,
-        record_filter: Option<&dyn Fn(&[u8]) -> bool>,
+        record_filter: Option<&RecordFilter<'_>>,
     ) -> Result<QueueRead> {
         let mut out = QueueRead {
             status: ReadStatus::NoMatchedLogicQueue,

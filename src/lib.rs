@@ -1,6 +1,7 @@
 //! rocketcore: RocketMQ-compatible broker and name server.
 
 pub mod broker;
+pub mod filter;
 pub mod namesrv;
 pub mod namesrv_server;
 pub mod net;

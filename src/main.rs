@@ -63,10 +63,28 @@ struct CommonArgs {
     /// flushDiskType: sync or async.
     #[arg(long, value_parser = ["sync", "async"])]
     flush: Option<String>,
+    /// A broker.conf property, e.g. --set transactionCheckInterval=5000
+    /// (repeatable; applied after --config).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 impl CommonArgs {
-    fn apply(&self, cfg: &mut BrokerConfig) {
+    fn apply(&self, cfg: &mut BrokerConfig) -> Result<(), String> {
+        let mut props = std::collections::BTreeMap::new();
+        for kv in &self.set {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let ignored = cfg.apply_properties(&props)?;
+        if !ignored.is_empty() {
+            return Err(format!(
+                "--set: unknown broker.conf keys: {}",
+                ignored.join(", ")
+            ));
+        }
         if let Some(s) = &self.store {
             cfg.store_dir = s.clone();
         }
@@ -76,6 +94,7 @@ impl CommonArgs {
         if let Some(f) = &self.flush {
             cfg.flush_disk_type = config::parse_flush(f).unwrap_or(cfg.flush_disk_type);
         }
+        Ok(())
     }
 }
 
@@ -165,7 +184,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     cfg.advertised.set_ip(l.ip());
                 }
             }
-            common.apply(&mut cfg);
+            common.apply(&mut cfg)?;
             if cfg.namesrv_addrs.is_empty() {
                 tracing::warn!("no name server given (--namesrv or namesrvAddr): clients will not find this broker");
             }
@@ -194,7 +213,7 @@ fn run(cli: Cli) -> Result<(), String> {
             cfg.pin_cores = false;
             // Small segments: a dev store should not take a GiB of disk.
             cfg.segment_bytes = 64 << 20;
-            common.apply(&mut cfg);
+            common.apply(&mut cfg)?;
             let ns = rocketcore::namesrv_server::start(namesrv_listen)?;
             let (shards, store) = (cfg.shards, cfg.store_dir.clone());
             let broker = match rocketcore::broker::start(cfg) {

@@ -44,6 +44,19 @@ pub struct BrokerConfig {
     pub legacy_port: bool,
     /// Pin shard k to CPU k (off in `dev`, where the machine is shared).
     pub pin_cores: bool,
+    /// Longest timer-message delay accepted (`timerMaxDelaySec`).
+    pub timer_max_delay_sec: u64,
+    /// Age before a half message is first checked (`transactionTimeOut`).
+    pub transaction_timeout_ms: u64,
+    /// How often undecided half messages are checked (`transactionCheckInterval`).
+    pub transaction_check_interval_ms: u64,
+    /// Checks before a half message is discarded (`transactionCheckMax`).
+    pub transaction_check_max: u32,
+    /// Refuse half messages (`rejectTransactionMessage`).
+    pub reject_transaction_message: bool,
+    /// Serve SQL92 subscriptions (`enablePropertyFilter`; on by default
+    /// here, unlike Java, because it costs nothing unless used).
+    pub enable_property_filter: bool,
 }
 
 pub const DEFAULT_LISTEN_PORT: u16 = 10911;
@@ -82,7 +95,18 @@ impl BrokerConfig {
             register_interval_ms: DEFAULT_REGISTER_INTERVAL_MS,
             legacy_port: true,
             pin_cores: true,
+            timer_max_delay_sec: 3 * 24 * 3600,
+            transaction_timeout_ms: 6_000,
+            transaction_check_interval_ms: 60_000,
+            transaction_check_max: 15,
+            reject_transaction_message: false,
+            enable_property_filter: true,
         }
+    }
+
+    /// The delay of each level of `messageDelayLevel`, in ms (level 1 first).
+    pub fn delay_levels_ms(&self) -> Result<Vec<u64>, String> {
+        parse_delay_levels(&self.message_delay_level)
     }
 
     /// Applies `broker.conf` properties. Unknown keys are reported, not fatal:
@@ -129,6 +153,14 @@ impl BrokerConfig {
                 "mapedFileSizeCommitLog" | "mappedFileSizeCommitLog" => self.segment_bytes = v.parse().map_err(|_| bad("expected bytes"))?,
                 "flushIntervalCommitLog" => self.flush_interval_ms = v.parse().map_err(|_| bad("expected ms"))?,
                 "syncFlushTimeout" => self.sync_flush_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?,
+                "timerMaxDelaySec" => self.timer_max_delay_sec = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected seconds"))?,
+                "transactionTimeOut" => self.transaction_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?,
+                "transactionCheckInterval" => {
+                    self.transaction_check_interval_ms = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected ms"))?
+                }
+                "transactionCheckMax" => self.transaction_check_max = v.parse().map_err(|_| bad("expected a count"))?,
+                "rejectTransactionMessage" => self.reject_transaction_message = parse_bool(v).ok_or_else(|| bad("expected true or false"))?,
+                "enablePropertyFilter" => self.enable_property_filter = parse_bool(v).ok_or_else(|| bad("expected true or false"))?,
                 "registerNameServerPeriod" => {
                     let ms: u64 = v.parse().map_err(|_| bad("expected ms"))?;
                     self.register_interval_ms = ms.clamp(10_000, 60_000);
@@ -170,6 +202,7 @@ impl BrokerConfig {
             );
         }
         self.store_config().validate().map_err(|e| e.to_string())?;
+        self.delay_levels_ms()?;
         if self.legacy_port && self.listen.port() < 3 {
             return Err(format!(
                 "listen port {} leaves no room for the legacy port (listenPort - 2)",
@@ -178,6 +211,34 @@ impl BrokerConfig {
         }
         Ok(())
     }
+}
+
+/// `"1s 5s 10s 30s 1m ... 2h"`: each level a number with unit s, m, h or d,
+/// as Java's `messageDelayLevel`.
+pub fn parse_delay_levels(v: &str) -> Result<Vec<u64>, String> {
+    let mut out = Vec::new();
+    for item in v.split_whitespace() {
+        let bad = || format!("messageDelayLevel: {item:?} is not a delay like 5s, 10m, 2h or 1d");
+        let unit = item.chars().last().ok_or_else(bad)?;
+        let n: u64 = item[..item.len() - unit.len_utf8()]
+            .parse()
+            .map_err(|_| bad())?;
+        let ms: u64 = match unit {
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            _ => return Err(bad()),
+        };
+        out.push(n.checked_mul(ms).filter(|ms| *ms > 0).ok_or_else(bad)?);
+    }
+    if out.is_empty() || out.len() > 64 {
+        return Err(format!(
+            "messageDelayLevel: {} levels; between 1 and 64 are supported",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 pub fn parse_flush(v: &str) -> Option<FlushDiskType> {
@@ -270,6 +331,34 @@ mod tests {
         assert_eq!(c.default_topic_queue_nums, 4);
         assert_eq!(c.delete_when, vec![4, 16]);
         assert!((c.disk_max_used_ratio - 0.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn delay_levels_parse_like_java_and_refuse_nonsense() {
+        let c = BrokerConfig::new("/tmp/x".into());
+        let levels = c.delay_levels_ms().unwrap();
+        assert_eq!(levels.len(), 18);
+        assert_eq!(levels[1], 5_000);
+        assert_eq!(levels[17], 7_200_000);
+        assert_eq!(
+            parse_delay_levels("2d 1s").unwrap(),
+            vec![172_800_000, 1_000]
+        );
+        for bad in ["", "5", "5x", "s", "5é", "0s", "-1s", "99999999999999999d"] {
+            assert!(parse_delay_levels(bad).is_err(), "{bad:?}");
+        }
+        let mut c = BrokerConfig::new("/tmp/x".into());
+        c.apply_properties(&parse_properties(
+            "messageDelayLevel=1s 2s\ntransactionCheckInterval=1500\ntransactionTimeOut=1000\nenablePropertyFilter=false\ntimerMaxDelaySec=60",
+        ))
+        .unwrap();
+        assert_eq!(c.delay_levels_ms().unwrap(), vec![1_000, 2_000]);
+        assert_eq!(c.transaction_check_interval_ms, 1_500);
+        assert_eq!(c.transaction_timeout_ms, 1_000);
+        assert!(!c.enable_property_filter);
+        assert_eq!(c.timer_max_delay_sec, 60);
+        c.message_delay_level = "1q".into();
+        assert!(c.validate().unwrap_err().contains("messageDelayLevel"));
     }
 
     #[test]

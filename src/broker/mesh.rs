@@ -55,6 +55,8 @@ pub enum ShardMsg {
     ToConn { conn_id: u64, cmd: RemotingCommand },
     /// A connection closed on some shard (to shard 0: drop its registrations).
     ConnClosed { conn_id: u64 },
+    /// To shard 0: send this transaction check to a live producer of `group`.
+    CheckProducer { group: String, cmd: RemotingCommand },
     /// Shut down.
     Stop,
 }

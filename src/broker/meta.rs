@@ -21,6 +21,7 @@ pub const DLQ_GROUP_TOPIC_PREFIX: &str = "%DLQ%";
 /// Topics clients may not send to directly (spec §7.4).
 pub const NOT_ALLOWED_SEND_TOPICS: &[&str] = &[
     "SCHEDULE_TOPIC_XXXX",
+    "rmq_sys_wheel_timer",
     "RMQ_SYS_TRANS_HALF_TOPIC",
     "RMQ_SYS_TRANS_OP_HALF_TOPIC",
     "TRANS_CHECK_MAX_TIME_TOPIC",
@@ -42,7 +43,8 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn new(data: SubscriptionData) -> Subscription {
-        let tag_codes = (!data.is_tag_all()).then(|| data.java_tag_codes());
+        // SQL92 subscriptions filter on properties, not on tag codes.
+        let tag_codes = (data.is_tag_type() && !data.is_tag_all()).then(|| data.java_tag_codes());
         Subscription { data, tag_codes }
     }
 }
@@ -102,7 +104,7 @@ pub struct MetaOwner {
     config_dir: PathBuf,
 }
 
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;

@@ -10,7 +10,9 @@ pub mod meta;
 mod offsets;
 mod register;
 mod reply_slot;
+pub mod schedule;
 pub mod shard;
+mod transaction;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -186,6 +188,21 @@ async fn run_shard(
                 .join("config")
                 .join(format!("consumerOffset-{k}.json")),
         )?;
+        let config_dir = cfg.store_dir.join("config");
+        let sched = schedule::Scheduler::open(
+            &store,
+            cfg.delay_levels_ms()?,
+            config_dir.join(format!("delayOffset-{k}.json")),
+        )
+        .await
+        .map_err(|e| format!("shard {k}: {e}"))?;
+        let tx = transaction::Transactions::open(
+            &store,
+            config_dir.join(format!("transaction-{k}.json")),
+            cfg.transaction_timeout_ms,
+        )
+        .await
+        .map_err(|e| format!("shard {k}: {e}"))?;
         let shard = Rc::new(Shard::new(
             k,
             cfg.clone(),
@@ -194,6 +211,8 @@ async fn run_shard(
             snapshot,
             owner,
             offsets,
+            sched,
+            tx,
         ));
         let mut listeners = vec![glommio::net::TcpListener::bind(cfg.listen)
             .map_err(|e| format!("binding {}: {e}", cfg.listen))?];
@@ -233,6 +252,12 @@ async fn run_shard(
             }
         }
     }));
+    tasks.push(glommio::spawn_local(schedule::Scheduler::run(
+        shard.clone(),
+    )));
+    tasks.push(glommio::spawn_local(transaction::Transactions::run(
+        shard.clone(),
+    )));
     let clients: Rc<Vec<RemotingClient>> = Rc::new(
         cfg.namesrv_addrs
             .iter()
@@ -262,6 +287,13 @@ async fn run_shard(
         register::unregister(&shard, &clients).await;
     }
     let mut result = shard.offsets.borrow_mut().persist();
+    // Progress marks last: they may only count what the store has flushed.
+    if let Err(e) = shard.sched.persist(&shard.store).await {
+        result = Err(format!("shard {k}: delivery progress: {e}"));
+    }
+    if let Err(e) = shard.tx.persist(&shard.store).await {
+        result = Err(format!("shard {k}: transaction marks: {e}"));
+    }
     if let Err(e) = shard.store.shutdown().await {
         result = Err(format!("shard {k}: store shutdown: {e}"));
     }

@@ -20,6 +20,9 @@ use crate::broker::mesh::{owner_shard, ReqCtx, ShardMsg};
 use crate::broker::meta::{MetaOwner, MetaSnapshot};
 use crate::broker::offsets::ConsumerOffsets;
 use crate::broker::reply_slot::ReplySlot;
+use crate::broker::schedule::Scheduler;
+use crate::broker::transaction::Transactions;
+use crate::filter::Sql92Filter;
 use crate::net::{Conn, Handler};
 use crate::remoting::codes::{request_code as rq, response_code as rs};
 use crate::remoting::RemotingCommand;
@@ -50,6 +53,10 @@ pub struct Shard {
     pub uniq_seq: Cell<u64>,
     /// Set at shutdown, before offsets are persisted for the last time.
     pub stopping: Cell<bool>,
+    pub sched: Scheduler,
+    pub tx: Transactions,
+    /// Compiled SQL92 expressions by source text, so pulls do not parse.
+    pub sql_cache: RefCell<HashMap<Box<str>, Rc<Sql92Filter>>>,
 }
 
 #[derive(Default)]
@@ -79,6 +86,7 @@ pub fn now_ms() -> i64 {
 }
 
 impl Shard {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: usize,
         cfg: Arc<BrokerConfig>,
@@ -87,6 +95,8 @@ impl Shard {
         meta: Arc<MetaSnapshot>,
         owner: Option<MetaOwner>,
         offsets: ConsumerOffsets,
+        sched: Scheduler,
+        tx: Transactions,
     ) -> Shard {
         let shards = mesh.len();
         let stats = ShardStats::default();
@@ -109,6 +119,9 @@ impl Shard {
             register_now: Cell::new(false),
             uniq_seq: Cell::new(0),
             stopping: Cell::new(false),
+            sched,
+            tx,
+            sql_cache: RefCell::new(HashMap::new()),
         }
     }
 
@@ -166,8 +179,18 @@ impl Shard {
             | rq::DELETE_SUBSCRIPTIONGROUP
             | rq::GET_CONSUMER_CONNECTION_LIST
             | rq::GET_PRODUCER_CONNECTION_LIST => Some(0),
-            rq::VIEW_MESSAGE_BY_ID => {
+            // By the shard byte of the commit-log offset they name.
+            rq::VIEW_MESSAGE_BY_ID | rq::CONSUMER_SEND_MSG_BACK => {
                 let off = cmd.ext_str_opt("offset")?.trim().parse::<i64>().ok()?;
+                let (shard, _) = rocketcore_storage::from_global(off);
+                Some((shard as usize).min(self.shards - 1))
+            }
+            rq::END_TRANSACTION => {
+                let off = cmd
+                    .ext_str_opt("commitLogOffset")?
+                    .trim()
+                    .parse::<i64>()
+                    .ok()?;
                 let (shard, _) = rocketcore_storage::from_global(off);
                 Some((shard as usize).min(self.shards - 1))
             }
@@ -209,6 +232,8 @@ impl Shard {
             rq::QUERY_MESSAGE if pinned => Some(self.handle_query_message_local(&cmd).await),
             rq::QUERY_MESSAGE => Some(self.handle_query_message(ctx, cmd).await),
             rq::VIEW_MESSAGE_BY_ID => Some(self.handle_view_message(&cmd).await),
+            rq::END_TRANSACTION => self.handle_end_transaction(&cmd).await,
+            rq::CONSUMER_SEND_MSG_BACK => Some(self.handle_send_back(ctx, &cmd).await),
             rq::GET_BROKER_RUNTIME_INFO if pinned => Some(self.handle_runtime_info_local(&cmd)),
             rq::GET_BROKER_RUNTIME_INFO => Some(self.handle_runtime_info(ctx, cmd).await),
             _ => Some(RemotingCommand::not_supported_reply(&cmd)),
@@ -284,6 +309,7 @@ impl Shard {
                     self.send_to_conn(conn_id, cmd);
                 }
                 ShardMsg::ConnClosed { conn_id } => self.on_conn_closed_owner(conn_id),
+                ShardMsg::CheckProducer { group, cmd } => self.check_with_producer(&group, cmd),
                 ShardMsg::Stop => break,
             }
         }

@@ -476,6 +476,53 @@ impl Client {
         }
     }
 
+    /// Sends a oneway request (no answer is read).
+    pub fn send_oneway(&mut self, mut cmd: RemotingCommand) -> std::io::Result<()> {
+        cmd.opaque = self.next_opaque;
+        self.next_opaque += 1;
+        cmd.mark_oneway();
+        let mut out = BytesMut::new();
+        cmd.encode(&mut out).map_err(std::io::Error::other)?;
+        self.stream.write_all(&out)
+    }
+
+    /// The next server-initiated request with `code` on this connection,
+    /// waiting at most `limit`; other frames are dropped.
+    pub fn next_request(&mut self, code: i32, limit: Duration) -> Option<RemotingCommand> {
+        let r = self.wait_for_request(code, limit);
+        let _ = self.stream.set_read_timeout(Some(CALL_TIMEOUT));
+        r
+    }
+
+    fn wait_for_request(&mut self, code: i32, limit: Duration) -> Option<RemotingCommand> {
+        let decoder = FrameDecoder::new();
+        let deadline = Instant::now() + limit;
+        let mut chunk = vec![0u8; 64 << 10];
+        loop {
+            while let Some(c) = RemotingCommand::decode(&mut self.buf, &decoder).ok()? {
+                if !c.is_response() && c.code == code {
+                    return Some(c);
+                }
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            let n = match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    continue
+                }
+                Err(_) => return None,
+            };
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// True once the server has closed this connection (within the timeout).
     pub fn closed_by_peer(&mut self) -> bool {
         let mut chunk = [0u8; 1024];

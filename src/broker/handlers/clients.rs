@@ -11,6 +11,7 @@ use crate::broker::meta::{
     RETRY_GROUP_TOPIC_PREFIX,
 };
 use crate::broker::shard::{now_ms, response, Shard};
+use crate::protocol::subscription::{EXPRESSION_TYPE_SQL92, EXPRESSION_TYPE_TAG};
 use crate::protocol::{
     decode_json, CheckClientConfigBody, Connection, ConsumerConnection, ConsumerListBody,
     HeartbeatData, LockBatchRequestBody, LockBatchResponseBody, ProducerConnection,
@@ -33,6 +34,19 @@ impl Shard {
                 return response(cmd, rs::SYSTEM_ERROR, format!("bad heartbeat body: {e}"));
             }
         };
+        // An expression that cannot be evaluated is refused before anything
+        // is registered, so the consumer learns of it at once.
+        for c in &hb.consumer_data_set {
+            for s in c.subscription_data_set.iter().filter(|s| !s.is_tag_type()) {
+                if let Err(why) = self.check_expression(&s.expression_type, &s.sub_string) {
+                    return response(
+                        cmd,
+                        rs::SUBSCRIPTION_PARSE_FAILED,
+                        format!("group {} topic {}: {}", c.group_name, s.topic, why.1),
+                    );
+                }
+            }
+        }
         let Some(mut owner) = self.owner_mut() else {
             return response(
                 cmd,
@@ -266,15 +280,25 @@ impl Shard {
             Ok(r) => r,
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, format!("bad body: {e}")),
         };
-        let t = &req.subscription_data.expression_type;
-        if t.is_empty() || t.eq_ignore_ascii_case("TAG") {
-            response(cmd, rs::SUCCESS, None)
+        let s = &req.subscription_data;
+        match self.check_expression(&s.expression_type, &s.sub_string) {
+            Ok(()) => response(cmd, rs::SUCCESS, None),
+            Err((code, why)) => response(cmd, code, why),
+        }
+    }
+
+    /// Whether a subscription expression of this type can be served.
+    fn check_expression(&self, kind: &str, expr: &str) -> Result<(), (i32, String)> {
+        let kind = kind.trim();
+        if kind.is_empty() || kind.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
+            Ok(())
+        } else if kind.eq_ignore_ascii_case(EXPRESSION_TYPE_SQL92) {
+            self.sql_filter(expr).map(|_| ())
         } else {
-            response(
-                cmd,
-                rs::SYSTEM_ERROR,
-                format!("expression type {t} is not supported by this broker yet"),
-            )
+            Err((
+                rs::SUBSCRIPTION_PARSE_FAILED,
+                format!("expression type {kind} is neither TAG nor SQL92"),
+            ))
         }
     }
 

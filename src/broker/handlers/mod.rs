@@ -5,6 +5,7 @@ mod admin;
 mod clients;
 mod offsets;
 mod pull;
+mod retry;
 mod send;
 
 pub use send::{offset_msg_id, parse_batch, store_error_code};

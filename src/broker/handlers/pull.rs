@@ -7,11 +7,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rocketcore_storage::ReadStatus;
+use rocketcore_storage::{ReadStatus, RecordFilter};
 
 use crate::broker::mesh::ReqCtx;
 use crate::broker::meta::Subscription;
 use crate::broker::shard::{response, Shard};
+use crate::filter::{RawProperties, Sql92Filter};
+use crate::protocol::subscription::{EXPRESSION_TYPE_SQL92, EXPRESSION_TYPE_TAG};
 use crate::protocol::{perm, SubscriptionData};
 use crate::remoting::codes::response_code as rs;
 use crate::remoting::RemotingCommand;
@@ -79,7 +81,34 @@ fn status_name(s: ReadStatus) -> &'static str {
     }
 }
 
+/// Compiled expressions kept per shard; past this the cache starts over.
+const SQL_CACHE_ENTRIES: usize = 1024;
+
 impl Shard {
+    /// The compiled SQL92 filter for `expr`, from the shard's cache; the
+    /// response code and reason when it cannot be used.
+    pub fn sql_filter(&self, expr: &str) -> Result<Rc<Sql92Filter>, (i32, String)> {
+        if !self.cfg.enable_property_filter {
+            return Err((
+                rs::SYSTEM_ERROR,
+                "SQL92 filtering is off on this broker (enablePropertyFilter=false)".to_string(),
+            ));
+        }
+        if let Some(f) = self.sql_cache.borrow().get(expr) {
+            return Ok(f.clone());
+        }
+        let f = Rc::new(
+            Sql92Filter::compile(expr)
+                .map_err(|e| (rs::SUBSCRIPTION_PARSE_FAILED, e.to_string()))?,
+        );
+        let mut cache = self.sql_cache.borrow_mut();
+        if cache.len() >= SQL_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(expr.into(), f.clone());
+        Ok(f)
+    }
+
     pub async fn handle_pull(
         self: &Rc<Self>,
         _ctx: ReqCtx,
@@ -101,7 +130,24 @@ impl Shard {
                 return Some(response(
                     &cmd,
                     rs::NO_PERMISSION,
-                    format!("consumer group {} may not consume", h.group),
+                    format!(
+                        "consumer group {} may not consume (consumeEnable=false)",
+                        h.group
+                    ),
+                ));
+            }
+            let broadcasting = meta
+                .subscriptions
+                .get(h.group)
+                .is_some_and(|s| s.message_model == "BROADCASTING");
+            if broadcasting && !g.consume_broadcast_enable {
+                return Some(response(
+                    &cmd,
+                    rs::NO_PERMISSION,
+                    format!(
+                        "consumer group {} may not consume in broadcasting mode (consumeBroadcastEnable=false)",
+                        h.group
+                    ),
                 ));
             }
         } else if !self.cfg.auto_create_subscription_group {
@@ -135,21 +181,33 @@ impl Shard {
                 ),
             ));
         }
+        let mut sql = None;
         let sub = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
-            if !h.expression_type.eq_ignore_ascii_case("TAG") {
+            if h.expression_type
+                .eq_ignore_ascii_case(EXPRESSION_TYPE_SQL92)
+            {
+                match self.sql_filter(h.subscription.unwrap_or("")) {
+                    Ok(f) => sql = Some(f),
+                    Err((code, why)) => return Some(response(&cmd, code, why)),
+                }
+                Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
+                    h.topic, "*",
+                )))
+            } else if h.expression_type.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
+                Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
+                    h.topic,
+                    h.subscription.unwrap_or("*"),
+                )))
+            } else {
                 return Some(response(
                     &cmd,
                     rs::SUBSCRIPTION_PARSE_FAILED,
                     format!(
-                        "expression type {} is not supported by this broker yet",
+                        "expression type {} is neither TAG nor SQL92",
                         h.expression_type
                     ),
                 ));
             }
-            Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
-                h.topic,
-                h.subscription.unwrap_or("*"),
-            )))
         } else {
             let Some(sub) = meta.subscription(h.group, h.topic) else {
                 return Some(response(
@@ -168,14 +226,11 @@ impl Shard {
                     "the consumer's subscription not latest".to_string(),
                 ));
             }
-            if !sub.data.expression_type.is_empty()
-                && !sub.data.expression_type.eq_ignore_ascii_case("TAG")
-            {
-                return Some(response(
-                    &cmd,
-                    rs::SYSTEM_ERROR,
-                    "SQL92 filtering is not supported by this broker yet".to_string(),
-                ));
+            if !sub.data.is_tag_type() {
+                match self.sql_filter(&sub.data.sub_string) {
+                    Ok(f) => sql = Some(f),
+                    Err((code, why)) => return Some(response(&cmd, code, why)),
+                }
             }
             // Borrowed from the metadata snapshot this request holds.
             Cow::Borrowed(sub)
@@ -199,7 +254,7 @@ impl Shard {
         let deadline = hold.map(|d| std::time::Instant::now() + d);
         loop {
             let reply = self
-                .read_for_pull(&cmd, &h, &sub, max_msgs, max_bytes)
+                .read_for_pull(&cmd, &h, &sub, sql.as_deref(), max_msgs, max_bytes)
                 .await;
             let not_found = reply.code == rs::PULL_NOT_FOUND;
             let Some(deadline) = deadline.filter(|_| not_found) else {
@@ -212,7 +267,7 @@ impl Shard {
             if !self.polls.wait(h.topic, h.queue_id, left).await {
                 // Hold time over: answer with what a re-read finds.
                 return Some(
-                    self.read_for_pull(&cmd, &h, &sub, max_msgs, max_bytes)
+                    self.read_for_pull(&cmd, &h, &sub, sql.as_deref(), max_msgs, max_bytes)
                         .await,
                 );
             }
@@ -224,19 +279,22 @@ impl Shard {
         cmd: &RemotingCommand,
         h: &PullHeader<'_>,
         sub: &Subscription,
+        sql: Option<&Sql92Filter>,
         max_msgs: usize,
         max_bytes: usize,
     ) -> RemotingCommand {
         let offset = h.queue_offset.max(0) as u64;
+        let keep = |props: &[u8]| sql.is_none_or(|f| f.matches(&RawProperties(props)));
         let read = match self
             .store
-            .read_queue(
+            .read_queue_filtered(
                 h.topic,
                 h.queue_id,
                 offset,
                 max_msgs,
                 max_bytes,
                 sub.tag_codes.as_deref(),
+                sql.is_some().then_some(&keep as &RecordFilter<'_>),
             )
             .await
         {

@@ -12,8 +12,12 @@ use rocketcore_storage::{properties, Durability, StoreError};
 
 use crate::broker::config::FlushDiskType;
 use crate::broker::mesh::ReqCtx;
-use crate::broker::meta::{NOT_ALLOWED_SEND_TOPICS, RETRY_GROUP_TOPIC_PREFIX};
+use crate::broker::meta::{
+    DLQ_GROUP_TOPIC_PREFIX, NOT_ALLOWED_SEND_TOPICS, RETRY_GROUP_TOPIC_PREFIX,
+};
+use crate::broker::schedule::{self, Staging};
 use crate::broker::shard::{response, Shard};
+use crate::broker::transaction;
 use crate::protocol::{perm, TopicConfig};
 use crate::remoting::codes::{request_code as rq, response_code as rs};
 use crate::remoting::{HeaderError, RemotingCommand};
@@ -124,32 +128,24 @@ fn with_uniq_key(props: &[u8], shard: usize, seq: u64) -> Option<Vec<u8>> {
     }
 }
 
-/// Features a message asks for that belong to later work; refused with a
-/// clear reason rather than silently delivered as a plain message.
-fn unsupported_feature(props: &[u8], sys_flag: i32) -> Option<&'static str> {
-    let delay = properties::get(props, "DELAY")
-        .and_then(|d| std::str::from_utf8(d).ok())
-        .and_then(|d| d.trim().parse::<i32>().ok())
-        .unwrap_or(0);
-    if delay > 0 {
-        return Some("delay-level messages are not supported by this broker yet");
+/// Why a batch entry cannot be stored as sent: delay, timer and
+/// transactional messages go one at a time, as in Java.
+fn batch_refusal(props: &[u8], sys_flag: i32) -> Option<&'static str> {
+    if transaction::is_half(props, sys_flag) {
+        return Some("transactional messages cannot be sent in a batch");
     }
-    for k in [
+    let delayed = properties::get(props, schedule::DELAY)
+        .and_then(|d| std::str::from_utf8(d).ok()?.trim().parse::<i32>().ok())
+        .is_some_and(|d| d > 0);
+    let timed = [
         "__STARTDELIVERTIME",
         "TIMER_DELIVER_MS",
         "TIMER_DELAY_SEC",
         "TIMER_DELAY_MS",
-    ] {
-        if properties::get(props, k).is_some() {
-            return Some("timer messages are not supported by this broker yet");
-        }
-    }
-    let prepared = sys_flag & 0xC == 0x4;
-    let tran = properties::get(props, "TRAN_MSG").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
-    if prepared || tran {
-        return Some("transactional messages are not supported by this broker yet");
-    }
-    None
+    ]
+    .iter()
+    .any(|k| properties::get(props, k).is_some());
+    (delayed || timed).then_some("delay-level and timer messages cannot be sent in a batch")
 }
 
 /// One entry of a batch body (spec §6.6), borrowed from the request body.
@@ -321,6 +317,11 @@ impl Shard {
         };
         let cfg = if h.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
             TopicConfig::new(h.topic, 1)
+        } else if h.topic.starts_with(DLQ_GROUP_TOPIC_PREFIX) {
+            // Readable, so an operator can inspect and re-send what died.
+            let mut t = TopicConfig::new(h.topic, 1);
+            t.perm = perm::PERM_READ | perm::PERM_WRITE;
+            t
         } else {
             if !self.cfg.auto_create_topic_enable {
                 return Err(not_exist());
@@ -352,16 +353,12 @@ impl Shard {
         h: &SendHeader<'_>,
         qid: i32,
     ) -> RemotingCommand {
-        let batch = h.batch;
         let body = cmd.body.clone().unwrap_or_default();
         let props = h.properties.as_bytes();
-        if let Some(why) = unsupported_feature(props, h.sys_flag) {
-            return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
-        }
         // Reserved before the append awaits, so concurrent sends never
         // share a broker-made UNIQ_KEY.
         let seq = self.uniq_seq.get();
-        let reserve = if batch {
+        let reserve = if h.batch {
             parse_batch_len_hint(&body)
         } else {
             1
@@ -373,60 +370,147 @@ impl Shard {
             }
             _ => Durability::Buffered,
         };
-        let draft = |flag, body, properties| MessageDraft {
-            flag,
-            body,
-            properties,
-            sys_flag: h.sys_flag,
+        if h.batch {
+            return self
+                .append_batch(ctx, cmd, h, qid, &body, seq, durable)
+                .await;
+        }
+        let owned = with_uniq_key(props, self.id, seq);
+        let props = owned.as_deref().unwrap_or(props);
+        let half = transaction::is_half(props, h.sys_flag);
+        if half && self.cfg.reject_transaction_message {
+            return response(
+                cmd,
+                rs::NO_PERMISSION,
+                "this broker refuses transactional messages (rejectTransactionMessage=true)"
+                    .to_string(),
+            );
+        }
+        let staging = if half {
+            Staging::Direct
+        } else {
+            match schedule::classify(
+                props,
+                crate::broker::shard::now_ms(),
+                self.sched.levels_ms(),
+                (self.cfg.timer_max_delay_sec as i64).saturating_mul(1000),
+            ) {
+                Ok(s) => s,
+                Err(why) => return response(cmd, rs::MESSAGE_ILLEGAL, why),
+            }
+        };
+        // Half, delayed and timer messages are stored under their staging
+        // queue on this shard, with their real queue in the properties.
+        let (topic, stage_qid, stored_props, sys_flag) = if half {
+            (
+                properties::TRANS_HALF_TOPIC,
+                0,
+                Some(transaction::half_properties(props, h.topic, qid)),
+                h.sys_flag & !transaction::TX_MASK,
+            )
+        } else if let Some((t, q, due)) = schedule::staging_queue(staging) {
+            (
+                t,
+                q,
+                Some(schedule::staged_properties(props, h.topic, qid, due)),
+                h.sys_flag,
+            )
+        } else {
+            (h.topic, qid, None, h.sys_flag)
+        };
+        let d = MessageDraft {
+            flag: h.flag,
+            body: &body[..],
+            properties: stored_props.as_deref().unwrap_or(props),
+            sys_flag,
             born_timestamp_ms: h.born_timestamp,
             born_host: ctx.peer,
             reconsume_times: h.reconsume_times,
             prepared_transaction_offset: 0,
         };
-        let fmt = self.store.config().record_format();
-        let mut sizes = Vec::new();
-        let result = if batch {
-            let entries = match parse_batch(&body) {
-                Ok(e) => e,
-                Err(e) => {
-                    return response(cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
-                }
-            };
-            let owned: Vec<Option<Vec<u8>>> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| with_uniq_key(&e.properties, self.id, seq + i as u64))
-                .collect();
-            for (e, o) in entries.iter().zip(&owned) {
-                if let Some(why) =
-                    unsupported_feature(o.as_deref().unwrap_or(&e.properties), h.sys_flag)
-                {
-                    return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
-                }
-            }
-            let drafts: Vec<MessageDraft<'_>> = entries
-                .iter()
-                .zip(&owned)
-                .map(|(e, o)| {
-                    draft(
-                        e.flag,
-                        &e.body[..],
-                        o.as_deref().unwrap_or(&e.properties[..]),
-                    )
-                })
-                .collect();
-            sizes.extend(
-                drafts
-                    .iter()
-                    .map(|d| record::encoded_len(h.topic, d, &fmt) as i64),
-            );
-            self.store.append(h.topic, qid, &drafts, durable).await
-        } else {
-            let owned = with_uniq_key(props, self.id, seq);
-            let d = draft(h.flag, &body[..], owned.as_deref().unwrap_or(props));
-            self.store.append(h.topic, qid, &[d], durable).await
+        let ticket = match staging {
+            Staging::Timer { due_ms } => Some(self.sched.timer_staging(due_ms)),
+            _ => None,
         };
+        let result = self.store.append(topic, stage_qid, &[d], durable).await;
         let (code, appended) = match result {
+            Ok(a) => (rs::SUCCESS, a),
+            Err(StoreError::FlushTimeout {
+                appended: Some(a), ..
+            }) => (rs::FLUSH_DISK_TIMEOUT, a),
+            Err(e) => {
+                if let Some(t) = ticket {
+                    self.sched.timer_abandoned(t);
+                }
+                return response(cmd, store_error_code(&e), e.to_string());
+            }
+        };
+        self.stats.put_msgs.set(self.stats.put_msgs.get() + 1);
+        if let Some(t) = ticket {
+            self.sched.timer_staged(t, appended.first_phys);
+        }
+        if half {
+            self.tx.staged(
+                appended.first_queue_offset as u64,
+                appended.first_phys,
+                props,
+                self.cfg.transaction_timeout_ms,
+            );
+        } else if staging == Staging::Direct {
+            self.polls.notify(h.topic, qid);
+        }
+        let mut msg_id = String::with_capacity(32);
+        offset_msg_id(&mut msg_id, &self.cfg.advertised, appended.first_phys);
+        let mut reply = self.send_reply(cmd, code, msg_id, qid, appended.first_queue_offset);
+        if half {
+            if let Some(uniq) = properties::get(props, properties::UNIQ_KEY) {
+                reply.set_ext("transactionId", String::from_utf8_lossy(uniq).into_owned());
+            }
+        }
+        reply
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn append_batch(
+        &self,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+        h: &SendHeader<'_>,
+        qid: i32,
+        body: &Bytes,
+        seq: u64,
+        durable: Durability,
+    ) -> RemotingCommand {
+        let entries = match parse_batch(body) {
+            Ok(e) => e,
+            Err(e) => return response(cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}")),
+        };
+        let owned: Vec<Option<Vec<u8>>> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| with_uniq_key(&e.properties, self.id, seq + i as u64))
+            .collect();
+        for (e, o) in entries.iter().zip(&owned) {
+            if let Some(why) = batch_refusal(o.as_deref().unwrap_or(&e.properties), h.sys_flag) {
+                return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
+            }
+        }
+        let drafts: Vec<MessageDraft<'_>> = entries
+            .iter()
+            .zip(&owned)
+            .map(|(e, o)| MessageDraft {
+                flag: e.flag,
+                body: &e.body[..],
+                properties: o.as_deref().unwrap_or(&e.properties[..]),
+                sys_flag: h.sys_flag,
+                born_timestamp_ms: h.born_timestamp,
+                born_host: ctx.peer,
+                reconsume_times: h.reconsume_times,
+                prepared_transaction_offset: 0,
+            })
+            .collect();
+        let fmt = self.store.config().record_format();
+        let (code, appended) = match self.store.append(h.topic, qid, &drafts, durable).await {
             Ok(a) => (rs::SUCCESS, a),
             Err(StoreError::FlushTimeout {
                 appended: Some(a), ..
@@ -437,23 +521,30 @@ impl Shard {
             .put_msgs
             .set(self.stats.put_msgs.get() + appended.count as u64);
         self.polls.notify(h.topic, qid);
-        let mut msg_id = String::with_capacity(32 * appended.count);
-        if sizes.is_empty() {
-            offset_msg_id(&mut msg_id, &self.cfg.advertised, appended.first_phys);
-        } else {
-            let mut phys = appended.first_phys;
-            for (i, size) in sizes.iter().enumerate() {
-                if i > 0 {
-                    msg_id.push(',');
-                }
-                offset_msg_id(&mut msg_id, &self.cfg.advertised, phys);
-                phys += size;
+        let mut msg_id = String::with_capacity(33 * appended.count);
+        let mut phys = appended.first_phys;
+        for (i, d) in drafts.iter().enumerate() {
+            if i > 0 {
+                msg_id.push(',');
             }
+            offset_msg_id(&mut msg_id, &self.cfg.advertised, phys);
+            phys += record::encoded_len(h.topic, d, &fmt) as i64;
         }
+        self.send_reply(cmd, code, msg_id, qid, appended.first_queue_offset)
+    }
+
+    fn send_reply(
+        &self,
+        cmd: &RemotingCommand,
+        code: i32,
+        msg_id: String,
+        qid: i32,
+        queue_offset: i64,
+    ) -> RemotingCommand {
         let mut reply = response(cmd, code, None);
         reply.set_ext("msgId", msg_id);
         reply.set_ext("queueId", qid);
-        reply.set_ext("queueOffset", appended.first_queue_offset);
+        reply.set_ext("queueOffset", queue_offset);
         reply.set_ext("MSG_REGION", DEFAULT_REGION);
         reply.set_ext("TRACE_ON", "true");
         reply
@@ -518,15 +609,16 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_features_are_named() {
-        assert!(unsupported_feature(b"DELAY\x013\x02", 0)
+    fn batches_refuse_what_must_go_one_at_a_time() {
+        assert!(batch_refusal(b"DELAY\x013\x02", 0)
             .unwrap()
             .contains("delay"));
-        assert!(unsupported_feature(b"DELAY\x010\x02", 0).is_none());
-        assert!(unsupported_feature(b"TRAN_MSG\x01true\x02", 0)
+        assert!(batch_refusal(b"DELAY\x010\x02", 0).is_none());
+        assert!(batch_refusal(b"TIMER_DELAY_SEC\x013\x02", 0).is_some());
+        assert!(batch_refusal(b"TRAN_MSG\x01true\x02", 0)
             .unwrap()
             .contains("transaction"));
-        assert!(unsupported_feature(b"", 0x4).is_some());
-        assert!(unsupported_feature(b"TAGS\x01a\x02", 0).is_none());
+        assert!(batch_refusal(b"", 0x4).is_some());
+        assert!(batch_refusal(b"TAGS\x01a\x02", 0).is_none());
     }
 }

@@ -57,7 +57,7 @@ fn cpp_client_smoke() {
     // An address where nothing listens: the producer must start anyway.
     let (unused_port, _) = free_ports();
     let nowhere = format!("127.0.0.1:{unused_port}");
-    let outcome = run_script(&python, "smoke.py", &nowhere, &work);
+    let outcome = run_script(&python, "smoke.py", &nowhere, None, &work);
     if !outcome.status.success() {
         panic!("{}", outcome.report(&work, None));
     }
@@ -114,12 +114,44 @@ fn cpp_client_new_group_reads_backlog() {
     scenario("late_consumer.py");
 }
 
+/// Delay levels as the retry scenarios want them: level 2 keeps its 5 s
+/// (the delay scenario checks it), every other level is 1 s so that a
+/// retry (level 3 + reconsume times) comes back within the time limit.
+const FAST_RETRY_LEVELS: &str =
+    "messageDelayLevel=1s 5s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s 1s";
+
+#[test]
+fn cpp_client_delay_level() {
+    scenario("delay.py");
+}
+
+#[test]
+fn cpp_client_reconsume_later_redelivers() {
+    scenario_with("retry.py", &["--set", FAST_RETRY_LEVELS]);
+}
+
+#[test]
+fn cpp_client_dead_letter_queue() {
+    scenario_with("dlq.py", &["--set", FAST_RETRY_LEVELS]);
+}
+
 /// Starts a server, runs `script` against it, panics with every log on failure.
 fn scenario(script: &str) {
+    scenario_with(script, &[]);
+}
+
+/// `scenario` with extra server arguments.
+fn scenario_with(script: &str, server_args: &[&str]) {
     let python = venv_python();
     let work = WorkDir::new(script.trim_end_matches(".py"));
-    let mut server = start_server(&work);
-    let outcome = run_script(&python, script, &server.namesrv.to_string(), &work);
+    let mut server = start_server(&work, server_args);
+    let outcome = run_script(
+        &python,
+        script,
+        &server.namesrv.to_string(),
+        Some(&server.broker.to_string()),
+        &work,
+    );
     // Stop the server before reading its log, so that the log is complete.
     server.stop();
     if !outcome.status.success() {
@@ -430,8 +462,9 @@ fn server_binary() -> PathBuf {
 
 /// A `rocketcore dev` on free ports with its store and stderr log in the work
 /// directory; SIGTERM (then SIGKILL) on drop, also when the test panics.
-fn start_server(work: &WorkDir) -> Server {
+fn start_server(work: &WorkDir, args: &[&str]) -> Server {
     Server::dev(&work.store())
+        .args(args)
         .binary(server_binary())
         .log(work.root.join("server.stderr.log"))
         .ready_timeout(READY_LIMIT)
@@ -452,7 +485,13 @@ struct Outcome {
     output_path: PathBuf,
 }
 
-fn run_script(python: &Path, script: &str, namesrv: &str, work: &WorkDir) -> Outcome {
+fn run_script(
+    python: &Path,
+    script: &str,
+    namesrv: &str,
+    broker: Option<&str>,
+    work: &WorkDir,
+) -> Outcome {
     let output_path = work.root.join(format!("{script}.out.log"));
     let output = File::create(&output_path)
         .unwrap_or_else(|e| panic!("create {}: {e}", output_path.display()));
@@ -464,6 +503,7 @@ fn run_script(python: &Path, script: &str, namesrv: &str, work: &WorkDir) -> Out
         .arg(scripts_dir().join(script))
         .arg("--namesrv")
         .arg(namesrv)
+        .args(broker.map(|b| ["--broker", b]).into_iter().flatten())
         .arg("--timeout")
         .arg(SCENARIO_LIMIT.as_secs().to_string())
         .current_dir(scripts_dir())

@@ -30,7 +30,10 @@ failure.
 import argparse
 import ctypes
 import faulthandler
+import json
 import os
+import socket
+import struct
 import sys
 import threading
 import time
@@ -234,9 +237,11 @@ class Scenario:
         parser = argparse.ArgumentParser(description=description)
         parser.add_argument("--namesrv", required=True, help="name server address host:port")
         parser.add_argument("--timeout", type=float, default=40.0, help="hard time limit in seconds")
+        parser.add_argument("--broker", help="broker address host:port, for admin requests the C API lacks")
         args = parser.parse_args()
         self.name = name
         self.namesrv = args.namesrv
+        self.broker = args.broker
         self.timeout = args.timeout
         self.t0 = time.monotonic()
         self.deadline = self.t0 + max(1.0, self.timeout - SHUTDOWN_RESERVE_S)
@@ -329,6 +334,77 @@ class Scenario:
             f"expr={expression!r} orderly={orderly} model={MessageModel(model).name}"
         )
         return c
+
+    def push_consumer_deciding(self, group, topic, collector, decide, expression="*"):
+        """A push consumer whose verdict per message is `decide(Received)`:
+        True consumes it, False asks for redelivery (RECONSUME_LATER).
+
+        The wrapper's own subscribe cannot answer RECONSUME_LATER (an
+        exception raised in its callback escapes through ctypes, which then
+        returns 0 = CONSUME_SUCCESS), so this registers its own callback.
+        """
+        c = self.keep(PushConsumer(group))
+        c.set_namesrv_addr(self.namesrv)
+        check(dll.Subscribe(c._handle, topic.encode(), expression.encode()) == 0, "Subscribe failed")
+
+        def on_message(_consumer, handle):
+            try:
+                rec = Received.from_handle(collector.name, handle, collector.prop_names)
+                if rec.props.get(PROP_PROBE) is not None:
+                    with collector.lock:
+                        rnd, q = rec.props[PROP_PROBE].split(":")
+                        collector.probes.append((int(rnd), int(q)))
+                    return 0
+                ok = bool(decide(rec))
+                with collector.lock:
+                    collector.messages.append(rec)
+                return 0 if ok else 1
+            except BaseException:  # never let an exception escape into C++
+                with collector.lock:
+                    collector.errors.append(traceback.format_exc())
+                return 1
+
+        func = ffi.MSG_CALLBACK_FUNC(on_message)
+        self.keep(func)
+        check(dll.RegisterMessageCallback(c._handle, func) == 0, "RegisterMessageCallback failed")
+        c.start()
+        self._consumers.append(c)
+        self._collectors.append(collector)
+        self.log(f"deciding push consumer {collector.name} started: group={group} topic={topic}")
+        return c
+
+    def admin_request(self, code, ext=None, body=b""):
+        """One request to the broker over a plain socket (JSON header), for
+        admin calls the C API does not offer. Returns (code, remark, body)."""
+        check(self.broker, "this scenario needs --broker")
+        host, port = self.broker.rsplit(":", 1)
+        header = json.dumps(
+            {
+                "code": code,
+                "flag": 0,
+                "language": "PYTHON",
+                "opaque": 1,
+                "serializeTypeCurrentRPC": "JSON",
+                "version": 401,
+                "extFields": {k: str(v) for k, v in (ext or {}).items()},
+            }
+        ).encode()
+        frame = struct.pack(">II", 4 + len(header) + len(body), len(header)) + header + body
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(frame)
+            length = struct.unpack(">I", _recv_exact(sock, 4))[0]
+            data = _recv_exact(sock, length)
+        header_len = struct.unpack(">I", data[:4])[0] & 0xFFFFFF
+        reply = json.loads(data[4 : 4 + header_len])
+        return reply.get("code"), reply.get("remark"), data[4 + header_len :]
+
+    def create_group(self, group, **settings):
+        """UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200) with the given settings."""
+        cfg = {"groupName": group}
+        cfg.update(settings)
+        code, remark, _ = self.admin_request(200, body=json.dumps(cfg).encode())
+        check(code == 0, f"creating group {group}: code {code} {remark}")
+        self.log(f"group {group} created with {settings}")
 
     def keep(self, obj):
         """Keep a wrapper object alive until the process exits (see _keep)."""
@@ -633,6 +709,16 @@ class ScenarioProducer:
         status = _SendMessageAsync(self.raw._handle, msg._handle, pair[0], pair[1])
         if status != 0:
             raise ScenarioFailure(f"SendMessageAsync returned {status}: {_latest_error()}")
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ScenarioFailure("broker closed the admin connection")
+        buf += chunk
+    return buf
 
 
 def _latest_error():

@@ -102,7 +102,31 @@ pub struct LoadArgs {
     /// Where consume starts.
     #[arg(long, value_enum, default_value_t = From::Earliest)]
     pub from: From,
+    /// Timer messages: each is due at a random point within this long after
+    /// it is sent (TIMER_DELIVER_MS), and its body stamp is that due time,
+    /// so e2e latency is delivery lateness.
+    #[arg(long, value_parser = parse_duration)]
+    pub timer_spread: Option<Duration>,
+    /// Delay-level messages (DELAY=L); with --level-ms, the body stamp is
+    /// the due time, so e2e latency is delivery lateness.
+    #[arg(long)]
+    pub delay_level: Option<u32>,
+    /// The broker's delay of --delay-level in ms (default: RocketMQ's table).
+    #[arg(long)]
+    pub level_ms: Option<u64>,
+    /// Give message k the property bucket=k mod N (for --sql filters).
+    #[arg(long)]
+    pub buckets: Option<u64>,
+    /// Consume with this SQL92 subscription instead of "*".
+    #[arg(long)]
+    pub sql: Option<String>,
 }
+
+/// RocketMQ's default `messageDelayLevel`, in ms.
+pub const DEFAULT_LEVEL_MS: [u64; 18] = [
+    1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000,
+    480_000, 540_000, 600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
+];
 
 /// Messages smaller than this cannot carry the send timestamp e2e needs.
 pub const STAMP_BYTES: usize = 8;
@@ -136,6 +160,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 impl LoadArgs {
+    /// How long the broker holds a message back before delivering it.
+    pub fn longest_wait(&self) -> Duration {
+        if let Some(spread) = self.timer_spread {
+            return spread;
+        }
+        match self.delay_level {
+            Some(l) => Duration::from_millis(
+                self.level_ms
+                    .unwrap_or_else(|| DEFAULT_LEVEL_MS[(l as usize).clamp(1, 18) - 1]),
+            ),
+            None => Duration::ZERO,
+        }
+    }
+
     /// Refuses parameters that cannot work, with the reason.
     pub fn validate(&self, e2e: bool) -> Result<(), String> {
         if self.size == 0 || self.size > MAX_BODY_BYTES {
@@ -196,6 +234,22 @@ impl LoadArgs {
                 self.topic
             ));
         }
+        if (self.timer_spread.is_some() || self.delay_level.is_some()) && self.batch > 1 {
+            return Err("delay and timer messages cannot be batched; drop --batch".into());
+        }
+        if self.timer_spread.is_some() && self.delay_level.is_some() {
+            return Err("give --timer-spread or --delay-level, not both".into());
+        }
+        if let Some(l) = self.delay_level {
+            if self.level_ms.is_none() && !(1..=18).contains(&l) {
+                return Err(format!(
+                    "--delay-level {l} is outside RocketMQ's 1..=18; give --level-ms for other tables"
+                ));
+            }
+        }
+        if self.buckets == Some(0) {
+            return Err("--buckets must be positive".into());
+        }
         if self.style == Style::Oneway && self.batch > 1 {
             return Err("--style oneway sends single messages; drop --batch".into());
         }
@@ -247,6 +301,11 @@ mod tests {
             keys: false,
             group: "g".into(),
             from: From::Earliest,
+            timer_spread: None,
+            delay_level: None,
+            level_ms: None,
+            buckets: None,
+            sql: None,
         }
     }
 
@@ -278,6 +337,22 @@ mod tests {
                 "not both",
             ),
             (Box::new(|a| a.topic = "bad topic".into()), "--topic"),
+            (
+                Box::new(|a| {
+                    a.timer_spread = Some(Duration::from_secs(1));
+                    a.batch = 4
+                }),
+                "cannot be batched",
+            ),
+            (
+                Box::new(|a| {
+                    a.timer_spread = Some(Duration::from_secs(1));
+                    a.delay_level = Some(1)
+                }),
+                "not both",
+            ),
+            (Box::new(|a| a.delay_level = Some(19)), "--delay-level"),
+            (Box::new(|a| a.buckets = Some(0)), "--buckets"),
             (
                 Box::new(|a| {
                     a.batch = 1024;

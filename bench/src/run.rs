@@ -171,7 +171,9 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
             .all(|(_, h)| h.is_finished());
         if kind == Kind::E2e && producers_done && producers > 0 {
             let at = *producers_done_at.get_or_insert_with(Instant::now);
-            if at.elapsed() >= E2E_DRAIN || INTERRUPTED.load(Ordering::Relaxed) {
+            if at.elapsed() >= E2E_DRAIN + args.longest_wait()
+                || INTERRUPTED.load(Ordering::Relaxed)
+            {
                 ctl.stop.store(true, Ordering::Relaxed);
             }
         }

@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
 use rocketcore::remoting::RemotingCommand;
 
-use crate::args::{From, LoadArgs, Style, STAMP_BYTES};
+use crate::args::{From, LoadArgs, Style, DEFAULT_LEVEL_MS, STAMP_BYTES};
 use crate::client::Conn;
 use crate::route::Mq;
 use rocketcore_storage::RecordView;
@@ -119,19 +119,41 @@ fn record(h: &mut Histogram<u64>, us: u64) {
 
 /// The message body: send time (µs since the epoch) then filler. Stamped
 /// per send so e2e latency has microsecond resolution.
-fn stamp(template: &mut BytesMut) -> Bytes {
-    let now = now_unix_us();
+fn stamp(template: &mut BytesMut, at_us: Option<u64>) -> Bytes {
+    let now = at_us.unwrap_or_else(now_unix_us);
     let n = STAMP_BYTES.min(template.len());
     template[..n].copy_from_slice(&now.to_be_bytes()[..n]);
     Bytes::copy_from_slice(template)
 }
 
-fn properties(args: &LoadArgs, seq: u64, worker: usize) -> String {
+/// The message's properties, and the time (µs) its body stamp should carry
+/// instead of now when it is due later.
+fn properties(args: &LoadArgs, seq: u64, worker: usize) -> (String, Option<u64>) {
     let mut p = format!("TAGS\u{1}{}\u{2}", args.tag);
     if args.keys {
         p.push_str(&format!("KEYS\u{1}bench-{worker}-{seq}\u{2}"));
     }
-    p
+    if let Some(n) = args.buckets {
+        p.push_str(&format!("bucket\u{1}{}\u{2}", seq % n));
+    }
+    let mut due_us = None;
+    if let Some(spread) = args.timer_spread {
+        // A cheap spread over [0, spread): multiplicative hashing of seq and
+        // worker, so every connection covers the whole window.
+        let h = (seq ^ ((worker as u64) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let offset_us = (h >> 11) % (spread.as_micros().max(1) as u64);
+        let due = now_unix_us() + offset_us;
+        p.push_str(&format!("TIMER_DELIVER_MS\u{1}{}\u{2}", due / 1000));
+        due_us = Some(due / 1000 * 1000);
+    }
+    if let Some(level) = args.delay_level {
+        p.push_str(&format!("DELAY\u{1}{level}\u{2}"));
+        let ms = args
+            .level_ms
+            .unwrap_or_else(|| DEFAULT_LEVEL_MS[(level as usize).clamp(1, 18) - 1]);
+        due_us = Some(now_unix_us() + ms * 1000);
+    }
+    (p, due_us)
 }
 
 fn send_request(args: &LoadArgs, mq: &Mq, body: Bytes, props: &str) -> RemotingCommand {
@@ -164,7 +186,7 @@ fn send_request(args: &LoadArgs, mq: &Mq, body: Bytes, props: &str) -> RemotingC
 fn batch_body(template: &mut BytesMut, n: usize, props: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(n * (template.len() + props.len() + 22));
     for _ in 0..n {
-        let body = stamp(template);
+        let body = stamp(template, None);
         out.put_i32((22 + body.len() + props.len()) as i32);
         out.put_i32(0);
         out.put_i32(0);
@@ -266,12 +288,12 @@ pub fn produce_worker(
             k += 1;
             let mq = &mqs[mq_i];
             mq_i = (mq_i + 1) % mqs.len();
-            let props = properties(args, seq, worker);
+            let (props, due_us) = properties(args, seq, worker);
             seq += per_msg;
             let body = if args.batch > 1 {
                 batch_body(&mut template, args.batch, &props)
             } else {
-                stamp(&mut template)
+                stamp(&mut template, due_us)
             };
             let mut cmd = send_request(args, mq, body, &props);
             if args.style == Style::Oneway {
@@ -405,7 +427,13 @@ fn pull_request(args: &LoadArgs, mq: &Mq, offset: i64) -> RemotingCommand {
     cmd.set_ext("sysFlag", 0x2 | 0x4);
     cmd.set_ext("commitOffset", 0);
     cmd.set_ext("suspendTimeoutMillis", PULL_HOLD_MS);
-    cmd.set_ext("subscription", "*");
+    match &args.sql {
+        Some(expr) => {
+            cmd.set_ext("subscription", expr.as_str());
+            cmd.set_ext("expressionType", "SQL92");
+        }
+        None => cmd.set_ext("subscription", "*"),
+    }
     cmd.set_ext("subVersion", 0);
     cmd
 }

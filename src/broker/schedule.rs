@@ -36,10 +36,12 @@ use serde::{Deserialize, Serialize};
 use crate::broker::shard::{now_ms, Shard};
 
 /// Wheel resolution and delivery-loop period: the most a message is late
-/// under light load.
-pub const TICK_MS: i64 = 100;
-/// Wheel slots: one turn covers 819.2 s; later entries wait whole turns in
-/// their slot (a 3-day timer is looked at ~320 times).
+/// under light load. Ticks fall on wall-clock multiples of it, so a message
+/// is taken at the first tick at or after its due time, not up to a tick
+/// later still.
+pub const TICK_MS: i64 = 50;
+/// Wheel slots: one turn covers 409.6 s; later entries wait whole turns in
+/// their slot (a 3-day timer is looked at ~630 times).
 const WHEEL_SLOTS: usize = 8192;
 /// Deliveries per level per tick, so one busy level cannot starve the rest.
 const LEVEL_BATCH: usize = 512;
@@ -396,7 +398,8 @@ impl Scheduler {
     /// timers; progress is persisted about once a second.
     pub async fn run(shard: Rc<Shard>) {
         loop {
-            glommio::timer::sleep(Duration::from_millis(TICK_MS as u64)).await;
+            let to_next_tick = TICK_MS - now_ms().rem_euclid(TICK_MS);
+            glommio::timer::sleep(Duration::from_millis(to_next_tick as u64)).await;
             if shard.stopping.get() {
                 return;
             }

@@ -1,10 +1,11 @@
 //! Compatibility with the crates.io Rust client (`rocketmq-client-rust`).
 //!
-//! Starts `rocketcore dev` on free loopback ports with a fresh store, then
-//! builds and runs the standalone program in `tests/rust-client/`, which
-//! produces messages with `DefaultMQProducer` and consumes them with a
-//! `DefaultMQPushConsumer`, and exits 0 only if every message came back as
-//! sent. That program is its own cargo project (the client needs a newer
+//! Per scenario: starts `rocketcore dev` on free loopback ports with a fresh
+//! store, then builds and runs the standalone program in
+//! `tests/rust-client/` with `--scenario`: produce-consume (every message
+//! back as sent), transaction (commit, rollback, UNKNOW resolved by
+//! check-back), timer (due 3 s ahead, on time) and sql92 (only matching
+//! messages). The program exits 0 only when its checks pass. That program is its own cargo project (the client needs a newer
 //! toolchain and ~280 crates that rocketcore must not depend on), so this test
 //! drives it through cargo. Every step is bounded in time, and the server is
 //! stopped whatever happens.
@@ -23,6 +24,7 @@ use std::path::Path;
 use std::process::Command;
 use std::process::ExitStatus;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 use std::time::Instant;
@@ -43,6 +45,48 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[test]
 fn rust_client_produces_and_consumes_every_message() {
+    run_scenario(
+        "produce-consume",
+        "RustClientCheck",
+        &[],
+        &["--count", &COUNT.to_string()],
+    );
+}
+
+/// Committed and check-back-committed messages are consumed, rolled-back
+/// ones never are. Short check timings keep the scenario within its budget.
+#[test]
+fn rust_client_transactions_commit_rollback_and_check_back() {
+    run_scenario(
+        "transaction",
+        "RustClientTx",
+        &[
+            "--set",
+            "transactionCheckInterval=1500",
+            "--set",
+            "transactionTimeOut=1000",
+        ],
+        &[],
+    );
+}
+
+/// Timer messages 3 s ahead arrive on time, not before.
+#[test]
+fn rust_client_timer_messages() {
+    run_scenario("timer", "RustClientTimer", &[], &[]);
+}
+
+/// An SQL92 subscription receives exactly the matching messages.
+#[test]
+fn rust_client_sql92_subscription() {
+    run_scenario("sql92", "RustClientSql92", &[], &[]);
+}
+
+/// Builds the client project (once; cargo serialises concurrent builds),
+/// starts a fresh `rocketcore dev` with `server_args`, runs one scenario of
+/// the client program against it and checks it passed and that the server
+/// exits 0 on SIGTERM.
+fn run_scenario(scenario: &str, topic: &str, server_args: &[&str], client_args: &[&str]) {
     if std::env::var_os("ROCKETCORE_SKIP_RUST_CLIENT").is_some_and(|v| v == "1") {
         eprintln!("skipped: ROCKETCORE_SKIP_RUST_CLIENT=1");
         return;
@@ -76,9 +120,12 @@ fn rust_client_produces_and_consumes_every_message() {
         "building the client project failed\n{}",
         build.describe("cargo build")
     );
+    // One scenario at a time: their timing checks (a timer due in 3 s may
+    // be at most 1.5 s late) should not compete with each other for 2 cores.
+    let _turn = SCENARIO_TURN.lock().unwrap_or_else(|e| e.into_inner());
 
     let store = tmp.join(format!(
-        "rust-client-store-{}-{}",
+        "rust-client-store-{scenario}-{}-{}",
         std::process::id(),
         unique()
     ));
@@ -86,13 +133,15 @@ fn rust_client_produces_and_consumes_every_message() {
     fs::create_dir_all(&store).expect("create store dir");
     // On free loopback ports; stopped (SIGTERM, then SIGKILL) on drop.
     let mut server = Server::dev(&store)
+        .args(server_args)
         .log(store.with_extension("server-stderr.log"))
         .ready_timeout(READY_TIMEOUT)
         .stop_timeout(STOP_TIMEOUT)
         .stop_on_drop()
         .start();
 
-    let group = format!("rust_client_check_{}_{}", std::process::id(), unique());
+    let group =
+        format!("rust_client_{scenario}_{}_{}", std::process::id(), unique()).replace('-', "_");
     let client = run_bounded(
         cargo()
             .arg("run")
@@ -104,18 +153,19 @@ fn rust_client_produces_and_consumes_every_message() {
             .arg("--target-dir")
             .arg(&target_dir)
             .arg("--")
+            .args(["--scenario", scenario])
             .args(["--namesrv", &server.namesrv.to_string()])
-            .args(["--topic", "RustClientCheck"])
+            .args(["--topic", topic])
             .args(["--group", &group])
-            .args(["--count", &COUNT.to_string()])
-            .args(["--timeout-secs", &CLIENT_BUDGET.as_secs().to_string()]),
+            .args(["--timeout-secs", &CLIENT_BUDGET.as_secs().to_string()])
+            .args(client_args),
         // The client's watchdog fires at budget + 60 s; leave room for cargo's
         // freshness check on top of that.
         CLIENT_BUDGET + Duration::from_secs(120),
     );
     if !client.succeeded() {
         panic!(
-            "the Rust client did not get every message back\n{}\n{}",
+            "the Rust client's {scenario} scenario failed\n{}\n{}",
             client.describe("client"),
             server.describe()
         );
@@ -133,6 +183,8 @@ fn rust_client_produces_and_consumes_every_message() {
     let _ = fs::remove_dir_all(&store);
     let _ = fs::remove_file(server.log_path());
 }
+
+static SCENARIO_TURN: Mutex<()> = Mutex::new(());
 
 fn cargo() -> Command {
     // The cargo that is running this test, so the same toolchain builds the

@@ -1,22 +1,29 @@
-//! Produce-then-consume check of a RocketMQ name server + broker with the
-//! crates.io Rust client (`rocketmq-client-rust`).
+//! Compatibility checks of a RocketMQ name server + broker with the crates.io
+//! Rust client (`rocketmq-client-rust`), one scenario per run (`--scenario`):
 //!
-//! 1. A `DefaultMQProducer` sends `--count` messages to `--topic`, each with a
-//!    distinct body and key and the tag `--tag`.
-//! 2. A `DefaultMQPushConsumer` (CLUSTERING, subscription `*`, new group
-//!    `--group`) consumes until every sent message arrived or the deadline
-//!    passes.
-//! 3. Every delivery is checked against what was sent (body, topic, tag, key,
-//!    message id). Exit code 0 only when all messages arrived intact (and, unless
-//!    `--allow-redelivery`, each exactly once and at the first attempt); 1 on a
-//!    failed check or client error; 2 on bad arguments; 3 when the watchdog had
-//!    to kill the process.
+//! - `produce-consume` (default, `produce_consume.rs`): a `DefaultMQProducer`
+//!   sends `--count` messages, a `DefaultMQPushConsumer` must get each back
+//!   once and intact.
+//! - `transaction` (`transaction.rs`): a `TransactionMQProducer` whose local
+//!   transactions commit, roll back, or stay unknown until the broker's
+//!   check-back commits them.
+//! - `timer` (`timer.rs`): messages with a delivery time must arrive at it.
+//! - `sql92` (`sql92.rs`): a push consumer with an SQL92 selector must get
+//!   exactly the matching messages.
 //!
-//! The summary goes to stdout; the client's own log lines go to stderr.
+//! This file holds what the scenarios share: arguments, the client runtime,
+//! the watchdog, logging, and small client helpers. Exit code 0 only when the
+//! scenario's checks pass; 1 on a failed check or client error; 2 on bad
+//! arguments; 3 when the watchdog had to kill the process. The summary goes to
+//! stdout; the client's own log lines go to stderr.
 
+mod produce_consume;
+mod sql92;
+mod timer;
+mod transaction;
+
+use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::collections::HashSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::net::TcpStream;
 use std::net::ToSocketAddrs;
@@ -37,6 +44,7 @@ use rocketmq_client_rust::DefaultMQProducer;
 use rocketmq_client_rust::DefaultMQPushConsumer;
 // Trait in scope for `register_message_listener_concurrently` (no inherent method).
 use rocketmq_client_rust::MQPushConsumer;
+use rocketmq_client_rust::MessageSelector;
 use rocketmq_client_rust::SendStatus;
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
@@ -47,17 +55,33 @@ use rocketmq_runtime::RuntimeOwner;
 
 const USAGE: &str = "\
 usage: rocketcore-rust-client-check --namesrv HOST:PORT --topic TOPIC --group GROUP
-                                    [--count N] [--timeout-secs S] [--tag TAG]
-                                    [--consume-threads K] [--allow-redelivery]
-                                    [--default-runtime] [--log FILTER]
+                                    [--scenario NAME] [--count N] [--timeout-secs S]
+                                    [--tag TAG] [--consume-threads K]
+                                    [--allow-redelivery] [--default-runtime]
+                                    [--timer-delay-ms D] [--log FILTER]
 
   --namesrv HOST:PORT   name server address
   --topic TOPIC         topic to produce to and consume from (auto-created by the
                         broker from TBW102 if it does not exist)
   --group GROUP         consumer group (use a new one per run); the producer group
                         is GROUP_producer
-  --count N             messages to send and expect back (default 200)
-  --timeout-secs S      budget for the whole run, sending + consuming (default 120)
+  --scenario NAME       what to check (default produce-consume):
+                          produce-consume  send --count messages, consume each
+                                           back once and intact
+                          transaction      transactional producer: --count
+                                           messages each committed, rolled back,
+                                           and left unknown then committed by the
+                                           broker's check-back
+                          timer            --count messages with a delivery time
+                                           --timer-delay-ms ahead, plus a control
+                                           message without one
+                          sql92            --count messages with properties a and
+                                           b, consumed with the SQL92 selector
+                                           \"a >= 10 AND b = 'x'\"
+  --count N             messages to send; default 200 (produce-consume), 3 per
+                        outcome (transaction), 5 (timer), 20 (sql92, at least 11)
+  --timeout-secs S      budget for the whole run (default 120 for produce-consume,
+                        60 otherwise)
   --tag TAG             tag set on every message (default TagA)
   --consume-threads K   push consumer listener concurrency (default 8)
   --allow-redelivery    do not fail when a message is delivered more than once,
@@ -65,45 +89,92 @@ usage: rocketcore-rust-client-check --namesrv HOST:PORT --topic TOPIC --group GR
   --default-runtime     keep the client's default runtime sizing and listener
                         concurrency (20), to reproduce runtime.capacity.exhausted
                         rejections on small machines; ignores --consume-threads
+  --timer-delay-ms D    timer scenario: how far ahead the delivery time is
+                        (default 3000)
   --log FILTER          client log filter for stderr (default warn)";
 
 /// Timeout of one send (the client's default `sendMsgTimeout`); the client
 /// retries a failed send twice within it.
-const SEND_TIMEOUT_MS: u64 = 3_000;
-/// How long to keep listening after the last expected message arrived, so that
-/// duplicate deliveries (a broker handing out the same offset twice, say) are seen.
-const SETTLE: Duration = Duration::from_secs(1);
+pub(crate) const SEND_TIMEOUT_MS: u64 = 3_000;
 /// Bound on each graceful shutdown step, so a broker that stops answering
 /// cannot hang the program after the verdict is known.
-const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
+pub(crate) const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    ProduceConsume,
+    Transaction,
+    Timer,
+    Sql92,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 4] = [
+        Scenario::ProduceConsume,
+        Scenario::Transaction,
+        Scenario::Timer,
+        Scenario::Sql92,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scenario::ProduceConsume => "produce-consume",
+            Scenario::Transaction => "transaction",
+            Scenario::Timer => "timer",
+            Scenario::Sql92 => "sql92",
+        }
+    }
+
+    fn default_count(self) -> usize {
+        match self {
+            Scenario::ProduceConsume => 200,
+            Scenario::Transaction => 3,
+            Scenario::Timer => 5,
+            Scenario::Sql92 => 20,
+        }
+    }
+
+    fn default_timeout(self) -> Duration {
+        match self {
+            // Sized for 200 messages through a cold client on a loaded machine.
+            Scenario::ProduceConsume => Duration::from_secs(120),
+            Scenario::Transaction | Scenario::Timer | Scenario::Sql92 => Duration::from_secs(60),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
-struct Args {
-    namesrv: String,
-    topic: String,
-    group: String,
-    count: usize,
-    timeout: Duration,
-    tag: String,
-    consume_threads: u32,
-    allow_redelivery: bool,
-    default_runtime: bool,
-    log: String,
+pub(crate) struct Args {
+    pub(crate) scenario: Scenario,
+    pub(crate) namesrv: String,
+    pub(crate) topic: String,
+    pub(crate) group: String,
+    pub(crate) count: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) tag: String,
+    pub(crate) consume_threads: u32,
+    pub(crate) allow_redelivery: bool,
+    pub(crate) default_runtime: bool,
+    pub(crate) timer_delay: Duration,
+    pub(crate) log: String,
 }
 
 impl Args {
     fn parse(mut argv: impl Iterator<Item = String>) -> Result<Self, String> {
         let (mut namesrv, mut topic, mut group) = (None, None, None);
+        let (mut count, mut timeout) = (None, None);
         let mut args = Args {
+            scenario: Scenario::ProduceConsume,
             namesrv: String::new(),
             topic: String::new(),
             group: String::new(),
-            count: 200,
-            timeout: Duration::from_secs(120),
+            count: 0,
+            timeout: Duration::ZERO,
             tag: "TagA".to_string(),
             consume_threads: 8,
             allow_redelivery: false,
             default_runtime: false,
+            timer_delay: Duration::from_millis(3_000),
             log: "warn".to_string(),
         };
         while let Some(flag) = argv.next() {
@@ -125,17 +196,29 @@ impl Args {
                     .map_err(|_| format!("{what} must be a non-negative integer, got {value:?}"))
             };
             match flag.as_str() {
+                "--scenario" => {
+                    args.scenario = Scenario::ALL
+                        .into_iter()
+                        .find(|s| s.name() == value)
+                        .ok_or_else(|| {
+                            let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                            format!("unknown scenario {value:?} (one of {})", names.join(", "))
+                        })?
+                }
                 "--namesrv" => namesrv = Some(value.clone()),
                 "--topic" => topic = Some(value.clone()),
                 "--group" => group = Some(value.clone()),
-                "--count" => args.count = number("--count")? as usize,
-                "--timeout-secs" => args.timeout = Duration::from_secs(number("--timeout-secs")?),
+                "--count" => count = Some(number("--count")? as usize),
+                "--timeout-secs" => timeout = Some(Duration::from_secs(number("--timeout-secs")?)),
                 "--tag" => args.tag = value.clone(),
                 "--consume-threads" => {
                     args.consume_threads = u32::try_from(number("--consume-threads")?)
                         .ok()
                         .filter(|k| (1..=64).contains(k))
                         .ok_or("--consume-threads must be between 1 and 64")?
+                }
+                "--timer-delay-ms" => {
+                    args.timer_delay = Duration::from_millis(number("--timer-delay-ms")?)
                 }
                 "--log" => args.log = value.clone(),
                 other => return Err(format!("unknown argument {other:?}")),
@@ -144,8 +227,15 @@ impl Args {
         args.namesrv = namesrv.ok_or("--namesrv is required")?;
         args.topic = topic.ok_or("--topic is required")?;
         args.group = group.ok_or("--group is required")?;
+        args.count = count.unwrap_or(args.scenario.default_count());
+        args.timeout = timeout.unwrap_or(args.scenario.default_timeout());
         if args.count == 0 {
             return Err("--count must be at least 1".to_string());
+        }
+        if args.scenario == Scenario::Sql92 && args.count < 11 {
+            return Err(
+                "--count must be at least 11 for sql92 (a=10 is the first match)".to_string(),
+            );
         }
         if args.timeout.is_zero() {
             return Err("--timeout-secs must be at least 1".to_string());
@@ -154,58 +244,31 @@ impl Args {
     }
 }
 
-/// One message as sent.
-struct Sent {
-    seq: usize,
-    key: String,
-    /// The client-generated unique id (property UNIQ_KEY) from the send result.
-    msg_id: String,
+/// What a scenario hands back: the lines to print (a summary, then details)
+/// and the verdict. Printed only after the client has shut down, so that the
+/// client's shutdown warnings do not end up in the middle of it.
+pub(crate) struct Report {
+    pub(crate) lines: Vec<String>,
+    pub(crate) passed: bool,
 }
 
-/// One delivery to the listener, copied out of the client's `MessageExt`.
-#[derive(Debug, Clone)]
-struct Delivery {
-    topic: String,
-    tags: Option<String>,
-    keys: Option<Vec<String>>,
-    uniq_key: Option<String>,
-    reconsume_times: i32,
-    queue_id: i32,
-    queue_offset: i64,
-}
+impl Report {
+    /// A one-line summary, then one line per problem (the first 20); passes
+    /// when there are no problems.
+    pub(crate) fn new(summary: String, problems: &[String]) -> Self {
+        let mut lines = vec![summary];
+        lines.extend(problems.iter().take(20).map(|p| format!("  problem: {p}")));
+        if problems.len() > 20 {
+            lines.push(format!("  ... and {} more problems", problems.len() - 20));
+        }
+        Report {
+            lines,
+            passed: problems.is_empty(),
+        }
+    }
 
-/// What the listener saw, keyed by body. Shared between the listener (which the
-/// client runs on its blocking pool) and the main task that polls it.
-#[derive(Default)]
-struct Inbox {
-    by_body: HashMap<Vec<u8>, Vec<Delivery>>,
-    deliveries: usize,
-}
-
-#[derive(Default)]
-struct Outcome {
-    sent: Vec<(Vec<u8>, Sent)>,
-    send_errors: Vec<String>,
-    received_distinct: usize,
-    problems: Vec<String>,
-    duplicates: usize,
-    /// Deliveries with reconsumeTimes > 0: the client failed a first attempt
-    /// and sent the message back through %RETRY%<group>.
-    retried: usize,
-    queues: std::collections::BTreeSet<i32>,
-    foreign: usize,
-    deliveries: usize,
-    fatal: Option<String>,
-    produce_time: Duration,
-    consume_time: Duration,
-}
-
-impl Outcome {
-    fn passed(&self) -> bool {
-        self.fatal.is_none()
-            && self.send_errors.is_empty()
-            && self.problems.is_empty()
-            && self.received_distinct == self.sent.len()
+    pub(crate) fn fail(scenario: Scenario, error: String) -> Self {
+        Report::new(format!("{}: could not run", scenario.name()), &[error])
     }
 }
 
@@ -280,7 +343,15 @@ fn main() -> ExitCode {
         }
     };
 
-    let outcome = owner.block_on(run(&args, Arc::clone(&client_runtime)));
+    let runtime = Arc::clone(&client_runtime);
+    let report = owner.block_on(async {
+        match args.scenario {
+            Scenario::ProduceConsume => produce_consume::run(&args, runtime).await,
+            Scenario::Transaction => transaction::run(&args, runtime).await,
+            Scenario::Timer => timer::run(&args, runtime).await,
+            Scenario::Sql92 => sql92::run(&args, runtime).await,
+        }
+    });
 
     // Tear down in the client's order: pooled client instances and their
     // tasks first, then the runtime owner. Unhealthy reports are only
@@ -300,8 +371,11 @@ fn main() -> ExitCode {
         let _ = logging.shutdown();
     }
 
-    print_summary(&args, &outcome);
-    if outcome.passed() {
+    for line in &report.lines {
+        println!("{line}");
+    }
+    println!("RESULT: {}", if report.passed { "PASS" } else { "FAIL" });
+    if report.passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -312,13 +386,14 @@ fn main() -> ExitCode {
 /// metadata-io blocking lane admits 4 running + 16 queued closures
 /// (`RuntimeConfig::for_parallelism`: 2 x cores and 8 x cores), but the push
 /// consumer runs every listener call on that lane with up to
-/// `consume_thread_min` (default 20) calls in flight. Under load the lane
-/// rejects calls with `runtime.capacity.exhausted` (or times them out after the
-/// lane's 5 s queue timeout); the client counts a rejected call as a failed
-/// consumption and sends the message back to the %RETRY% topic. So: make the
-/// lane wider and deeper than the consumer can ever fill (see
-/// `--consume-threads`, capped at 64), and give the blocking pool the threads
-/// to back it.
+/// `consume_thread_min` (default 20) calls in flight (and the transactional
+/// producer runs its local-transaction and check-back listeners there too).
+/// Under load the lane rejects calls with `runtime.capacity.exhausted` (or
+/// times them out after the lane's 5 s queue timeout); the client counts a
+/// rejected call as a failed consumption and sends the message back to the
+/// %RETRY% topic. So: make the lane wider and deeper than the consumer can ever
+/// fill (see `--consume-threads`, capped at 64), and give the blocking pool the
+/// threads to back it.
 fn runtime_config() -> RuntimeConfig {
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut config = RuntimeConfig::for_parallelism("rocketcore-client-check", parallelism);
@@ -365,281 +440,30 @@ fn preflight(namesrv: &str) -> Result<(), String> {
     })
 }
 
-async fn run(args: &Args, client_runtime: Arc<ClientRuntime>) -> Outcome {
-    let start = Instant::now();
-    let deadline = start + args.timeout;
-    let mut outcome = Outcome::default();
+/// A run id for every body and key: leftovers of an earlier run on the same
+/// topic are recognisable (and counted as "foreign", not as failures).
+pub(crate) fn new_run_id() -> String {
+    format!("{:x}-{}", now_ms(), std::process::id())
+}
 
-    // A run id in every body and key: leftovers of an earlier run on the same
-    // topic are recognisable (and counted as "foreign", not as failures).
-    let run_id = format!(
-        "{:x}-{}",
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_millis()),
-        std::process::id()
-    );
-
-    // ---- produce -------------------------------------------------------------
-    let mut producer = DefaultMQProducer::builder(Arc::clone(&client_runtime))
-        .producer_group(format!("{}_producer", args.group))
-        .name_server_addr(args.namesrv.clone())
-        .send_msg_timeout(SEND_TIMEOUT_MS as u32)
-        .build();
-    if let Err(error) = bounded(deadline, producer.start()).await {
-        outcome.fatal = Some(format!("producer start failed: {error}"));
-        return outcome;
-    }
-    let produce_start = Instant::now();
-    for seq in 0..args.count {
-        if Instant::now() >= deadline {
-            outcome
-                .send_errors
-                .push(format!("deadline passed after sending {seq} messages"));
-            break;
-        }
-        let body = body_for(&run_id, seq);
-        let key = format!("{run_id}-{seq}");
-        let message = Message::builder()
-            .topic(args.topic.as_str())
-            .tags(args.tag.as_str())
-            .key(key.as_str())
-            .body(body.clone())
-            .build_unchecked();
-        let result = producer.send_with_timeout(message, SEND_TIMEOUT_MS).await;
-        let failure = match result {
-            Ok(Some(result)) if result.send_status == SendStatus::SendOk => match result.msg_id {
-                Some(msg_id) => {
-                    outcome.sent.push((
-                        body,
-                        Sent {
-                            seq,
-                            key,
-                            msg_id: msg_id.to_string(),
-                        },
-                    ));
-                    None
-                }
-                None => Some("send result has no msgId".to_string()),
-            },
-            Ok(Some(result)) => Some(format!("send status {:?}", result.send_status)),
-            Ok(None) => Some("send returned no result".to_string()),
-            Err(error) => Some(describe(&error)),
-        };
-        if let Some(failure) = failure {
-            outcome.send_errors.push(format!("send #{seq}: {failure}"));
-            // Each failure can cost a full send timeout with retries, and the
-            // first ones already tell what is wrong.
-            if outcome.send_errors.len() >= 3 {
-                outcome.send_errors.push(format!(
-                    "stopped sending after {} failures",
-                    outcome.send_errors.len()
-                ));
-                break;
-            }
-        }
-    }
-    outcome.produce_time = produce_start.elapsed();
-    shutdown_bounded("producer", producer.shutdown()).await;
-    if outcome.sent.is_empty() {
-        return outcome;
-    }
-
-    // ---- consume -------------------------------------------------------------
-    let inbox = Arc::new(Mutex::new(Inbox::default()));
-    let listener_inbox = Arc::clone(&inbox);
-    let mut builder = DefaultMQPushConsumer::builder(Arc::clone(&client_runtime))
-        .consumer_group(args.group.clone())
-        .name_server_addr(args.namesrv.clone())
-        .message_model(MessageModel::Clustering)
-        // The group is new and the messages are already stored: from the last
-        // offset it would wait for messages that never come. (A Java broker
-        // would also start a new group at 0 while the queue's first message is
-        // still in memory; this does not rely on that.)
-        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
-        // Give in-flight listener calls a moment to finish at shutdown instead
-        // of aborting them at once (the default, 0 ms, logs warnings).
-        .await_termination_millis_when_shutdown(1_000);
-    if !args.default_runtime {
-        // Listener concurrency; never above the runtime's metadata-io lane
-        // capacity (see runtime_config), so no listener call is rejected.
-        builder = builder
-            .consume_thread_min(args.consume_threads)
-            .consume_thread_max(args.consume_threads);
-    }
-    let mut consumer = builder.build();
-    let consume_start = Instant::now();
-    let started = async {
-        consumer.subscribe(args.topic.as_str(), "*").await?;
-        consumer.register_message_listener_concurrently(
-            move |msgs: &[&MessageExt],
-                  _context: &ConsumeConcurrentlyContext|
-                  -> ClientResult<ConsumeConcurrentlyStatus> {
-                let mut inbox = listener_inbox.lock().unwrap_or_else(|e| e.into_inner());
-                for msg in msgs {
-                    let inner = msg.message_inner();
-                    let delivery = Delivery {
-                        topic: msg.topic().to_string(),
-                        tags: inner.tags().map(str::to_string),
-                        keys: inner.keys(),
-                        uniq_key: inner.property("UNIQ_KEY").map(str::to_string),
-                        reconsume_times: msg.reconsume_times(),
-                        queue_id: msg.queue_id(),
-                        queue_offset: msg.queue_offset(),
-                    };
-                    inbox.deliveries += 1;
-                    inbox
-                        .by_body
-                        .entry(inner.body_slice().to_vec())
-                        .or_default()
-                        .push(delivery);
-                }
-                Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
-            },
-        );
-        consumer.start().await
-    };
-    if let Err(error) = bounded(deadline, started).await {
-        outcome.fatal = Some(format!("push consumer start failed: {error}"));
-        shutdown_bounded("consumer", consumer.shutdown()).await;
-        return outcome;
-    }
-
-    let expected: HashSet<&[u8]> = outcome
-        .sent
-        .iter()
-        .map(|(body, _)| body.as_slice())
-        .collect();
-    let count_arrived = || {
-        let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-        expected
-            .iter()
-            .filter(|body| inbox.by_body.contains_key(**body))
-            .count()
-    };
-    loop {
-        let arrived = count_arrived();
-        if arrived == expected.len() {
-            tokio::time::sleep(SETTLE).await;
-            break;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    outcome.consume_time = consume_start.elapsed();
-    shutdown_bounded("consumer", consumer.shutdown()).await;
-
-    // ---- verify --------------------------------------------------------------
-    let inbox = inbox.lock().unwrap_or_else(|e| e.into_inner());
-    outcome.deliveries = inbox.deliveries;
-    let mut missing = Vec::new();
-    for (body, sent) in &outcome.sent {
-        let Some(deliveries) = inbox.by_body.get(body) else {
-            missing.push(sent.seq);
-            continue;
-        };
-        outcome.received_distinct += 1;
-        let places: Vec<String> = deliveries
-            .iter()
-            .map(|d| {
-                format!(
-                    "queue {} offset {} reconsumeTimes {}",
-                    d.queue_id, d.queue_offset, d.reconsume_times
-                )
-            })
-            .collect();
-        if deliveries.len() > 1 {
-            outcome.duplicates += deliveries.len() - 1;
-            if !args.allow_redelivery {
-                outcome.problems.push(format!(
-                    "#{} delivered {} times: {}",
-                    sent.seq,
-                    deliveries.len(),
-                    places.join("; ")
-                ));
-            }
-        }
-        let retried = deliveries.iter().filter(|d| d.reconsume_times > 0).count();
-        if retried > 0 {
-            outcome.retried += retried;
-            if !args.allow_redelivery {
-                outcome.problems.push(format!(
-                    "#{} redelivered after a failed attempt: {}",
-                    sent.seq,
-                    places.join("; ")
-                ));
-            }
-        }
-        for delivery in deliveries {
-            outcome.queues.insert(delivery.queue_id);
-            let mismatch = Mismatch::check(args, sent, delivery);
-            if !mismatch.0.is_empty() {
-                outcome.problems.push(format!(
-                    "#{} arrived altered: {mismatch} in {delivery:?}",
-                    sent.seq
-                ));
-            }
-        }
-    }
-    outcome.foreign = inbox
-        .by_body
-        .keys()
-        .filter(|body| !expected.contains(body.as_slice()))
-        .count();
-    if !missing.is_empty() {
-        outcome.problems.push(format!(
-            "{} of {} messages never arrived (seq {})",
-            missing.len(),
-            outcome.sent.len(),
-            abbreviate(&missing)
-        ));
-    }
-    outcome
+/// Wall-clock milliseconds, the clock the broker uses for delivery times.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// Distinct and recognisable bodies, with a few non-UTF-8 bytes at the end so
 /// that a server mangling binary bodies (e.g. through a string) gets caught.
-fn body_for(run_id: &str, seq: usize) -> Vec<u8> {
+pub(crate) fn body_for(run_id: &str, seq: usize) -> Vec<u8> {
     let mut body = format!("rocketcore rust-client check run={run_id} seq={seq:06} ").into_bytes();
     body.extend_from_slice(&[0x00, 0xff, 0xfe, (seq % 251) as u8]);
     body
 }
 
-struct Mismatch(Vec<String>);
-
-impl Mismatch {
-    fn check(args: &Args, sent: &Sent, got: &Delivery) -> Self {
-        let mut diffs = Vec::new();
-        if got.topic != args.topic {
-            diffs.push(format!("topic {:?} != {:?}", got.topic, args.topic));
-        }
-        if got.tags.as_deref() != Some(args.tag.as_str()) {
-            diffs.push(format!("tags {:?} != {:?}", got.tags, args.tag));
-        }
-        if got.keys.as_deref() != Some(std::slice::from_ref(&sent.key)) {
-            diffs.push(format!("keys {:?} != [{:?}]", got.keys, sent.key));
-        }
-        if got.uniq_key.as_deref() != Some(sent.msg_id.as_str()) {
-            diffs.push(format!(
-                "UNIQ_KEY {:?} != msgId {:?}",
-                got.uniq_key, sent.msg_id
-            ));
-        }
-        Self(diffs)
-    }
-}
-
-impl fmt::Display for Mismatch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join(", "))
-    }
-}
-
-fn abbreviate(seqs: &[usize]) -> String {
-    let shown: Vec<String> = seqs.iter().take(20).map(usize::to_string).collect();
-    if seqs.len() > shown.len() {
+pub(crate) fn abbreviate<T: ToString>(items: &[T]) -> String {
+    let shown: Vec<String> = items.iter().take(20).map(T::to_string).collect();
+    if items.len() > shown.len() {
         format!("{}, ...", shown.join(", "))
     } else {
         shown.join(", ")
@@ -651,7 +475,7 @@ fn abbreviate(seqs: &[usize]) -> String {
 /// context, so add what is safe to show: the diagnostic fields (the broker's
 /// response code and address, the operation) and the chain of causes, which
 /// is where e.g. a route body that failed to parse says why.
-fn describe(error: &ClientError) -> String {
+pub(crate) fn describe(error: &ClientError) -> String {
     let mut text = error.to_string();
     if let Ok(view) = error.diagnostic_view() {
         let fields: Vec<String> = view
@@ -674,7 +498,7 @@ fn describe(error: &ClientError) -> String {
 
 /// Runs a client call that has no deadline of its own (start, subscribe)
 /// within the run's deadline.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     deadline: Instant,
     future: impl std::future::Future<Output = ClientResult<T>>,
 ) -> Result<T, String> {
@@ -686,7 +510,7 @@ async fn bounded<T>(
     }
 }
 
-async fn shutdown_bounded(what: &str, future: impl std::future::Future<Output = ()>) {
+pub(crate) async fn shutdown_bounded(what: &str, future: impl std::future::Future<Output = ()>) {
     if tokio::time::timeout(SHUTDOWN_STEP, future).await.is_err() {
         eprintln!(
             "warning: {what} shutdown did not finish within {}s",
@@ -695,40 +519,330 @@ async fn shutdown_bounded(what: &str, future: impl std::future::Future<Output = 
     }
 }
 
-fn print_summary(args: &Args, outcome: &Outcome) {
-    println!("rust-client check against name server {}", args.namesrv);
-    println!(
-        "  topic={} group={} tag={} count={}",
-        args.topic, args.group, args.tag, args.count
-    );
-    println!(
-        "  sent ok:            {} / {} in {:.2}s",
-        outcome.sent.len(),
-        args.count,
-        outcome.produce_time.as_secs_f64()
-    );
-    println!(
-        "  received distinct:  {} / {} in {:.2}s ({} deliveries, {} duplicates, {} retried, {} from other runs)",
-        outcome.received_distinct,
-        outcome.sent.len(),
-        outcome.consume_time.as_secs_f64(),
-        outcome.deliveries,
-        outcome.duplicates,
-        outcome.retried,
-        outcome.foreign
-    );
-    println!("  queues seen:        {:?}", outcome.queues);
-    if let Some(fatal) = &outcome.fatal {
-        println!("  error: {fatal}");
+/// Polls `done` until it holds or the deadline passes; once it holds, keeps
+/// the consumer running for `settle` more, so that late duplicates and
+/// messages that must never come get their chance to show up. Returns whether
+/// `done` held.
+pub(crate) async fn wait_then_settle(
+    deadline: Instant,
+    settle: Duration,
+    mut done: impl FnMut() -> bool,
+) -> bool {
+    loop {
+        if done() {
+            tokio::time::sleep(settle).await;
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for error in &outcome.send_errors {
-        println!("  send error: {error}");
+}
+
+pub(crate) async fn start_producer(
+    args: &Args,
+    client_runtime: &Arc<ClientRuntime>,
+    group: String,
+    deadline: Instant,
+) -> Result<DefaultMQProducer, String> {
+    let mut producer = DefaultMQProducer::builder(Arc::clone(client_runtime))
+        .producer_group(group)
+        .name_server_addr(args.namesrv.clone())
+        .send_msg_timeout(SEND_TIMEOUT_MS as u32)
+        .build();
+    bounded(deadline, producer.start())
+        .await
+        .map_err(|error| format!("producer start failed: {error}"))?;
+    Ok(producer)
+}
+
+/// Waits until the name server has a route for the topic; how long that took.
+///
+/// A topic auto-created by a send reaches the name server only with the
+/// broker's next registration, and a push consumer started before that finds
+/// no route, so it has nothing to pull until its next route poll (30 s) and
+/// rebalance (20 s). With many messages sent first (produce-consume) the
+/// registration usually wins the race; with a handful it does not.
+pub(crate) async fn await_route(
+    producer: &mut DefaultMQProducer,
+    topic: &str,
+    deadline: Instant,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let last_error =
+            match tokio::time::timeout(remaining, producer.fetch_publish_message_queues(topic))
+                .await
+            {
+                Ok(Ok(queues)) if !queues.is_empty() => return Ok(start.elapsed()),
+                Ok(Ok(_)) => "no queues".to_string(),
+                Ok(Err(error)) => describe(&error),
+                Err(_) => "timed out".to_string(),
+            };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the name server has no route for {topic} {:.1}s after it was created by a send: {last_error}",
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for problem in outcome.problems.iter().take(20) {
-        println!("  problem: {problem}");
+}
+
+pub(crate) fn producer_group(args: &Args) -> String {
+    format!("{}_producer", args.group)
+}
+
+/// Sends one message synchronously; the client-generated message id (property
+/// UNIQ_KEY) on success.
+pub(crate) async fn send(producer: &DefaultMQProducer, message: Message) -> Result<String, String> {
+    match producer.send_with_timeout(message, SEND_TIMEOUT_MS).await {
+        Ok(Some(result)) if result.send_status == SendStatus::SendOk => result
+            .msg_id
+            .map(|id| id.to_string())
+            .ok_or_else(|| "send result has no msgId".to_string()),
+        Ok(Some(result)) => Err(format!("send status {:?}", result.send_status)),
+        Ok(None) => Err("send returned no result".to_string()),
+        Err(error) => Err(describe(&error)),
     }
-    if outcome.problems.len() > 20 {
-        println!("  ... and {} more problems", outcome.problems.len() - 20);
+}
+
+/// A `DefaultMQPushConsumer` for a new group that must see what is already
+/// stored: CLUSTERING, from the first offset, listener concurrency from the
+/// arguments.
+pub(crate) fn push_consumer(
+    args: &Args,
+    client_runtime: &Arc<ClientRuntime>,
+) -> DefaultMQPushConsumer {
+    let mut builder = DefaultMQPushConsumer::builder(Arc::clone(client_runtime))
+        .consumer_group(args.group.clone())
+        .name_server_addr(args.namesrv.clone())
+        .message_model(MessageModel::Clustering)
+        // The group is new and the messages are already stored: from the last
+        // offset it would wait for messages that never come. (A Java broker
+        // would also start a new group at 0 while the queue's first message is
+        // still in memory; this does not rely on that.)
+        .consume_from_where(ConsumeFromWhere::ConsumeFromFirstOffset)
+        // Give in-flight listener calls a moment to finish at shutdown instead
+        // of aborting them at once (the default, 0 ms, logs warnings).
+        .await_termination_millis_when_shutdown(1_000);
+    if !args.default_runtime {
+        // Listener concurrency; never above the runtime's metadata-io lane
+        // capacity (see runtime_config), so no listener call is rejected.
+        builder = builder
+            .consume_thread_min(args.consume_threads)
+            .consume_thread_max(args.consume_threads);
     }
-    println!("RESULT: {}", if outcome.passed() { "PASS" } else { "FAIL" });
+    builder.build()
+}
+
+/// Subscribes (`*`, or the given selector), registers a listener that hands
+/// every message to `record` and reports success, and starts the consumer.
+pub(crate) async fn start_consumer(
+    consumer: &mut DefaultMQPushConsumer,
+    topic: &str,
+    selector: Option<MessageSelector>,
+    deadline: Instant,
+    record: impl Fn(&MessageExt) + Send + Sync + 'static,
+) -> Result<(), String> {
+    let started = async {
+        match selector {
+            Some(selector) => {
+                consumer
+                    .subscribe_with_selector(topic, Some(selector))
+                    .await?
+            }
+            None => consumer.subscribe(topic, "*").await?,
+        }
+        consumer.register_message_listener_concurrently(
+            move |msgs: &[&MessageExt],
+                  _context: &ConsumeConcurrentlyContext|
+                  -> ClientResult<ConsumeConcurrentlyStatus> {
+                for msg in msgs {
+                    record(msg);
+                }
+                Ok(ConsumeConcurrentlyStatus::ConsumeSuccess)
+            },
+        );
+        consumer.start().await
+    };
+    bounded(deadline, started)
+        .await
+        .map_err(|error| format!("push consumer start failed: {error}"))
+}
+
+/// One delivery to a listener, copied out of the client's `MessageExt`.
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    pub(crate) topic: String,
+    pub(crate) tags: Option<String>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) uniq_key: Option<String>,
+    pub(crate) properties: HashMap<String, String>,
+    pub(crate) reconsume_times: i32,
+    pub(crate) queue_id: i32,
+    pub(crate) queue_offset: i64,
+    /// Wall-clock time the listener saw it.
+    pub(crate) arrived_ms: u64,
+}
+
+impl Received {
+    fn from_message(msg: &MessageExt) -> Self {
+        let inner = msg.message_inner();
+        Received {
+            topic: msg.topic().to_string(),
+            tags: inner.tags().map(str::to_string),
+            body: inner.body_slice().to_vec(),
+            uniq_key: inner.property("UNIQ_KEY").map(str::to_string),
+            properties: msg
+                .properties()
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            reconsume_times: msg.reconsume_times(),
+            queue_id: msg.queue_id(),
+            queue_offset: msg.queue_offset(),
+            arrived_ms: now_ms(),
+        }
+    }
+
+    pub(crate) fn place(&self) -> String {
+        format!(
+            "queue {} offset {} reconsumeTimes {}",
+            self.queue_id, self.queue_offset, self.reconsume_times
+        )
+    }
+}
+
+/// Deliveries by message key (the first of KEYS; "" when a message has none).
+/// Shared between the listener (which the client runs on its blocking pool)
+/// and the task that polls it.
+#[derive(Default)]
+pub(crate) struct KeyedInbox {
+    pub(crate) by_key: BTreeMap<String, Vec<Received>>,
+    pub(crate) deliveries: usize,
+}
+
+impl KeyedInbox {
+    pub(crate) fn shared() -> Arc<Mutex<KeyedInbox>> {
+        Arc::new(Mutex::new(KeyedInbox::default()))
+    }
+
+    /// The listener side: a closure for [`start_consumer`].
+    pub(crate) fn recorder(
+        inbox: &Arc<Mutex<KeyedInbox>>,
+    ) -> impl Fn(&MessageExt) + Send + Sync + 'static {
+        let inbox = Arc::clone(inbox);
+        move |msg: &MessageExt| {
+            let key = msg
+                .message_inner()
+                .keys()
+                .and_then(|keys| keys.into_iter().next())
+                .unwrap_or_default();
+            let received = Received::from_message(msg);
+            let mut inbox = lock(&inbox);
+            inbox.deliveries += 1;
+            inbox.by_key.entry(key).or_default().push(received);
+        }
+    }
+
+    pub(crate) fn has(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// Keys that are not from this run.
+    pub(crate) fn foreign(&self, run_id: &str) -> usize {
+        self.by_key
+            .keys()
+            .filter(|key| !key.starts_with(run_id))
+            .count()
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What was sent under one key, to compare deliveries against.
+pub(crate) struct Expected<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) body: &'a [u8],
+    pub(crate) msg_id: &'a str,
+    pub(crate) properties: &'a [(&'a str, String)],
+}
+
+/// Problems with the deliveries of one message that had to arrive: more than
+/// one delivery or a delivery after a failed attempt (unless
+/// `--allow-redelivery`), or a delivery that differs from what was sent.
+pub(crate) fn delivery_problems(
+    args: &Args,
+    sent: &Expected,
+    deliveries: &[Received],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let places = || {
+        deliveries
+            .iter()
+            .map(Received::place)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if !args.allow_redelivery {
+        if deliveries.len() > 1 {
+            problems.push(format!(
+                "{} delivered {} times: {}",
+                sent.key,
+                deliveries.len(),
+                places()
+            ));
+        }
+        if deliveries.iter().any(|d| d.reconsume_times > 0) {
+            problems.push(format!(
+                "{} redelivered after a failed attempt: {}",
+                sent.key,
+                places()
+            ));
+        }
+    }
+    for got in deliveries {
+        let mut diffs = Vec::new();
+        if got.topic != args.topic {
+            diffs.push(format!("topic {:?} != {:?}", got.topic, args.topic));
+        }
+        if got.tags.as_deref() != Some(args.tag.as_str()) {
+            diffs.push(format!("tags {:?} != {:?}", got.tags, args.tag));
+        }
+        if got.body != sent.body {
+            diffs.push(format!(
+                "body {:?} != {:?}",
+                String::from_utf8_lossy(&got.body),
+                String::from_utf8_lossy(sent.body)
+            ));
+        }
+        if got.uniq_key.as_deref() != Some(sent.msg_id) {
+            diffs.push(format!(
+                "UNIQ_KEY {:?} != msgId {:?}",
+                got.uniq_key, sent.msg_id
+            ));
+        }
+        for (name, value) in sent.properties {
+            if got.properties.get(*name) != Some(value) {
+                diffs.push(format!(
+                    "property {name} {:?} != {value:?}",
+                    got.properties.get(*name)
+                ));
+            }
+        }
+        if !diffs.is_empty() {
+            problems.push(format!(
+                "{} arrived altered ({}): {}",
+                sent.key,
+                got.place(),
+                diffs.join(", ")
+            ));
+        }
+    }
+    problems
 }

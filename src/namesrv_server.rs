@@ -56,6 +56,7 @@ impl NamesrvHandle {
 
 /// Starts the name server on `listen`; returns once it accepts connections.
 pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
+    crate::net::ensure_port_free(listen, "name server")?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let thread = std::thread::Builder::new()

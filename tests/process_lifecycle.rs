@@ -1,6 +1,7 @@
 //! The process contract: SIGTERM flushes and exits 0 with everything kept;
 //! an executor that cannot start (no locked memory) exits non-zero with a
-//! one-line reason that says what to fix.
+//! one-line reason that says what to fix; ports another server holds are
+//! refused rather than shared.
 
 mod common;
 
@@ -102,4 +103,43 @@ fn no_locked_memory_exits_nonzero_with_a_reason() {
     assert!(!out.status.success());
     assert!(stderr.contains("ulimit -l"), "stderr: {stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("ready:"));
+}
+
+#[test]
+fn a_second_server_on_taken_ports_refuses_to_start() {
+    let dir = store_dir("taken-ports");
+    let first = Server::start_dev(&dir.path().join("a"), &[]);
+    let (other_ns, other_broker) = free_ports();
+    for (ns, br, what) in [
+        (first.namesrv.port(), other_broker, "name server"),
+        (other_ns, first.broker.port(), "broker listen"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+            .args([
+                "dev",
+                "--namesrv-listen",
+                &format!("127.0.0.1:{ns}"),
+                "--listen",
+                &format!("127.0.0.1:{br}"),
+                "--store",
+            ])
+            .arg(dir.path().join("b"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}: started anyway");
+        assert!(
+            stderr.contains(what) && stderr.contains("not free"),
+            "{what}: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("ready:"));
+    }
+    // The first server still serves.
+    let mut c = Client::connect(first.broker);
+    let r = c
+        .call(common::create_topic_request("StillMine", 1))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
 }

@@ -84,6 +84,12 @@ impl BrokerHandle {
 /// failed to start, in which case the others are stopped).
 pub fn start(cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     cfg.validate()?;
+    crate::net::ensure_port_free(cfg.listen, "broker listen")?;
+    if cfg.legacy_port {
+        let mut legacy = cfg.listen;
+        legacy.set_port(cfg.listen.port() - 2);
+        crate::net::ensure_port_free(legacy, "broker legacy (listenPort - 2)")?;
+    }
     std::fs::create_dir_all(&cfg.store_dir)
         .map_err(|e| format!("creating store dir {}: {e}", cfg.store_dir.display()))?;
     let mut owner = MetaOwner::load(&cfg.store_dir)?;

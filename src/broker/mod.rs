@@ -8,6 +8,7 @@ mod long_poll;
 pub mod mesh;
 pub mod meta;
 mod offsets;
+mod progress;
 mod register;
 mod reply_slot;
 pub mod schedule;

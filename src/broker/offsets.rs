@@ -105,15 +105,8 @@ impl ConsumerOffsets {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         }
-        let tmp = self.path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_data()?;
-            std::fs::rename(&tmp, &self.path)
-        };
-        write().map_err(|e| format!("writing {}: {e}", self.path.display()))?;
+        crate::broker::meta::write_atomically(&self.path, &bytes)
+            .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
         self.dirty = false;
         Ok(())
     }

@@ -33,6 +33,7 @@ use rocketcore_storage::properties::{self, SCHEDULE_TOPIC, TIMER_OUT_MS, TIMER_T
 use rocketcore_storage::{Durability, MessageDraft, RecordView, ShardStore};
 use serde::{Deserialize, Serialize};
 
+use crate::broker::progress;
 use crate::broker::shard::{now_ms, Shard};
 
 /// Wheel resolution and delivery-loop period: the most a message is late
@@ -312,12 +313,7 @@ impl Scheduler {
         levels_ms: Vec<u64>,
         path: PathBuf,
     ) -> Result<Scheduler, String> {
-        let saved: ProgressFile = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| format!("{} is not valid: {e}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProgressFile::default(),
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
-        };
+        let saved: ProgressFile = progress::load(&path)?;
         let level_next = (1..=levels_ms.len())
             .map(|l| {
                 let q = l as i32 - 1;
@@ -523,10 +519,7 @@ impl Scheduler {
         if *self.saved.borrow() == file {
             return Ok(());
         }
-        store.flush().await.map_err(|e| e.to_string())?;
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
-        crate::broker::meta::write_atomically(&self.path, &bytes)
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
+        progress::save_after_flush(store, &self.path, &file).await?;
         *self.saved.borrow_mut() = file;
         Ok(())
     }

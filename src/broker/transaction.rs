@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::broker::config::FlushDiskType;
 use crate::broker::handlers::offset_msg_id;
 use crate::broker::mesh::{ReqCtx, ShardMsg};
+use crate::broker::progress;
 use crate::broker::schedule::{REAL_QID, REAL_TOPIC};
 use crate::broker::shard::{now_ms, response, Shard};
 use crate::remoting::codes::{request_code as rq, response_code as rs};
@@ -107,12 +108,7 @@ impl Transactions {
         path: PathBuf,
         timeout_ms: u64,
     ) -> Result<Transactions, String> {
-        let saved: ProgressFile = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| format!("{} is not valid: {e}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ProgressFile::default(),
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
-        };
+        let saved: ProgressFile = progress::load(&path)?;
         let err = |e: rocketcore_storage::StoreError| format!("rebuilding transactions: {e}");
         let mut decided = BTreeMap::new();
         let max = store.max_offset(TRANS_OP_TOPIC, 0);
@@ -228,10 +224,7 @@ impl Transactions {
         if *self.saved.borrow() == file {
             return Ok(());
         }
-        store.flush().await.map_err(|e| e.to_string())?;
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| e.to_string())?;
-        crate::broker::meta::write_atomically(&self.path, &bytes)
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
+        progress::save_after_flush(store, &self.path, &file).await?;
         *self.saved.borrow_mut() = file;
         Ok(())
     }

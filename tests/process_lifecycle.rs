@@ -73,18 +73,7 @@ fn sigterm_flushes_and_exits_zero_and_a_restart_keeps_everything() {
 fn no_locked_memory_exits_nonzero_with_a_reason() {
     let dir = store_dir("memlock");
     let (ns, br) = free_ports();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketcore"));
-    cmd.args([
-        "dev",
-        "--namesrv-listen",
-        &format!("127.0.0.1:{ns}"),
-        "--listen",
-        &format!("127.0.0.1:{br}"),
-        "--store",
-    ])
-    .arg(dir.path().join("store"))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = dev_command(ns, br, &dir.path().join("store"));
     // SAFETY: setrlimit is async-signal-safe and touches only the child.
     unsafe {
         cmd.pre_exec(|| {
@@ -114,20 +103,7 @@ fn a_second_server_on_taken_ports_refuses_to_start() {
         (first.namesrv.port(), other_broker, "name server"),
         (other_ns, first.broker.port(), "broker listen"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-            .args([
-                "dev",
-                "--namesrv-listen",
-                &format!("127.0.0.1:{ns}"),
-                "--listen",
-                &format!("127.0.0.1:{br}"),
-                "--store",
-            ])
-            .arg(dir.path().join("b"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
+        let out = dev_command(ns, br, &dir.path().join("b")).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{what}: started anyway");
         assert!(
@@ -142,4 +118,21 @@ fn a_second_server_on_taken_ports_refuses_to_start() {
         .call(common::create_topic_request("StillMine", 1))
         .unwrap();
     assert_eq!(r.code, rs::SUCCESS);
+}
+
+/// `rocketcore dev` on the given loopback ports, output captured.
+fn dev_command(ns: u16, br: u16, store: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketcore"));
+    cmd.args([
+        "dev",
+        "--namesrv-listen",
+        &format!("127.0.0.1:{ns}"),
+        "--listen",
+        &format!("127.0.0.1:{br}"),
+        "--store",
+    ])
+    .arg(store)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd
 }

@@ -429,3 +429,35 @@ fn sql92_subscriptions_filter_pulls_and_bad_ones_are_refused() {
     );
     assert_eq!(c.call(check).unwrap().code, SUCCESS);
 }
+
+#[test]
+fn group_switches_refuse_pulls_with_no_permission() {
+    const NO_PERMISSION: i32 = 16;
+    let dir = store_dir("group-switches");
+    let server = Server::start_dev(dir.path(), &[]);
+    let mut c = Client::connect(server.broker);
+    assert_eq!(
+        c.call(create_topic_request("Groups", 1)).unwrap().code,
+        SUCCESS
+    );
+    for (group, settings) in [
+        ("no_broadcast", r#""consumeBroadcastEnable":false"#),
+        ("disabled", r#""consumeEnable":false"#),
+    ] {
+        let body = format!(r#"{{"groupName":"{group}",{settings}}}"#);
+        let r = c
+            .call(RemotingCommand::new_request(200).with_body(body.into_bytes()))
+            .unwrap();
+        assert_eq!(r.code, SUCCESS, "{:?}", r.remark);
+        let hb = format!(
+            r#"{{"clientID":"{group}@1","producerDataSet":[],"consumerDataSet":[{{"groupName":"{group}","consumeType":"CONSUME_PASSIVELY","messageModel":"BROADCASTING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","unitMode":false,"subscriptionDataSet":[{{"topic":"Groups","subString":"*","expressionType":"TAG","tagsSet":[],"codeSet":[],"subVersion":1,"classFilterMode":false}}]}}]}}"#
+        );
+        let r = c
+            .call(RemotingCommand::new_request(34).with_body(hb.into_bytes()))
+            .unwrap();
+        assert_eq!(r.code, SUCCESS);
+        let r = c.call(pull_request(group, "Groups", 0, 0)).unwrap();
+        assert_eq!(r.code, NO_PERMISSION, "{group}: {:?}", r.remark);
+        assert!(r.remark.unwrap().contains(group));
+    }
+}

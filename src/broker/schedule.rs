@@ -219,7 +219,6 @@ struct Wheel {
     tick: i64,
     /// Taken out of the wheel, not yet delivered, in due order.
     ready: std::collections::VecDeque<Entry>,
-    len: usize,
 }
 
 fn tick_of(due_ms: i64) -> i64 {
@@ -232,12 +231,10 @@ impl Wheel {
             slots: vec![Vec::new(); WHEEL_SLOTS],
             tick: now.div_euclid(TICK_MS),
             ready: Default::default(),
-            len: 0,
         }
     }
 
     fn insert(&mut self, e: Entry) {
-        self.len += 1;
         let t = tick_of(e.due_ms);
         if t <= self.tick {
             self.ready.push_back(e);
@@ -329,6 +326,7 @@ impl Scheduler {
         let done = saved.timer_done_ms.min(now);
         let max = store.max_offset(TIMER_TOPIC, 0);
         let mut at = saved.timer_low_offset.max(store.min_offset(TIMER_TOPIC, 0));
+        let mut reloaded = 0usize;
         while at < max {
             let units = store
                 .units(TIMER_TOPIC, 0, at, SCAN_STEP)
@@ -339,14 +337,15 @@ impl Scheduler {
             }
             at += units.len() as u64;
             for u in units.iter().filter(|u| !u.is_hole() && u.tags_code > done) {
+                reloaded += 1;
                 wheel.insert(Entry {
                     due_ms: u.tags_code,
                     phys: u.phys,
                 });
             }
         }
-        if wheel.len > 0 {
-            tracing::info!(pending = wheel.len, "timer messages reloaded");
+        if reloaded > 0 {
+            tracing::info!(pending = reloaded, "timer messages reloaded");
         }
         Ok(Scheduler {
             levels_ms,
@@ -364,11 +363,6 @@ impl Scheduler {
 
     pub fn levels_ms(&self) -> &[u64] {
         &self.levels_ms
-    }
-
-    /// Timer messages waiting in the wheel.
-    pub fn pending_timers(&self) -> usize {
-        self.wheel.borrow().len
     }
 
     /// Announces a timer staging about to be appended; pass the ticket to
@@ -463,7 +457,6 @@ impl Scheduler {
                 self.wheel.borrow_mut().ready.push_front(e);
                 return;
             }
-            self.wheel.borrow_mut().len -= 1;
         }
         // Everything due by tick `to` that was in the wheel is delivered.
         self.done_ms.set(self.done_ms.get().max(to * TICK_MS));

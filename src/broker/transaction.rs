@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::broker::config::FlushDiskType;
 use crate::broker::handlers::offset_msg_id;
-use crate::broker::mesh::{ReqCtx, ShardMsg};
+use crate::broker::mesh::ShardMsg;
 use crate::broker::progress;
 use crate::broker::schedule::{REAL_QID, REAL_TOPIC};
 use crate::broker::shard::{now_ms, response, Shard};
@@ -192,10 +192,6 @@ impl Transactions {
                 checks: 0,
             },
         );
-    }
-
-    pub fn undecided(&self) -> usize {
-        self.undecided.borrow().len()
     }
 
     /// Writes the low marks if they moved, after a flush makes the op
@@ -561,16 +557,6 @@ impl Shard {
         };
         if let Some((conn_shard, conn_id)) = target {
             self.send_oneway_to(conn_shard, conn_id, cmd);
-        }
-    }
-
-    /// Routing helper for ReqCtx-free internal requests.
-    pub fn internal_ctx(&self) -> ReqCtx {
-        ReqCtx {
-            conn_id: 0,
-            conn_shard: self.id,
-            peer: self.cfg.advertised,
-            hops: 0,
         }
     }
 }

@@ -54,6 +54,8 @@ const SCAN_STEP: usize = 4096;
 pub const DELAY: &str = "DELAY";
 pub const REAL_TOPIC: &str = "REAL_TOPIC";
 pub const REAL_QID: &str = "REAL_QID";
+/// What staging adds, and delivery takes away again.
+const STAGING_KEYS: &[&str] = &[REAL_TOPIC, REAL_QID, TIMER_OUT_MS];
 /// Timer properties a client may set, strongest first (spec §7.5).
 const TIMER_DELIVER_MS: &str = "TIMER_DELIVER_MS";
 const START_DELIVER_TIME: &str = "__STARTDELIVERTIME";
@@ -138,9 +140,7 @@ pub fn staging_queue(s: Staging) -> Option<(&'static str, i32, i64)> {
 /// goes and when.
 pub fn staged_properties(props: &[u8], topic: &str, queue_id: i32, due_ms: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(props.len() + topic.len() + 64);
-    properties::copy_without(props, &mut out, |n| {
-        n == REAL_TOPIC.as_bytes() || n == REAL_QID.as_bytes() || n == TIMER_OUT_MS.as_bytes()
-    });
+    properties::copy_without(props, &mut out, STAGING_KEYS);
     properties::push(&mut out, REAL_TOPIC, topic);
     properties::push(&mut out, REAL_QID, &queue_id.to_string());
     properties::push(&mut out, TIMER_OUT_MS, &due_ms.to_string());
@@ -178,12 +178,12 @@ pub async fn restore_staged(shard: &Shard, phys: i64, drop_delay: bool) -> Resul
         return Ok(false);
     };
     let mut out = Vec::with_capacity(props.len());
-    properties::copy_without(props, &mut out, |n| {
-        n == REAL_TOPIC.as_bytes()
-            || n == REAL_QID.as_bytes()
-            || n == TIMER_OUT_MS.as_bytes()
-            || (drop_delay && n == DELAY.as_bytes())
-    });
+    let drop: &[&str] = if drop_delay {
+        &[REAL_TOPIC, REAL_QID, TIMER_OUT_MS, DELAY]
+    } else {
+        STAGING_KEYS
+    };
+    properties::copy_without(props, &mut out, drop);
     let draft = MessageDraft {
         flag: v.flag(),
         body: v.body(),

@@ -55,9 +55,7 @@ pub fn is_half(props: &[u8], sys_flag: i32) -> bool {
 /// The properties of a staged half message.
 pub fn half_properties(props: &[u8], topic: &str, queue_id: i32) -> Vec<u8> {
     let mut out = Vec::with_capacity(props.len() + topic.len() + 80);
-    properties::copy_without(props, &mut out, |n| {
-        n == REAL_TOPIC.as_bytes() || n == REAL_QID.as_bytes() || n == TRANSACTION_ID.as_bytes()
-    });
+    properties::copy_without(props, &mut out, &[REAL_TOPIC, REAL_QID, TRANSACTION_ID]);
     properties::push(&mut out, REAL_TOPIC, topic);
     properties::push(&mut out, REAL_QID, &queue_id.to_string());
     if let Some(uniq) =
@@ -390,9 +388,7 @@ impl Shard {
                 ));
             };
             let mut out = Vec::with_capacity(props.len());
-            properties::copy_without(props, &mut out, |n| {
-                n == REAL_TOPIC.as_bytes() || n == REAL_QID.as_bytes() || n == TRAN_MSG.as_bytes()
-            });
+            properties::copy_without(props, &mut out, &[REAL_TOPIC, REAL_QID, TRAN_MSG]);
             let draft = MessageDraft {
                 flag: v.flag(),
                 body: v.body(),

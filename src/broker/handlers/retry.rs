@@ -137,18 +137,18 @@ impl Shard {
             ),
         };
         let mut out = Vec::with_capacity(props.len() + 96);
-        properties::copy_without(props, &mut out, |n| {
-            [
+        properties::copy_without(
+            props,
+            &mut out,
+            &[
                 DELAY,
                 RETRY_TOPIC,
                 ORIGIN_MESSAGE_ID,
                 REAL_TOPIC,
                 REAL_QID,
                 properties::TIMER_OUT_MS,
-            ]
-            .iter()
-            .any(|k| n == k.as_bytes())
-        });
+            ],
+        );
         properties::push(&mut out, RETRY_TOPIC, &origin_topic);
         properties::push(&mut out, ORIGIN_MESSAGE_ID, &origin_id);
         match delay {

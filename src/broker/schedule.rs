@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use rocketcore_storage::properties::{self, SCHEDULE_TOPIC, TIMER_OUT_MS, TIMER_TOPIC};
-use rocketcore_storage::{Durability, MessageDraft, RecordView, ShardStore};
+use rocketcore_storage::{Durability, RecordView, ShardStore};
 use serde::{Deserialize, Serialize};
 
 use crate::broker::progress;
@@ -184,19 +184,9 @@ pub async fn restore_staged(shard: &Shard, phys: i64, drop_delay: bool) -> Resul
         STAGING_KEYS
     };
     properties::copy_without(props, &mut out, drop);
-    let draft = MessageDraft {
-        flag: v.flag(),
-        body: v.body(),
-        properties: &out,
-        sys_flag: v.sys_flag(),
-        born_timestamp_ms: v.born_timestamp_ms(),
-        born_host: v.born_host(),
-        reconsume_times: v.reconsume_times(),
-        prepared_transaction_offset: v.prepared_transaction_offset(),
-    };
     shard
         .store
-        .append(topic, qid as i32, &[draft], Durability::Buffered)
+        .append(topic, qid as i32, &[v.redraft(&out)], Durability::Buffered)
         .await
         .map_err(|e| e.to_string())?;
     shard.stats.put_msgs.set(shard.stats.put_msgs.get() + 1);

@@ -390,14 +390,9 @@ impl Shard {
             let mut out = Vec::with_capacity(props.len());
             properties::copy_without(props, &mut out, &[REAL_TOPIC, REAL_QID, TRAN_MSG]);
             let draft = MessageDraft {
-                flag: v.flag(),
-                body: v.body(),
-                properties: &out,
                 sys_flag: (v.sys_flag() & !TX_MASK) | TX_COMMIT,
-                born_timestamp_ms: v.born_timestamp_ms(),
-                born_host: v.born_host(),
-                reconsume_times: v.reconsume_times(),
                 prepared_transaction_offset: half.phys,
+                ..v.redraft(&out)
             };
             match self.store.append(topic, qid, &[draft], durability).await {
                 Ok(_)

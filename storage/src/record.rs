@@ -491,6 +491,25 @@ impl<'a> RecordView<'a> {
         }
     }
 
+    /// The record as a draft to store again (under another topic, say):
+    /// its body, flag, sysflag, born time and host, reconsume times and
+    /// prepared-transaction offset, with `properties` instead of its own.
+    pub fn redraft<'b>(&self, properties: &'b [u8]) -> MessageDraft<'b>
+    where
+        'a: 'b,
+    {
+        MessageDraft {
+            flag: self.flag(),
+            body: self.body(),
+            properties,
+            sys_flag: self.sys_flag(),
+            born_timestamp_ms: self.born_timestamp_ms(),
+            born_host: self.born_host(),
+            reconsume_times: self.reconsume_times(),
+            prepared_transaction_offset: self.prepared_transaction_offset(),
+        }
+    }
+
     /// The record as a client would decode it under another topic and
     /// queue (a transaction check carries the half message as if it had
     /// been stored under its real topic). The whole-record checksum is

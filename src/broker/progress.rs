@@ -1,10 +1,12 @@
-//! Progress files of the staging services (delay/timer delivery marks,
+//! Progress of the staging services (delay/timer delivery marks,
 //! transaction low marks): small JSON documents under `<store>/config/`
-//! that may only ever count what the store has made durable.
+//! that may only ever count what the store has made durable, and the walk
+//! over a staging queue's units that rebuilds state past them.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
-use rocketcore_storage::ShardStore;
+use rocketcore_storage::{CqUnit, ShardStore, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -30,4 +32,35 @@ pub async fn save_after_flush<T: Serialize>(
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
     crate::broker::meta::write_atomically(path, &bytes)
         .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// Units read per step of `scan_units`.
+const SCAN_STEP: usize = 4096;
+
+/// Walks the units of queue `queue_id` of `topic` from `from` (or the
+/// queue's start, if later) to its end, handing each with its offset to
+/// `visit` until it breaks. Returns the offset it stopped at: the unit
+/// `visit` broke on, or the end.
+pub async fn scan_units(
+    store: &ShardStore,
+    topic: &str,
+    queue_id: i32,
+    from: u64,
+    mut visit: impl FnMut(u64, &CqUnit) -> ControlFlow<()>,
+) -> Result<u64, StoreError> {
+    let max = store.max_offset(topic, queue_id);
+    let mut at = from.max(store.min_offset(topic, queue_id));
+    while at < max {
+        let units = store.units(topic, queue_id, at, SCAN_STEP).await?;
+        if units.is_empty() {
+            break;
+        }
+        for u in &units {
+            if visit(at, u).is_break() {
+                return Ok(at);
+            }
+            at += 1;
+        }
+    }
+    Ok(at)
 }

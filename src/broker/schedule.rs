@@ -25,6 +25,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -48,8 +49,6 @@ const WHEEL_SLOTS: usize = 8192;
 const LEVEL_BATCH: usize = 512;
 /// Progress is written at most this often (after a store flush).
 const PERSIST_EVERY_MS: i64 = 1_000;
-/// Units read per step when rebuilding the wheel or advancing `low`.
-const SCAN_STEP: usize = 4096;
 
 pub const DELAY: &str = "DELAY";
 pub const REAL_TOPIC: &str = "REAL_TOPIC";
@@ -314,26 +313,19 @@ impl Scheduler {
         let now = now_ms();
         let mut wheel = Wheel::new(now);
         let done = saved.timer_done_ms.min(now);
-        let max = store.max_offset(TIMER_TOPIC, 0);
-        let mut at = saved.timer_low_offset.max(store.min_offset(TIMER_TOPIC, 0));
         let mut reloaded = 0usize;
-        while at < max {
-            let units = store
-                .units(TIMER_TOPIC, 0, at, SCAN_STEP)
-                .await
-                .map_err(|e| format!("rebuilding the timer wheel: {e}"))?;
-            if units.is_empty() {
-                break;
-            }
-            at += units.len() as u64;
-            for u in units.iter().filter(|u| !u.is_hole() && u.tags_code > done) {
+        progress::scan_units(store, TIMER_TOPIC, 0, saved.timer_low_offset, |_, u| {
+            if !u.is_hole() && u.tags_code > done {
                 reloaded += 1;
                 wheel.insert(Entry {
                     due_ms: u.tags_code,
                     phys: u.phys,
                 });
             }
-        }
+            ControlFlow::Continue(())
+        })
+        .await
+        .map_err(|e| format!("rebuilding the timer wheel: {e}"))?;
         if reloaded > 0 {
             tracing::info!(pending = reloaded, "timer messages reloaded");
         }
@@ -470,23 +462,15 @@ impl Scheduler {
     pub async fn persist(&self, store: &ShardStore) -> Result<(), String> {
         let done = self.safe_done();
         // Advance `low` past units all due by `done`.
-        let max = store.max_offset(TIMER_TOPIC, 0);
-        let mut low = self.low.get().max(store.min_offset(TIMER_TOPIC, 0));
-        'scan: while low < max {
-            let units = store
-                .units(TIMER_TOPIC, 0, low, SCAN_STEP)
-                .await
-                .map_err(|e| e.to_string())?;
-            if units.is_empty() {
-                break;
+        let low = progress::scan_units(store, TIMER_TOPIC, 0, self.low.get(), |_, u| {
+            if !u.is_hole() && u.tags_code > done {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-            for u in units {
-                if !u.is_hole() && u.tags_code > done {
-                    break 'scan;
-                }
-                low += 1;
-            }
-        }
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         self.low.set(low);
         let file = ProgressFile {
             level_offsets: self

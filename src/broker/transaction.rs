@@ -15,6 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -38,7 +39,6 @@ pub const TRAN_MSG: &str = "TRAN_MSG";
 pub const PGROUP: &str = "PGROUP";
 pub const TRANSACTION_ID: &str = "__transactionId__";
 const CHECK_IMMUNITY: &str = "CHECK_IMMUNITY_TIME_IN_SECONDS";
-const SCAN_STEP: usize = 4096;
 
 /// MessageSysFlag transaction types (bits 2–3).
 pub const TX_MASK: i32 = 0xC;
@@ -109,61 +109,45 @@ impl Transactions {
         let saved: ProgressFile = progress::load(&path)?;
         let err = |e: rocketcore_storage::StoreError| format!("rebuilding transactions: {e}");
         let mut decided = BTreeMap::new();
-        let max = store.max_offset(TRANS_OP_TOPIC, 0);
-        let mut at = saved.op_low_offset.max(store.min_offset(TRANS_OP_TOPIC, 0));
-        while at < max {
-            let units = store
-                .units(TRANS_OP_TOPIC, 0, at, SCAN_STEP)
-                .await
-                .map_err(err)?;
-            if units.is_empty() {
-                break;
+        progress::scan_units(store, TRANS_OP_TOPIC, 0, saved.op_low_offset, |at, u| {
+            if !u.is_hole() && u.tags_code >= saved.half_low_offset as i64 {
+                decided.insert(u.tags_code as u64, at);
             }
-            for u in units {
-                if !u.is_hole() && u.tags_code >= saved.half_low_offset as i64 {
-                    decided.insert(u.tags_code as u64, at);
+            ControlFlow::Continue(())
+        })
+        .await
+        .map_err(err)?;
+        let mut staged = Vec::new();
+        progress::scan_units(
+            store,
+            TRANS_HALF_TOPIC,
+            0,
+            saved.half_low_offset,
+            |at, u| {
+                if !u.is_hole() && !decided.contains_key(&at) {
+                    staged.push((at, u.phys));
                 }
-                at += 1;
-            }
-        }
+                ControlFlow::Continue(())
+            },
+        )
+        .await
+        .map_err(err)?;
         let mut undecided = BTreeMap::new();
-        let max = store.max_offset(TRANS_HALF_TOPIC, 0);
-        let mut at = saved
-            .half_low_offset
-            .max(store.min_offset(TRANS_HALF_TOPIC, 0));
-        while at < max {
-            let units = store
-                .units(TRANS_HALF_TOPIC, 0, at, SCAN_STEP)
-                .await
-                .map_err(err)?;
-            if units.is_empty() {
-                break;
-            }
-            for u in units {
-                let off = at;
-                at += 1;
-                if u.is_hole() || decided.contains_key(&off) {
-                    continue;
-                }
-                let Some(rec) = store.read_message(u.phys).await.map_err(err)? else {
-                    continue;
-                };
-                let Ok(v) = RecordView::parse(&rec) else {
-                    continue;
-                };
-                undecided.insert(
-                    off,
-                    Half {
-                        phys: u.phys,
-                        check_after_ms: check_after(
-                            v.properties(),
-                            v.store_timestamp_ms(),
-                            timeout_ms,
-                        ),
-                        checks: 0,
-                    },
-                );
-            }
+        for (off, phys) in staged {
+            let Some(rec) = store.read_message(phys).await.map_err(err)? else {
+                continue;
+            };
+            let Ok(v) = RecordView::parse(&rec) else {
+                continue;
+            };
+            undecided.insert(
+                off,
+                Half {
+                    phys,
+                    check_after_ms: check_after(v.properties(), v.store_timestamp_ms(), timeout_ms),
+                    checks: 0,
+                },
+            );
         }
         if !undecided.is_empty() {
             tracing::info!(

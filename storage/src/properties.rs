@@ -26,7 +26,7 @@ pub const TRANS_OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
 /// Iterates (name, value) pairs in order. Follows the Java parser: split on
 /// 0x02, ignore segments shorter than 3 bytes, split each at the first 0x01
 /// that is neither its first nor its last byte, skip segments without one.
-pub fn iter(props: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+pub fn iter(props: &[u8]) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
     props
         .split(|b| *b == PROPERTY_SEPARATOR)
         .filter(|seg| seg.len() >= 3)
@@ -37,11 +37,12 @@ pub fn iter(props: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         })
 }
 
-/// The value of `name`; the last occurrence wins, as in Java.
+/// The value of `name`; the last occurrence wins, as in Java. Searched from
+/// the end, so the scan stops at that occurrence.
 pub fn get<'a>(props: &'a [u8], name: &str) -> Option<&'a [u8]> {
     iter(props)
-        .filter(|(n, _)| *n == name.as_bytes())
-        .last()
+        .rev()
+        .find(|(n, _)| *n == name.as_bytes())
         .map(|(_, v)| v)
 }
 

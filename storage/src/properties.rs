@@ -114,6 +114,12 @@ pub fn copy_without(props: &[u8], out: &mut Vec<u8>, drop: &[&str]) {
     }
 }
 
+/// What the key index files a message under: its KEYS and its UNIQ_KEY.
+/// Append, recovery and queries must agree on this, so it is said once.
+pub fn index_keys(props: &[u8]) -> impl Iterator<Item = &[u8]> {
+    keys(props).chain(get(props, UNIQ_KEY))
+}
+
 /// The business keys of a message (KEYS split on spaces), for the index.
 pub fn keys(props: &[u8]) -> impl Iterator<Item = &[u8]> {
     get(props, KEYS)

@@ -172,12 +172,9 @@ pub(crate) async fn recover(store: &ShardStore, cp: Option<Checkpoint>) -> Resul
                     }
                 }
                 if pos >= index_durable {
-                    let props = v.properties();
-                    let uniq =
-                        properties::get(props, properties::UNIQ_KEY).filter(|u| !u.is_empty());
                     store.index.add(
                         v.topic(),
-                        properties::keys(props).chain(uniq),
+                        properties::index_keys(v.properties()),
                         phys,
                         to_global(shard, pos + size as u64),
                         v.store_timestamp_ms(),

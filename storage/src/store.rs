@@ -323,11 +323,9 @@ impl ShardStore {
                 size: size as i32,
                 tags_code: properties::cq_tags_code(topic.as_bytes(), d.properties),
             });
-            let uniq =
-                properties::get(d.properties, properties::UNIQ_KEY).filter(|u| !u.is_empty());
             self.index.add(
                 topic.as_bytes(),
-                properties::keys(d.properties).chain(uniq),
+                properties::index_keys(d.properties),
                 phys,
                 to_global(self.shard, pos + size),
                 now,
@@ -593,9 +591,7 @@ impl ShardStore {
             };
             let matches = RecordView::parse(&rec).is_ok_and(|v| {
                 v.topic() == topic.as_bytes()
-                    && (properties::keys(v.properties()).any(|k| k == key.as_bytes())
-                        || properties::get(v.properties(), properties::UNIQ_KEY)
-                            == Some(key.as_bytes()))
+                    && properties::index_keys(v.properties()).any(|k| k == key.as_bytes())
             });
             if matches {
                 out.push(rec);

@@ -156,14 +156,16 @@ fn decode_entry(b: &[u8]) -> (u64, i64, i64, u32) {
     (hash, phys, ts, prev)
 }
 
-/// A sealed index as a query sees it: header, bytes if still in memory, file.
-type SealedView = (Header, Option<Rc<Vec<u8>>>, Option<Rc<BufferedFile>>);
+/// A sealed index as a query sees it: header, the index itself while it is
+/// still in memory, file.
+type SealedView = (Header, Option<Rc<ActiveIndex>>, Option<Rc<BufferedFile>>);
 
 struct SealedIndex {
     path: PathBuf,
     header: Header,
-    /// In memory until written; then read from `file`.
-    pending: Option<Rc<Vec<u8>>>,
+    /// In memory until written (serialized by the checkpoint task, never by
+    /// the append that filled it); then read from `file`.
+    pending: Option<Rc<ActiveIndex>>,
     file: Option<Rc<BufferedFile>>,
 }
 
@@ -255,7 +257,7 @@ impl Index {
                 self.sealed.borrow_mut().push(SealedIndex {
                     path: self.dir.join(segment_name(full.header.begin_phys as u64)),
                     header: full.header,
-                    pending: Some(Rc::new(full.serialize())),
+                    pending: Some(Rc::new(full)),
                     file: None,
                 });
             }
@@ -284,7 +286,7 @@ impl Index {
                 .buffered_open(&tmp)
                 .await
                 .map_err(|e| StoreError::glommio(format!("creating {}", tmp.display()), e))?;
-            f.write_at(data.to_vec(), 0)
+            f.write_at(data.serialize(), 0)
                 .await
                 .map_err(|e| StoreError::glommio(format!("writing {}", tmp.display()), e))?;
             f.fdatasync()
@@ -333,18 +335,15 @@ impl Index {
             if out.len() >= max {
                 break;
             }
+            if let Some(index) = pending {
+                index.query(hash, begin_ts, end_ts, max, &mut out);
+                continue;
+            }
             let slot = (hash % header.slots as u64) as usize;
             let entries_at = HEADER_BYTES + header.slots as usize * 4;
             let read = |pos: usize, len: usize| {
-                let pending = pending.clone();
                 let file = file.clone();
                 async move {
-                    if let Some(p) = pending {
-                        return Ok(p
-                            .get(pos..pos + len)
-                            .map(|b| b.to_vec())
-                            .unwrap_or_default());
-                    }
                     match file {
                         Some(f) => f
                             .read_at(pos as u64, len)

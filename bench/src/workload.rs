@@ -7,7 +7,7 @@
 //! being hidden (coordinated-omission correction). "publish delay" records
 //! how late each send left against its intended time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -260,8 +260,8 @@ pub fn produce_worker(
         args.inflight
     };
     // opaque → (intended, sent) of requests in flight, oldest first.
-    let mut pending: HashMap<i32, (Instant, Instant)> = HashMap::with_capacity(window);
-    let mut order: VecDeque<i32> = VecDeque::with_capacity(window);
+    // Opaque → intended send time, for the requests awaiting a response.
+    let mut pending: HashMap<i32, Instant> = HashMap::with_capacity(window);
     let mut k: u64 = 0;
     let mut seq: u64 = 0;
     let mut mq_i = worker % mqs.len();
@@ -272,8 +272,8 @@ pub fn produce_worker(
     let mut exhausted = false;
     loop {
         while !exhausted && pending.len() < window && !ctl.stopping() {
-            let intended = pacer.intended(k, Instant::now());
             let now = Instant::now();
+            let intended = pacer.intended(k, now);
             if intended > now {
                 if pending.is_empty() {
                     std::thread::sleep((intended - now).min(Duration::from_millis(50)));
@@ -328,8 +328,7 @@ pub fn produce_worker(
                     true,
                 );
             } else {
-                pending.insert(opaque, (intended, sent));
-                order.push_back(opaque);
+                pending.insert(opaque, intended);
             }
         }
         if pending.is_empty() {
@@ -346,10 +345,9 @@ pub fn produce_worker(
                 break;
             }
         };
-        let Some((intended, _sent)) = pending.remove(&r.opaque) else {
+        let Some(intended) = pending.remove(&r.opaque) else {
             continue;
         };
-        order.retain(|o| *o != r.opaque);
         let ok = r.code == rs::SUCCESS;
         if !ok {
             res.first_error.get_or_insert(format!(

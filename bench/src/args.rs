@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rocketcore::broker::config::{parse_delay_levels, DEFAULT_DELAY_LEVELS};
 
 #[derive(Parser)]
 #[command(
@@ -122,11 +123,6 @@ pub struct LoadArgs {
     pub sql: Option<String>,
 }
 
-/// RocketMQ's default `messageDelayLevel`, in ms.
-pub const DEFAULT_LEVEL_MS: [u64; 18] = [
-    1_000, 5_000, 10_000, 30_000, 60_000, 120_000, 180_000, 240_000, 300_000, 360_000, 420_000,
-    480_000, 540_000, 600_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000,
-];
 
 /// Messages smaller than this cannot carry the send timestamp e2e needs.
 pub const STAMP_BYTES: usize = 8;
@@ -165,13 +161,18 @@ impl LoadArgs {
         if let Some(spread) = self.timer_spread {
             return spread;
         }
-        match self.delay_level {
-            Some(l) => Duration::from_millis(
-                self.level_ms
-                    .unwrap_or_else(|| DEFAULT_LEVEL_MS[(l as usize).clamp(1, 18) - 1]),
-            ),
-            None => Duration::ZERO,
-        }
+        Duration::from_millis(self.level_delay_ms().unwrap_or(0))
+    }
+
+    /// The delay of --delay-level: --level-ms, or RocketMQ's default table.
+    pub fn level_delay_ms(&self) -> Option<u64> {
+        let level = self.delay_level?;
+        self.level_ms.or_else(|| {
+            let table = parse_delay_levels(DEFAULT_DELAY_LEVELS).ok()?;
+            table
+                .get((level as usize).clamp(1, table.len()) - 1)
+                .copied()
+        })
     }
 
     /// Refuses parameters that cannot work, with the reason.

@@ -17,7 +17,7 @@ use hdrhistogram::Histogram;
 use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
 use rocketcore::remoting::RemotingCommand;
 
-use crate::args::{From, LoadArgs, Style, DEFAULT_LEVEL_MS, STAMP_BYTES};
+use crate::args::{From, LoadArgs, Style, STAMP_BYTES};
 use crate::client::Conn;
 use crate::route::Mq;
 use rocketcore_storage::RecordView;
@@ -146,11 +146,8 @@ fn properties(args: &LoadArgs, seq: u64, worker: usize) -> (String, Option<u64>)
         p.push_str(&format!("TIMER_DELIVER_MS\u{1}{}\u{2}", due / 1000));
         due_us = Some(due / 1000 * 1000);
     }
-    if let Some(level) = args.delay_level {
+    if let (Some(level), Some(ms)) = (args.delay_level, args.level_delay_ms()) {
         p.push_str(&format!("DELAY\u{1}{level}\u{2}"));
-        let ms = args
-            .level_ms
-            .unwrap_or_else(|| DEFAULT_LEVEL_MS[(level as usize).clamp(1, 18) - 1]);
         due_us = Some(now_unix_us() + ms * 1000);
     }
     (p, due_us)

@@ -31,7 +31,7 @@ impl Handler for NamesrvHandler {
             &mut self.state.borrow_mut(),
             conn.id,
             &req,
-            crate::broker::shard::now_ms(),
+            crate::protocol::now_ms(),
         );
         std::future::ready(reply)
     }
@@ -90,7 +90,7 @@ pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
                         glommio::timer::sleep(SCAN_INTERVAL).await;
                         let gone = namesrv::scan_inactive(
                             &mut h.state.borrow_mut(),
-                            crate::broker::shard::now_ms(),
+                            crate::protocol::now_ms(),
                         );
                         for addr in gone {
                             tracing::info!(broker = %addr, "name server expired a silent broker");

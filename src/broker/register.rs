@@ -35,7 +35,7 @@ pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
     let Ok(body) = serde_json::to_vec(&body) else {
         return;
     };
-    let crc = (crc32fast::hash(&body) & 0x7FFF_FFFF) as i32;
+    let crc = rocketcore_storage::record::body_crc(&body);
     for client in clients {
         let mut cmd = header(shard, rq::REGISTER_BROKER);
         let ha = std::net::SocketAddr::new(

@@ -79,11 +79,7 @@ pub fn response(
     RemotingCommand::new_response(code, remark.into()).reply_to(req)
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::protocol::now_ms;
 
 impl Shard {
     #[allow(clippy::too_many_arguments)]

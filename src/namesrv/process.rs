@@ -195,11 +195,6 @@ fn check_broker_addr(addr: &str) -> Result<(), Failure> {
 }
 
 /// Java's `UtilAll.crc32`: CRC-32 with the sign bit cleared.
-fn body_crc32(body: &[u8]) -> i32 {
-    // The mask leaves 31 bits, so the value always fits in an i32.
-    i32::try_from(crc32fast::hash(body) & 0x7FFF_FFFF).unwrap_or(0)
-}
-
 fn register_broker(
     state: &mut NamesrvState,
     conn_id: u64,
@@ -221,7 +216,7 @@ fn register_broker(
 
     let body = req.body.as_deref().unwrap_or_default();
     // 0 means "not computed" (Java's default for the field).
-    if expected_crc != 0 && expected_crc != body_crc32(body) {
+    if expected_crc != 0 && expected_crc != rocketcore_storage::record::body_crc(body) {
         return Err(Failure::system_error("crc32 not match"));
     }
     if compressed {

@@ -26,7 +26,8 @@ pub struct DataVersion {
 }
 
 /// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
-fn now_ms() -> i64 {
+/// Wall-clock milliseconds since the epoch, as Java's currentTimeMillis.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {

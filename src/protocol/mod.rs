@@ -51,7 +51,7 @@ pub mod topic_config;
 pub use check_client_config::CheckClientConfigBody;
 pub use cluster_info::ClusterInfo;
 pub use connection::{Connection, ConsumerConnection, ProducerConnection};
-pub use data_version::DataVersion;
+pub use data_version::{now_ms, DataVersion};
 pub use heartbeat::{ConsumerData, HeartbeatData, ProducerData};
 pub use lock::{LockBatchRequestBody, LockBatchResponseBody, UnlockBatchRequestBody};
 pub use message_queue::MessageQueue;

@@ -194,7 +194,6 @@ fn check_broker_addr(addr: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Java's `UtilAll.crc32`: CRC-32 with the sign bit cleared.
 fn register_broker(
     state: &mut NamesrvState,
     conn_id: u64,

@@ -14,9 +14,6 @@ use crate::namesrv::{self, NamesrvState};
 use crate::net::{Conn, Handler};
 use crate::remoting::RemotingCommand;
 
-/// How often silent brokers are looked for (Java 4.x: 10 s).
-pub const SCAN_INTERVAL: Duration = Duration::from_secs(10);
-
 struct NamesrvHandler {
     state: RefCell<NamesrvState>,
 }
@@ -87,7 +84,10 @@ pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
                 let h = handler.clone();
                 let scan = glommio::spawn_local(async move {
                     loop {
-                        glommio::timer::sleep(SCAN_INTERVAL).await;
+                        glommio::timer::sleep(Duration::from_millis(
+                            namesrv::BROKER_SCAN_INTERVAL_MS,
+                        ))
+                        .await;
                         let gone = namesrv::scan_inactive(
                             &mut h.state.borrow_mut(),
                             crate::protocol::now_ms(),

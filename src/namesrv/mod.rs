@@ -21,10 +21,10 @@ pub use state::{NamesrvConfig, NamesrvState};
 /// (`heartbeatTimeoutMillis`). Java's default.
 pub const BROKER_EXPIRE_MS: i64 = 120_000;
 
-/// How often the network layer should call [`scan_inactive`] (Java 5.x: 5 s).
-/// Routes already leave out brokers past their timeout, so this only bounds
-/// how long stale entries stay in the cluster table.
-pub const BROKER_SCAN_INTERVAL_MS: i64 = 5_000;
+/// How often the network layer should call [`scan_inactive`] (Java 4.x:
+/// 10 s). Routes already leave out brokers past their timeout, so this only
+/// bounds how long stale entries stay in the cluster table.
+pub const BROKER_SCAN_INTERVAL_MS: u64 = 10_000;
 
 /// KV namespace holding each ordered topic's `"brokerA:4;brokerB:8"` queue
 /// layout, which becomes `orderTopicConf` in routes.

@@ -78,8 +78,6 @@ impl Default for NamesrvConfig {
 /// What the name server knows about one live broker address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct BrokerLive {
-    /// Cluster named in the last registration.
-    pub cluster: String,
     /// When the last registration (or QUERY_DATA_VERSION) arrived.
     pub last_update_ms: i64,
     /// Silence after which the broker is expired.
@@ -396,7 +394,6 @@ impl NamesrvState {
         self.broker_live_table.insert(
             reg.broker_addr.to_owned(),
             BrokerLive {
-                cluster: reg.cluster.to_owned(),
                 last_update_ms: reg.now_ms,
                 timeout_ms: reg
                     .timeout_ms

@@ -77,16 +77,29 @@ fn is_all_expression(expression: &str) -> bool {
     trimmed.is_empty() || trimmed == SUB_ALL
 }
 
-/// The tags of a TAG expression: split on `||`, trimmed, empties dropped,
-/// duplicates dropped (Java keeps them in a set).
-fn split_tags(expression: &str) -> Vec<&str> {
-    let mut tags: Vec<&str> = Vec::new();
-    for tag in expression.split(TAG_SEPARATOR).map(java_trim) {
-        if !tag.is_empty() && !tags.contains(&tag) {
-            tags.push(tag);
+/// Tags trimmed, empties dropped, duplicates dropped (Java keeps them in a
+/// set).
+fn unique_tags<'a>(tags: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for tag in tags.map(java_trim) {
+        if !tag.is_empty() && !out.contains(&tag) {
+            out.push(tag);
         }
     }
-    tags
+    out
+}
+
+/// The tags of a TAG expression: split on `||`, then as `unique_tags`.
+fn split_tags(expression: &str) -> Vec<&str> {
+    unique_tags(expression.split(TAG_SEPARATOR))
+}
+
+/// The tag codes a pull carrying its own TAG expression filters by, as
+/// `SubscriptionData::parse_tags(..).java_tag_codes()` gives them but
+/// without building the subscription; None when it selects every message.
+pub fn tag_codes_of(expression: &str) -> Option<Vec<i64>> {
+    (!is_all_expression(expression))
+        .then(|| split_tags(expression).into_iter().map(tag_code).collect())
 }
 
 /// Java `String.hashCode` of a tag, sign-extended as the consume queue stores it.
@@ -139,12 +152,7 @@ impl SubscriptionData {
         if !self.is_tag_type() || self.is_tag_all() {
             return Vec::new();
         }
-        let mut tags: Vec<&str> = Vec::new();
-        for tag in self.tags_set.iter().map(|tag| java_trim(tag)) {
-            if !tag.is_empty() && !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
+        let mut tags = unique_tags(self.tags_set.iter().map(String::as_str));
         if tags.is_empty() {
             tags = split_tags(&self.sub_string);
         }
@@ -194,6 +202,13 @@ mod tests {
         let nothing = SubscriptionData::parse_tags("T", "||");
         assert!(!nothing.is_tag_all());
         assert!(nothing.java_tag_codes().is_empty());
+
+        // A pull's own expression filters exactly as the subscription would.
+        for expression in ["*", "", "||", "TagA", " TagA || TagB ||TagA", "中文"] {
+            let data = SubscriptionData::parse_tags("T", expression);
+            let expected = (!data.is_tag_all()).then(|| data.java_tag_codes());
+            assert_eq!(tag_codes_of(expression), expected, "{expression:?}");
+        }
 
         let sql = SubscriptionData {
             expression_type: "SQL92".into(),

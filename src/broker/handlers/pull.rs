@@ -10,11 +10,10 @@ use bytes::BytesMut;
 use rocketcore_storage::{ReadStatus, RecordFilter};
 
 use crate::broker::mesh::ReqCtx;
-use crate::broker::meta::Subscription;
 use crate::broker::shard::{response, Shard};
 use crate::filter::{RawProperties, Sql92Filter};
-use crate::protocol::subscription::{EXPRESSION_TYPE_SQL92, EXPRESSION_TYPE_TAG};
-use crate::protocol::{perm, SubscriptionData};
+use crate::protocol::perm;
+use crate::protocol::subscription::{tag_codes_of, EXPRESSION_TYPE_SQL92, EXPRESSION_TYPE_TAG};
 use crate::remoting::codes::response_code as rs;
 use crate::remoting::RemotingCommand;
 
@@ -181,8 +180,10 @@ impl Shard {
                 ),
             ));
         }
+        // What the read filters by: tag codes (None: every tag) and, for
+        // SQL92 subscriptions, the compiled expression.
         let mut sql = None;
-        let sub = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
+        let tags: Option<Cow<'_, [i64]>> = if h.sys_flag & FLAG_SUBSCRIPTION != 0 {
             if h.expression_type
                 .eq_ignore_ascii_case(EXPRESSION_TYPE_SQL92)
             {
@@ -190,14 +191,9 @@ impl Shard {
                     Ok(f) => sql = Some(f),
                     Err((code, why)) => return Some(response(&cmd, code, why)),
                 }
-                Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
-                    h.topic, "*",
-                )))
+                None
             } else if h.expression_type.eq_ignore_ascii_case(EXPRESSION_TYPE_TAG) {
-                Cow::Owned(Subscription::new(SubscriptionData::parse_tags(
-                    h.topic,
-                    h.subscription.unwrap_or("*"),
-                )))
+                tag_codes_of(h.subscription.unwrap_or("*")).map(Cow::Owned)
             } else {
                 return Some(response(
                     &cmd,
@@ -233,7 +229,7 @@ impl Shard {
                 }
             }
             // Borrowed from the metadata snapshot this request holds.
-            Cow::Borrowed(sub)
+            sub.tag_codes.as_deref().map(Cow::Borrowed)
         };
         if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 && !self.stopping.get() {
             self.offsets
@@ -254,7 +250,14 @@ impl Shard {
         let deadline = hold.map(|d| std::time::Instant::now() + d);
         loop {
             let reply = self
-                .read_for_pull(&cmd, &h, &sub, sql.as_deref(), max_msgs, max_bytes)
+                .read_for_pull(
+                    &cmd,
+                    &h,
+                    tags.as_deref(),
+                    sql.as_deref(),
+                    max_msgs,
+                    max_bytes,
+                )
                 .await;
             let not_found = reply.code == rs::PULL_NOT_FOUND;
             let Some(deadline) = deadline.filter(|_| not_found) else {
@@ -267,8 +270,15 @@ impl Shard {
             if !self.polls.wait(h.topic, h.queue_id, left).await {
                 // Hold time over: answer with what a re-read finds.
                 return Some(
-                    self.read_for_pull(&cmd, &h, &sub, sql.as_deref(), max_msgs, max_bytes)
-                        .await,
+                    self.read_for_pull(
+                        &cmd,
+                        &h,
+                        tags.as_deref(),
+                        sql.as_deref(),
+                        max_msgs,
+                        max_bytes,
+                    )
+                    .await,
                 );
             }
         }
@@ -278,13 +288,13 @@ impl Shard {
         &self,
         cmd: &RemotingCommand,
         h: &PullHeader<'_>,
-        sub: &Subscription,
+        tags: Option<&[i64]>,
         sql: Option<&Sql92Filter>,
         max_msgs: usize,
         max_bytes: usize,
     ) -> RemotingCommand {
         let offset = h.queue_offset.max(0) as u64;
-        let keep = |props: &[u8]| sql.is_none_or(|f| f.matches(&RawProperties(props)));
+        let keep = sql.map(|f| move |props: &[u8]| f.matches(&RawProperties(props)));
         let read = match self
             .store
             .read_queue_filtered(
@@ -293,8 +303,8 @@ impl Shard {
                 offset,
                 max_msgs,
                 max_bytes,
-                sub.tag_codes.as_deref(),
-                sql.is_some().then_some(&keep as &RecordFilter<'_>),
+                tags,
+                keep.as_ref().map(|k| k as &RecordFilter<'_>),
             )
             .await
         {

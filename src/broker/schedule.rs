@@ -73,7 +73,11 @@ pub enum Staging {
 }
 
 fn number(props: &[u8], name: &str) -> Result<Option<i64>, String> {
-    match properties::get(props, name) {
+    parse_number(name, properties::get(props, name))
+}
+
+fn parse_number(name: &str, value: Option<&[u8]>) -> Result<Option<i64>, String> {
+    match value {
         None => Ok(None),
         Some(v) => std::str::from_utf8(v)
             .ok()
@@ -88,6 +92,49 @@ fn number(props: &[u8], name: &str) -> Result<Option<i64>, String> {
     }
 }
 
+/// The properties that decide where a message waits, found in one pass
+/// over the properties (the last occurrence of each wins, as in
+/// `properties::get`): a send looks at five names that are usually absent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timing<'a> {
+    delay: Option<&'a [u8]>,
+    deliver_ms: Option<&'a [u8]>,
+    start_deliver: Option<&'a [u8]>,
+    delay_sec: Option<&'a [u8]>,
+    delay_ms: Option<&'a [u8]>,
+}
+
+impl<'a> Timing<'a> {
+    pub fn of(props: &'a [u8]) -> Timing<'a> {
+        let mut t = Timing::default();
+        for (name, value) in properties::iter(props) {
+            let slot = match name {
+                b"DELAY" => &mut t.delay,
+                b"TIMER_DELIVER_MS" => &mut t.deliver_ms,
+                b"__STARTDELIVERTIME" => &mut t.start_deliver,
+                b"TIMER_DELAY_SEC" => &mut t.delay_sec,
+                b"TIMER_DELAY_MS" => &mut t.delay_ms,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        t
+    }
+
+    /// A positive DELAY level or any timer property.
+    pub fn asks_to_wait(&self) -> bool {
+        let delayed = self
+            .delay
+            .and_then(|d| std::str::from_utf8(d).ok()?.trim().parse::<i32>().ok())
+            .is_some_and(|d| d > 0);
+        delayed
+            || self.deliver_ms.is_some()
+            || self.start_deliver.is_some()
+            || self.delay_sec.is_some()
+            || self.delay_ms.is_some()
+    }
+}
+
 /// Decides where a (non-transactional) message waits. DELAY wins over the
 /// timer properties, as in Java; a level above the highest is clamped; a
 /// timer due now or earlier is delivered directly; one further out than
@@ -98,21 +145,22 @@ pub fn classify(
     levels_ms: &[u64],
     max_delay_ms: i64,
 ) -> Result<Staging, String> {
-    if let Some(level) = number(props, DELAY)?.filter(|l| *l > 0) {
+    let t = Timing::of(props);
+    if let Some(level) = parse_number(DELAY, t.delay)?.filter(|l| *l > 0) {
         let level = (level as usize).min(levels_ms.len());
         return Ok(Staging::Delay {
             level,
             due_ms: now + levels_ms[level - 1] as i64,
         });
     }
-    let due = if let Some(at) = number(props, TIMER_DELIVER_MS)? {
+    let due = if let Some(at) = parse_number(TIMER_DELIVER_MS, t.deliver_ms)? {
         Some(at)
-    } else if let Some(at) = number(props, START_DELIVER_TIME)? {
+    } else if let Some(at) = parse_number(START_DELIVER_TIME, t.start_deliver)? {
         Some(at)
-    } else if let Some(s) = number(props, TIMER_DELAY_SEC)? {
+    } else if let Some(s) = parse_number(TIMER_DELAY_SEC, t.delay_sec)? {
         Some(now.saturating_add(s.saturating_mul(1000)))
     } else {
-        number(props, TIMER_DELAY_MS)?.map(|ms| now.saturating_add(ms))
+        parse_number(TIMER_DELAY_MS, t.delay_ms)?.map(|ms| now.saturating_add(ms))
     };
     match due {
         None => Ok(Staging::Direct),

@@ -134,18 +134,9 @@ fn batch_refusal(props: &[u8], sys_flag: i32) -> Option<&'static str> {
     if transaction::is_half(props, sys_flag) {
         return Some("transactional messages cannot be sent in a batch");
     }
-    let delayed = properties::get(props, schedule::DELAY)
-        .and_then(|d| std::str::from_utf8(d).ok()?.trim().parse::<i32>().ok())
-        .is_some_and(|d| d > 0);
-    let timed = [
-        "__STARTDELIVERTIME",
-        "TIMER_DELIVER_MS",
-        "TIMER_DELAY_SEC",
-        "TIMER_DELAY_MS",
-    ]
-    .iter()
-    .any(|k| properties::get(props, k).is_some());
-    (delayed || timed).then_some("delay-level and timer messages cannot be sent in a batch")
+    schedule::Timing::of(props)
+        .asks_to_wait()
+        .then_some("delay-level and timer messages cannot be sent in a batch")
 }
 
 /// One entry of a batch body (spec §6.6), borrowed from the request body.

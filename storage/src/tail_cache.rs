@@ -16,7 +16,6 @@ pub(crate) struct TailCache {
     pieces: VecDeque<(u64, Bytes)>,
     /// Where the cache ends when it holds nothing.
     empty_at: u64,
-    bytes: u64,
 }
 
 impl TailCache {
@@ -37,8 +36,9 @@ impl TailCache {
             .map_or(self.empty_at, |(at, b)| at + b.len() as u64)
     }
 
+    /// Bytes held: the pieces are contiguous.
     pub(crate) fn bytes(&self) -> u64 {
-        self.bytes
+        self.end() - self.start()
     }
 
     pub(crate) fn push(&mut self, at: u64, piece: Bytes) {
@@ -46,7 +46,6 @@ impl TailCache {
         if piece.is_empty() {
             return;
         }
-        self.bytes += piece.len() as u64;
         self.pieces.push_back((at, piece));
     }
 
@@ -89,10 +88,9 @@ impl TailCache {
     /// Drops the oldest pieces while over `cap_bytes`, never one that ends
     /// after `keep_from` (the flusher still needs those bytes).
     pub(crate) fn evict(&mut self, keep_from: u64, cap_bytes: u64) {
-        while self.bytes > cap_bytes {
+        while self.bytes() > cap_bytes {
             match self.pieces.front() {
                 Some((s, b)) if s + b.len() as u64 <= keep_from => {
-                    self.bytes -= b.len() as u64;
                     self.empty_at = s + b.len() as u64;
                     self.pieces.pop_front();
                 }

@@ -54,7 +54,10 @@ impl RemotingClient {
         r.map_err(std::io::Error::from)
     }
 
-    async fn exchange(&self, req: &RemotingCommand) -> std::io::Result<RemotingCommand> {
+    /// Writes `req` on the kept connection (connecting first if there is
+    /// none) and hands the stream back; it is kept again only by callers
+    /// that leave it in a clean state.
+    async fn write(&self, req: &RemotingCommand) -> std::io::Result<TcpStream> {
         let cached = self.stream.borrow_mut().take();
         let mut stream = match cached {
             Some(s) => s,
@@ -68,6 +71,11 @@ impl RemotingClient {
         req.encode(&mut out).map_err(std::io::Error::other)?;
         stream.write_all(&out).await?;
         stream.flush().await?;
+        Ok(stream)
+    }
+
+    async fn exchange(&self, req: &RemotingCommand) -> std::io::Result<RemotingCommand> {
+        let mut stream = self.write(req).await?;
         let decoder = FrameDecoder::new();
         let mut buf = BytesMut::new();
         let mut chunk = vec![0u8; 64 << 10];
@@ -94,15 +102,7 @@ impl RemotingClient {
     /// Sends `req` without waiting for anything (oneway).
     pub async fn send_oneway(&self, mut req: RemotingCommand) -> std::io::Result<()> {
         req.mark_oneway();
-        let cached = self.stream.borrow_mut().take();
-        let mut stream = match cached {
-            Some(s) => s,
-            None => TcpStream::connect(self.addr).await?,
-        };
-        let mut out = BytesMut::new();
-        req.encode(&mut out).map_err(std::io::Error::other)?;
-        stream.write_all(&out).await?;
-        stream.flush().await?;
+        let stream = self.write(&req).await?;
         *self.stream.borrow_mut() = Some(stream);
         Ok(())
     }

@@ -126,15 +126,19 @@ impl Conn {
         })
     }
 
-    fn next_batch(&self) -> NextBatch<'_> {
-        NextBatch { conn: self }
+    /// Swaps the outbox's queued replies into `batch` (which must be
+    /// empty); false once the connection is closed. Swapping keeps both
+    /// queues' capacity, so a steady stream of replies allocates nothing.
+    fn next_batch<'a>(&'a self, batch: &'a mut VecDeque<(RemotingCommand, bool)>) -> NextBatch<'a> {
+        NextBatch { conn: self, batch }
     }
 
     /// Drains the outbox into `w` until the connection closes or a write fails.
     pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(&self, mut w: W) {
         let mut buf = BytesMut::with_capacity(WRITE_BATCH_BYTES);
-        while let Some(batch) = self.next_batch().await {
-            for (cmd, ends_request) in batch {
+        let mut batch = VecDeque::new();
+        while self.next_batch(&mut batch).await {
+            for (cmd, ends_request) in batch.drain(..) {
                 self.outbox_bytes.set(
                     self.outbox_bytes
                         .get()
@@ -156,7 +160,7 @@ impl Conn {
                     // not come: say why instead (same opaque).
                     tracing::warn!(conn = self.id, "reply cannot be encoded: {e}");
                     let mut err = RemotingCommand::new_response(
-                        1,
+                        crate::remoting::codes::response_code::SYSTEM_ERROR,
                         Some(format!("reply cannot be encoded: {e}")),
                     );
                     err.opaque = cmd.opaque;
@@ -195,18 +199,20 @@ impl Conn {
 
 struct NextBatch<'a> {
     conn: &'a Conn,
+    batch: &'a mut VecDeque<(RemotingCommand, bool)>,
 }
 
 impl Future for NextBatch<'_> {
-    type Output = Option<VecDeque<(RemotingCommand, bool)>>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    type Output = bool;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let conn = self.conn;
         let mut outbox = conn.outbox.borrow_mut();
         if !outbox.is_empty() {
-            return Poll::Ready(Some(std::mem::take(&mut *outbox)));
+            std::mem::swap(&mut *outbox, self.batch);
+            return Poll::Ready(true);
         }
         if conn.closed.get() {
-            return Poll::Ready(None);
+            return Poll::Ready(false);
         }
         *conn.writer_waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending

@@ -11,13 +11,9 @@ use std::time::{Duration, Instant};
 use common::{
     create_topic_request, pull_request, records, send_request, store_dir, Client, Server,
 };
+use rocketcore::remoting::codes::request_code::CHECK_TRANSACTION_STATE;
+use rocketcore::remoting::codes::response_code as rs;
 use rocketcore::remoting::RemotingCommand;
-
-const SUCCESS: i32 = 0;
-const SYSTEM_ERROR: i32 = 1;
-const MESSAGE_ILLEGAL: i32 = 13;
-const SUBSCRIPTION_PARSE_FAILED: i32 = 23;
-const CHECK_TRANSACTION_STATE: i32 = 39;
 
 /// Level 2 is 3 s here: long enough to restart the broker before it is due.
 const LEVELS: &str = "messageDelayLevel=1s 3s 10s";
@@ -33,7 +29,7 @@ fn props(pairs: &[(&str, &str)]) -> String {
 fn visible(client: &mut Client, topic: &str) -> Vec<String> {
     let reply = client.call(pull_request("reader", topic, 0, 0)).unwrap();
     match reply.body.as_deref() {
-        Some(body) if reply.code == SUCCESS => records(body)
+        Some(body) if reply.code == rs::SUCCESS => records(body)
             .iter()
             .map(|r| String::from_utf8_lossy(r.body()).into_owned())
             .collect(),
@@ -60,7 +56,7 @@ fn heartbeat_as_producer(client: &mut Client, group: &str) {
     );
     hb = hb.with_body(body.into_bytes());
     let reply = client.call(hb).unwrap();
-    assert_eq!(reply.code, SUCCESS, "heartbeat: {:?}", reply.remark);
+    assert_eq!(reply.code, rs::SUCCESS, "heartbeat: {:?}", reply.remark);
 }
 
 fn end_transaction(check: &RemotingCommand, group: &str, decision: i32) -> RemotingCommand {
@@ -109,7 +105,7 @@ fn staged_messages_survive_restarts_and_are_delivered_once() {
     let mut c = Client::connect(server.broker);
     assert_eq!(
         c.call(create_topic_request(topic, 1)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     let sent_at = Instant::now();
     for (body, p) in [
@@ -118,13 +114,13 @@ fn staged_messages_survive_restarts_and_are_delivered_once() {
         ("timer", props(&[("TIMER_DELAY_MS", "2500")])),
     ] {
         let reply = c.call(send_request(topic, 0, body.as_bytes(), &p)).unwrap();
-        assert_eq!(reply.code, SUCCESS, "{body}: {:?}", reply.remark);
+        assert_eq!(reply.code, rs::SUCCESS, "{body}: {:?}", reply.remark);
         assert_eq!(reply.ext_str("queueId").unwrap(), "0");
     }
     let half = c
         .call(half_request(topic, "half", "pg", "UNIQ-HALF-1"))
         .unwrap();
-    assert_eq!(half.code, SUCCESS, "{:?}", half.remark);
+    assert_eq!(half.code, rs::SUCCESS, "{:?}", half.remark);
     assert_eq!(half.ext_str("transactionId").unwrap(), "UNIQ-HALF-1");
     assert_eq!(visible(&mut c, topic), vec!["plain"]);
 
@@ -175,7 +171,7 @@ fn staged_messages_survive_restarts_and_are_delivered_once() {
     let mut again = end_transaction(&check, "pg", 12);
     again.set_ext("fromTransactionCheck", "false");
     let reply = c.call(again).unwrap();
-    assert_eq!(reply.code, SYSTEM_ERROR);
+    assert_eq!(reply.code, rs::SYSTEM_ERROR);
     assert!(
         reply.remark.as_deref().unwrap_or("").contains("already"),
         "{:?}",
@@ -207,14 +203,14 @@ fn transaction_decisions_are_validated_and_final() {
     let mut c = Client::connect(server.broker);
     assert_eq!(
         c.call(create_topic_request(topic, 1)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     let mut halves = Vec::new();
     for (i, body) in ["commit-me", "roll-me-back", "stay"].iter().enumerate() {
         let r = c
             .call(half_request(topic, body, "txg", &format!("U{i}")))
             .unwrap();
-        assert_eq!(r.code, SUCCESS, "{:?}", r.remark);
+        assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
         halves.push(r);
     }
     let end = |r: &RemotingCommand, uniq: &str, group: &str, decision: i32| {
@@ -230,30 +226,30 @@ fn transaction_decisions_are_validated_and_final() {
     };
     // Wrong group, unknown decision value: refused, nothing changes.
     let r = c.call(end(&halves[0], "U0", "other", 8)).unwrap();
-    assert_eq!(r.code, SYSTEM_ERROR);
+    assert_eq!(r.code, rs::SYSTEM_ERROR);
     assert!(r.remark.unwrap().contains("does not match"));
     let r = c.call(end(&halves[0], "U0", "txg", 5)).unwrap();
-    assert_eq!(r.code, SYSTEM_ERROR);
+    assert_eq!(r.code, rs::SYSTEM_ERROR);
     // UNKNOWN: no answer, no change.
     c.send_oneway(end(&halves[2], "U2", "txg", 0)).unwrap();
     assert!(visible(&mut c, topic).is_empty());
     assert_eq!(
         c.call(end(&halves[0], "U0", "txg", 8)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     assert_eq!(
         c.call(end(&halves[1], "U1", "txg", 12)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     // Decided once: a second decision either way is refused.
     for decision in [8, 12] {
         let r = c.call(end(&halves[1], "U1", "txg", decision)).unwrap();
-        assert_eq!(r.code, SYSTEM_ERROR, "{:?}", r.remark);
+        assert_eq!(r.code, rs::SYSTEM_ERROR, "{:?}", r.remark);
     }
     // A half offset that was never staged.
     let mut bogus = end(&halves[0], "U0", "txg", 8);
     bogus.set_ext("tranStateTableOffset", 999);
-    assert_eq!(c.call(bogus).unwrap().code, SYSTEM_ERROR);
+    assert_eq!(c.call(bogus).unwrap().code, rs::SYSTEM_ERROR);
     let reply = c.call(pull_request("reader", topic, 0, 0)).unwrap();
     let body = reply.body.expect("the committed message");
     let recs = records(&body);
@@ -292,12 +288,12 @@ fn undecided_half_messages_are_checked_at_most_the_configured_times() {
             .call(create_topic_request("Silent", 1))
             .unwrap()
             .code,
-        SUCCESS
+        rs::SUCCESS
     );
     let r = producer
         .call(half_request("Silent", "never", "silent", "S1"))
         .unwrap();
-    assert_eq!(r.code, SUCCESS);
+    assert_eq!(r.code, rs::SUCCESS);
     let mut checks = 0;
     while producer
         .next_request(CHECK_TRANSACTION_STATE, Duration::from_secs(2))
@@ -325,7 +321,7 @@ fn timers_refuse_what_is_too_far_and_deliver_the_past_at_once() {
     let mut c = Client::connect(server.broker);
     assert_eq!(
         c.call(create_topic_request("Timers", 1)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     let r = c
         .call(send_request(
@@ -335,7 +331,7 @@ fn timers_refuse_what_is_too_far_and_deliver_the_past_at_once() {
             &props(&[("TIMER_DELAY_SEC", "61")]),
         ))
         .unwrap();
-    assert_eq!(r.code, MESSAGE_ILLEGAL);
+    assert_eq!(r.code, rs::MESSAGE_ILLEGAL);
     assert!(r.remark.unwrap().contains("timerMaxDelaySec"));
     let r = c
         .call(send_request(
@@ -345,7 +341,7 @@ fn timers_refuse_what_is_too_far_and_deliver_the_past_at_once() {
             &props(&[("TIMER_DELIVER_MS", "soon")]),
         ))
         .unwrap();
-    assert_eq!(r.code, MESSAGE_ILLEGAL);
+    assert_eq!(r.code, rs::MESSAGE_ILLEGAL);
     let r = c
         .call(send_request(
             "Timers",
@@ -354,7 +350,7 @@ fn timers_refuse_what_is_too_far_and_deliver_the_past_at_once() {
             &props(&[("TIMER_DELIVER_MS", "1000")]),
         ))
         .unwrap();
-    assert_eq!(r.code, SUCCESS);
+    assert_eq!(r.code, rs::SUCCESS);
     assert_eq!(visible(&mut c, "Timers"), vec!["past"]);
     // Batches cannot carry delays.
     let mut batch = Vec::new();
@@ -370,7 +366,7 @@ fn timers_refuse_what_is_too_far_and_deliver_the_past_at_once() {
     let mut cmd = send_request("Timers", 0, &batch, "");
     cmd.code = 320;
     let r = c.call(cmd).unwrap();
-    assert_eq!(r.code, MESSAGE_ILLEGAL, "{:?}", r.remark);
+    assert_eq!(r.code, rs::MESSAGE_ILLEGAL, "{:?}", r.remark);
 }
 
 #[test]
@@ -380,7 +376,7 @@ fn sql92_subscriptions_filter_pulls_and_bad_ones_are_refused() {
     let mut c = Client::connect(server.broker);
     assert_eq!(
         c.call(create_topic_request("Sql", 1)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     for i in 0..20 {
         let p = props(&[
@@ -390,13 +386,13 @@ fn sql92_subscriptions_filter_pulls_and_bad_ones_are_refused() {
         let r = c
             .call(send_request("Sql", 0, format!("m{i}").as_bytes(), &p))
             .unwrap();
-        assert_eq!(r.code, SUCCESS);
+        assert_eq!(r.code, rs::SUCCESS);
     }
     let mut pull = pull_request("sqlg", "Sql", 0, 0);
     pull.set_ext("expressionType", "SQL92");
     pull.set_ext("subscription", "a >= 10 AND b = 'x'");
     let r = c.call(pull).unwrap();
-    assert_eq!(r.code, SUCCESS, "{:?}", r.remark);
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
     let body = r.body.unwrap();
     let got: Vec<_> = records(&body)
         .iter()
@@ -408,37 +404,36 @@ fn sql92_subscriptions_filter_pulls_and_bad_ones_are_refused() {
     bad.set_ext("expressionType", "SQL92");
     bad.set_ext("subscription", "a >");
     let r = c.call(bad).unwrap();
-    assert_eq!(r.code, SUBSCRIPTION_PARSE_FAILED);
+    assert_eq!(r.code, rs::SUBSCRIPTION_PARSE_FAILED);
 
     let mut hb = RemotingCommand::new_request(34);
     hb = hb.with_body(
         br#"{"clientID":"sql@1","producerDataSet":[],"consumerDataSet":[{"groupName":"sqlg","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","unitMode":false,"subscriptionDataSet":[{"topic":"Sql","subString":"a IN (1,","expressionType":"SQL92","tagsSet":[],"codeSet":[],"subVersion":1,"classFilterMode":false}]}]}"#.to_vec(),
     );
     let r = c.call(hb).unwrap();
-    assert_eq!(r.code, SUBSCRIPTION_PARSE_FAILED);
+    assert_eq!(r.code, rs::SUBSCRIPTION_PARSE_FAILED);
     assert!(r.remark.unwrap().contains("Sql"));
 
     let mut check = RemotingCommand::new_request(46);
     check = check.with_body(
         br#"{"group":"sqlg","subscriptionData":{"topic":"Sql","subString":"b = 'x' AND","expressionType":"SQL92"}}"#.to_vec(),
     );
-    assert_eq!(c.call(check).unwrap().code, SUBSCRIPTION_PARSE_FAILED);
+    assert_eq!(c.call(check).unwrap().code, rs::SUBSCRIPTION_PARSE_FAILED);
     let mut check = RemotingCommand::new_request(46);
     check = check.with_body(
         br#"{"group":"sqlg","subscriptionData":{"topic":"Sql","subString":"b = 'x'","expressionType":"SQL92"}}"#.to_vec(),
     );
-    assert_eq!(c.call(check).unwrap().code, SUCCESS);
+    assert_eq!(c.call(check).unwrap().code, rs::SUCCESS);
 }
 
 #[test]
 fn group_switches_refuse_pulls_with_no_permission() {
-    const NO_PERMISSION: i32 = 16;
     let dir = store_dir("group-switches");
     let server = Server::start_dev(dir.path(), &[]);
     let mut c = Client::connect(server.broker);
     assert_eq!(
         c.call(create_topic_request("Groups", 1)).unwrap().code,
-        SUCCESS
+        rs::SUCCESS
     );
     for (group, settings) in [
         ("no_broadcast", r#""consumeBroadcastEnable":false"#),
@@ -448,16 +443,16 @@ fn group_switches_refuse_pulls_with_no_permission() {
         let r = c
             .call(RemotingCommand::new_request(200).with_body(body.into_bytes()))
             .unwrap();
-        assert_eq!(r.code, SUCCESS, "{:?}", r.remark);
+        assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
         let hb = format!(
             r#"{{"clientID":"{group}@1","producerDataSet":[],"consumerDataSet":[{{"groupName":"{group}","consumeType":"CONSUME_PASSIVELY","messageModel":"BROADCASTING","consumeFromWhere":"CONSUME_FROM_FIRST_OFFSET","unitMode":false,"subscriptionDataSet":[{{"topic":"Groups","subString":"*","expressionType":"TAG","tagsSet":[],"codeSet":[],"subVersion":1,"classFilterMode":false}}]}}]}}"#
         );
         let r = c
             .call(RemotingCommand::new_request(34).with_body(hb.into_bytes()))
             .unwrap();
-        assert_eq!(r.code, SUCCESS);
+        assert_eq!(r.code, rs::SUCCESS);
         let r = c.call(pull_request(group, "Groups", 0, 0)).unwrap();
-        assert_eq!(r.code, NO_PERMISSION, "{group}: {:?}", r.remark);
+        assert_eq!(r.code, rs::NO_PERMISSION, "{group}: {:?}", r.remark);
         assert!(r.remark.unwrap().contains(group));
     }
 }

@@ -438,89 +438,79 @@ impl Client {
         self.stream.write_all(bytes)
     }
 
-    pub fn call(&mut self, mut cmd: RemotingCommand) -> std::io::Result<RemotingCommand> {
-        cmd.opaque = self.next_opaque;
-        self.next_opaque += 1;
-        let mut out = BytesMut::new();
-        cmd.encode(&mut out).map_err(std::io::Error::other)?;
-        self.stream.write_all(&out)?;
-        self.read_response(cmd.opaque)
+    pub fn call(&mut self, cmd: RemotingCommand) -> std::io::Result<RemotingCommand> {
+        let opaque = self.write(cmd)?;
+        self.read_response(opaque)
     }
 
     pub fn read_response(&mut self, opaque: i32) -> std::io::Result<RemotingCommand> {
-        let decoder = FrameDecoder::new();
-        let deadline = Instant::now() + CALL_TIMEOUT;
-        let mut chunk = vec![0u8; 64 << 10];
-        loop {
-            while let Some(c) =
-                RemotingCommand::decode(&mut self.buf, &decoder).map_err(std::io::Error::other)?
-            {
-                if c.is_response() && c.opaque == opaque {
-                    return Ok(c);
-                }
-            }
-            if Instant::now() > deadline {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "no response",
-                ));
-            }
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "connection closed",
-                ));
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+        self.read_until(CALL_TIMEOUT, |c| c.is_response() && c.opaque == opaque)?
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response"))
     }
 
     /// Sends a oneway request (no answer is read).
     pub fn send_oneway(&mut self, mut cmd: RemotingCommand) -> std::io::Result<()> {
-        cmd.opaque = self.next_opaque;
-        self.next_opaque += 1;
         cmd.mark_oneway();
-        let mut out = BytesMut::new();
-        cmd.encode(&mut out).map_err(std::io::Error::other)?;
-        self.stream.write_all(&out)
+        self.write(cmd).map(drop)
     }
 
     /// The next server-initiated request with `code` on this connection,
     /// waiting at most `limit`; other frames are dropped.
     pub fn next_request(&mut self, code: i32, limit: Duration) -> Option<RemotingCommand> {
-        let r = self.wait_for_request(code, limit);
-        let _ = self.stream.set_read_timeout(Some(CALL_TIMEOUT));
-        r
+        self.read_until(limit, |c| !c.is_response() && c.code == code)
+            .ok()
+            .flatten()
     }
 
-    fn wait_for_request(&mut self, code: i32, limit: Duration) -> Option<RemotingCommand> {
+    /// Gives `cmd` the next opaque and writes it; returns the opaque.
+    fn write(&mut self, mut cmd: RemotingCommand) -> std::io::Result<i32> {
+        cmd.opaque = self.next_opaque;
+        self.next_opaque += 1;
+        let mut out = BytesMut::new();
+        cmd.encode(&mut out).map_err(std::io::Error::other)?;
+        self.stream.write_all(&out)?;
+        Ok(cmd.opaque)
+    }
+
+    /// Reads frames until one satisfies `want` (the others are dropped);
+    /// Ok(None) when `limit` passes first.
+    fn read_until(
+        &mut self,
+        limit: Duration,
+        want: impl Fn(&RemotingCommand) -> bool,
+    ) -> std::io::Result<Option<RemotingCommand>> {
         let decoder = FrameDecoder::new();
         let deadline = Instant::now() + limit;
         let mut chunk = vec![0u8; 64 << 10];
-        loop {
-            while let Some(c) = RemotingCommand::decode(&mut self.buf, &decoder).ok()? {
-                if !c.is_response() && c.code == code {
-                    return Some(c);
+        let found = 'read: loop {
+            while let Some(c) =
+                RemotingCommand::decode(&mut self.buf, &decoder).map_err(std::io::Error::other)?
+            {
+                if want(&c) {
+                    break 'read Ok(Some(c));
                 }
             }
-            let left = deadline.checked_duration_since(Instant::now())?;
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break Ok(None);
+            };
             self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-                .ok()?;
-            let n = match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => n,
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    break Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "connection closed",
+                    ))
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
-                        || e.kind() == std::io::ErrorKind::TimedOut =>
-                {
-                    continue
-                }
-                Err(_) => return None,
-            };
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.stream.set_read_timeout(Some(CALL_TIMEOUT))?;
+        found
     }
 
     /// True once the server has closed this connection (within the timeout).

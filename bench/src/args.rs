@@ -123,7 +123,6 @@ pub struct LoadArgs {
     pub sql: Option<String>,
 }
 
-
 /// Messages smaller than this cannot carry the send timestamp e2e needs.
 pub const STAMP_BYTES: usize = 8;
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

@@ -19,7 +19,6 @@ pub struct Conn {
     write_buf: BytesMut,
     chunk: Vec<u8>,
     next_opaque: i32,
-    pub addr: SocketAddr,
 }
 
 impl Conn {
@@ -33,7 +32,6 @@ impl Conn {
             write_buf: BytesMut::new(),
             chunk: vec![0u8; READ_CHUNK_BYTES],
             next_opaque: 1,
-            addr,
         })
     }
 

@@ -16,7 +16,6 @@ use crate::client::Conn;
 pub struct Mq {
     pub topic: String,
     pub broker: SocketAddr,
-    pub broker_name: String,
     pub queue_id: i32,
 }
 
@@ -99,14 +98,13 @@ pub fn resolve(
         if q.perm & perm::PERM_WRITE == 0 {
             continue;
         }
-        let Some((name, addr)) = addrs.iter().find(|(n, _)| n == &q.broker_name) else {
+        let Some((_, addr)) = addrs.iter().find(|(n, _)| n == &q.broker_name) else {
             continue;
         };
         for id in 0..q.write_queue_nums as i32 {
             out.push(Mq {
                 topic: topic.to_string(),
                 broker: *addr,
-                broker_name: name.clone(),
                 queue_id: id,
             });
         }

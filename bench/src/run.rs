@@ -268,7 +268,6 @@ mod tests {
         Mq {
             topic: "t".into(),
             broker: b.parse().unwrap(),
-            broker_name: "b".into(),
             queue_id: q,
         }
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -102,15 +102,10 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
         mqs.extend(route::resolve(args.namesrv, &topic, args.queues, create)?);
     }
     install_ctrl_c();
+    let started_at_unix_ms = report::now_unix_ms();
     let out_dir = args.out.clone().unwrap_or_else(|| {
-        let ts = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        PathBuf::from("results").join(format!("{}-{ts}", kind.name()))
+        PathBuf::from("results").join(format!("{}-{}", kind.name(), started_at_unix_ms / 1000))
     });
-    let started_at_unix_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
     let cpu0 = report::process_cpu_secs();
     let ctl = Arc::new(Control::new(&args));
     let args = Arc::new(args);
@@ -242,8 +237,8 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
         msgs,
         bytes,
         errors,
-        msgs_per_sec: msgs as f64 / elapsed,
-        mb_per_sec: bytes as f64 / elapsed / 1e6,
+        msgs_per_sec: report::rate(msgs as f64, elapsed),
+        mb_per_sec: report::rate(bytes as f64 / report::BYTES_PER_MB, elapsed),
         bench_cpu_secs: report::process_cpu_secs() - cpu0,
         histograms: merged
             .iter()

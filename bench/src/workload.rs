@@ -120,21 +120,28 @@ fn record(h: &mut Histogram<u64>, us: u64) {
 /// The message body: send time (µs since the epoch) then filler. Stamped
 /// per send so e2e latency has microsecond resolution.
 fn stamp(template: &mut BytesMut, at_us: Option<u64>) -> Bytes {
-    let now = at_us.unwrap_or_else(now_unix_us);
-    let n = STAMP_BYTES.min(template.len());
-    template[..n].copy_from_slice(&now.to_be_bytes()[..n]);
+    stamp_in_place(template, at_us);
     Bytes::copy_from_slice(template)
 }
 
-/// The message's properties, and the time (µs) its body stamp should carry
+fn stamp_in_place(template: &mut BytesMut, at_us: Option<u64>) {
+    let now = at_us.unwrap_or_else(now_unix_us);
+    let n = STAMP_BYTES.min(template.len());
+    template[..n].copy_from_slice(&now.to_be_bytes()[..n]);
+}
+
+/// Writes the message's properties into `p` (reused, so a send allocates
+/// nothing for them); returns the time (µs) its body stamp should carry
 /// instead of now when it is due later.
-fn properties(args: &LoadArgs, seq: u64, worker: usize) -> (String, Option<u64>) {
-    let mut p = format!("TAGS\u{1}{}\u{2}", args.tag);
+fn properties(args: &LoadArgs, seq: u64, worker: usize, p: &mut String) -> Option<u64> {
+    use std::fmt::Write as _;
+    p.clear();
+    let _ = write!(p, "TAGS\u{1}{}\u{2}", args.tag);
     if args.keys {
-        p.push_str(&format!("KEYS\u{1}bench-{worker}-{seq}\u{2}"));
+        let _ = write!(p, "KEYS\u{1}bench-{worker}-{seq}\u{2}");
     }
     if let Some(n) = args.buckets {
-        p.push_str(&format!("bucket\u{1}{}\u{2}", seq % n));
+        let _ = write!(p, "bucket\u{1}{}\u{2}", seq % n);
     }
     let mut due_us = None;
     if let Some(spread) = args.timer_spread {
@@ -143,17 +150,20 @@ fn properties(args: &LoadArgs, seq: u64, worker: usize) -> (String, Option<u64>)
         let h = (seq ^ ((worker as u64) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let offset_us = (h >> 11) % (spread.as_micros().max(1) as u64);
         let due = now_unix_us() + offset_us;
-        p.push_str(&format!("TIMER_DELIVER_MS\u{1}{}\u{2}", due / 1000));
+        let _ = write!(p, "TIMER_DELIVER_MS\u{1}{}\u{2}", due / 1000);
         due_us = Some(due / 1000 * 1000);
     }
     if let (Some(level), Some(ms)) = (args.delay_level, args.level_delay_ms()) {
-        p.push_str(&format!("DELAY\u{1}{level}\u{2}"));
+        let _ = write!(p, "DELAY\u{1}{level}\u{2}");
         due_us = Some(now_unix_us() + ms * 1000);
     }
-    (p, due_us)
+    due_us
 }
 
-fn send_request(args: &LoadArgs, mq: &Mq, body: Bytes, props: &str) -> RemotingCommand {
+/// The send request of one queue, built once per worker: each send only
+/// rewrites what changes (`refresh_send`), so its header costs no
+/// allocations.
+fn send_request(args: &LoadArgs, mq: &Mq) -> RemotingCommand {
     let mut cmd = RemotingCommand::new_request(if args.batch > 1 {
         rq::SEND_BATCH_MESSAGE
     } else {
@@ -170,26 +180,44 @@ fn send_request(args: &LoadArgs, mq: &Mq, body: Bytes, props: &str) -> RemotingC
         cmd.set_ext(k, v);
     }
     cmd.set_ext("e", mq.queue_id);
-    cmd.set_ext("g", (now_unix_us() / 1000) as i64);
+    cmd.set_ext("g", 0);
     if args.batch > 1 {
         cmd.set_ext("m", "true");
     } else {
-        cmd.set_ext("i", props);
+        cmd.set_ext("i", "");
     }
-    cmd.with_body(body)
+    if args.style == Style::Oneway {
+        cmd.mark_oneway();
+    }
+    cmd
+}
+
+/// Sets the born time, the properties (single sends) and the body.
+fn refresh_send(cmd: &mut RemotingCommand, body: Bytes, props: &str) {
+    use std::fmt::Write as _;
+    let ext = cmd.ext_fields_mut();
+    if let Some(g) = ext.get_mut("g") {
+        g.clear();
+        let _ = write!(g, "{}", now_unix_us() / 1000);
+    }
+    if let Some(i) = ext.get_mut("i") {
+        i.clear();
+        i.push_str(props);
+    }
+    cmd.body = Some(body);
 }
 
 /// A batch body (spec §6.6) of `n` stamped messages.
 fn batch_body(template: &mut BytesMut, n: usize, props: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(n * (template.len() + props.len() + 22));
     for _ in 0..n {
-        let body = stamp(template, None);
-        out.put_i32((22 + body.len() + props.len()) as i32);
+        stamp_in_place(template, None);
+        out.put_i32((22 + template.len() + props.len()) as i32);
         out.put_i32(0);
         out.put_i32(0);
         out.put_i32(0);
-        out.put_i32(body.len() as i32);
-        out.put_slice(&body);
+        out.put_i32(template.len() as i32);
+        out.put_slice(template);
         out.put_i16(props.len() as i16);
         out.put_slice(props.as_bytes());
     }
@@ -250,13 +278,14 @@ pub fn produce_worker(
         Err(res) => return res,
     };
     let mut template = BytesMut::from(&vec![b'x'; args.size][..]);
+    let mut requests: Vec<RemotingCommand> = mqs.iter().map(|mq| send_request(args, mq)).collect();
+    let mut props = String::new();
     let per_msg = args.batch as u64;
     let window = if args.style == Style::Oneway {
         1
     } else {
         args.inflight
     };
-    // opaque → (intended, sent) of requests in flight, oldest first.
     // Opaque → intended send time, for the requests awaiting a response.
     let mut pending: HashMap<i32, Instant> = HashMap::with_capacity(window);
     let mut k: u64 = 0;
@@ -283,21 +312,18 @@ pub fn produce_worker(
                 break;
             }
             k += 1;
-            let mq = &mqs[mq_i];
+            let cmd = &mut requests[mq_i];
             mq_i = (mq_i + 1) % mqs.len();
-            let (props, due_us) = properties(args, seq, worker);
+            let due_us = properties(args, seq, worker, &mut props);
             seq += per_msg;
             let body = if args.batch > 1 {
                 batch_body(&mut template, args.batch, &props)
             } else {
                 stamp(&mut template, due_us)
             };
-            let mut cmd = send_request(args, mq, body, &props);
-            if args.style == Style::Oneway {
-                cmd.mark_oneway();
-            }
+            refresh_send(cmd, body, &props);
             let sent = Instant::now();
-            let opaque = match conn.send(&mut cmd) {
+            let opaque = match conn.send(cmd) {
                 Ok(o) => o,
                 Err(e) => {
                     res.errors += 1;

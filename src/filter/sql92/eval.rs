@@ -130,6 +130,25 @@ fn compare_with<'a, P: Properties + ?Sized>(
     Ok(Some(op.holds(ordered_compare(left, right)?)))
 }
 
+/// AND (`decisive` FALSE) or OR (`decisive` TRUE), left to right: the first
+/// term equal to `decisive` decides; otherwise any null makes the result
+/// null; otherwise it is the other truth value.
+fn junction<'a, P: Properties + ?Sized>(
+    terms: &'a [Node],
+    props: &'a P,
+    decisive: bool,
+) -> Eval<'a> {
+    let mut unknown = false;
+    for term in terms {
+        match boolean(eval(term, props)?)? {
+            Some(b) if b == decisive => return bool_val(Some(decisive)),
+            Some(_) => {}
+            None => unknown = true,
+        }
+    }
+    bool_val((!unknown).then_some(!decisive))
+}
+
 pub(super) fn eval<'a, P: Properties + ?Sized>(node: &'a Node, props: &'a P) -> Eval<'a> {
     match node {
         Node::Null => Ok(None),
@@ -149,30 +168,8 @@ pub(super) fn eval<'a, P: Properties + ?Sized>(node: &'a Node, props: &'a P) -> 
             _ => None,
         }),
         Node::Not(operand) => bool_val(boolean(eval(operand, props)?)?.map(|b| !b)),
-        Node::And(terms) => {
-            // Left to right, stopping at the first FALSE; any null makes
-            // the result null unless a FALSE follows.
-            let mut unknown = false;
-            for term in terms {
-                match boolean(eval(term, props)?)? {
-                    Some(false) => return bool_val(Some(false)),
-                    Some(true) => {}
-                    None => unknown = true,
-                }
-            }
-            bool_val((!unknown).then_some(true))
-        }
-        Node::Or(terms) => {
-            let mut unknown = false;
-            for term in terms {
-                match boolean(eval(term, props)?)? {
-                    Some(true) => return bool_val(Some(true)),
-                    Some(false) => {}
-                    None => unknown = true,
-                }
-            }
-            bool_val((!unknown).then_some(false))
-        }
+        Node::And(terms) => junction(terms, props, false),
+        Node::Or(terms) => junction(terms, props, true),
         Node::Eq(left, right) => {
             let left = eval(left, props)?;
             let right = eval(right, props)?;

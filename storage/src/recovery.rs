@@ -30,15 +30,16 @@ pub struct RecoveryReport {
     pub lost_synced_bytes: u64,
 }
 
-enum Step {
-    Record(usize),
+enum Step<'a> {
+    /// A valid record, already parsed.
+    Record(RecordView<'a>),
     /// Jump to the next segment.
     Blank,
     End,
     Corrupt(String),
 }
 
-fn validate(buf: &[u8], expect_phys: i64, max_record: usize, crc_required: bool) -> Step {
+fn validate(buf: &[u8], expect_phys: i64, max_record: usize, crc_required: bool) -> Step<'_> {
     let size = match record::head(buf) {
         Ok(Head::Empty) => return Step::End,
         Ok(Head::Blank(_)) => return Step::Blank,
@@ -71,7 +72,7 @@ fn validate(buf: &[u8], expect_phys: i64, max_record: usize, crc_required: bool)
     if !topic_ok || v.queue_id() < 0 || v.queue_offset() < 0 {
         return Step::Corrupt("record names an impossible queue".into());
     }
-    Step::Record(size)
+    Step::Record(v)
 }
 
 pub(crate) async fn recover(store: &ShardStore, cp: Option<Checkpoint>) -> Result<RecoveryReport> {
@@ -138,14 +139,8 @@ pub(crate) async fn recover(store: &ShardStore, cp: Option<Checkpoint>) -> Resul
                 report.truncated = Some((pos, why));
                 break;
             }
-            Step::Record(size) => {
-                let v = match RecordView::parse(&buf[at..at + size]) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        report.truncated = Some((pos, e.to_string()));
-                        break;
-                    }
-                };
+            Step::Record(v) => {
+                let size = v.total_size();
                 report.records_scanned += 1;
                 let phys = to_global(shard, pos);
                 let topic = std::str::from_utf8(v.topic()).unwrap_or_default();

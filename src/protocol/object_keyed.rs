@@ -47,42 +47,34 @@ pub fn encode_consume_stats(
     let mut out = String::with_capacity(64 + entries.len() * 160);
     out.push_str("{\"consumeTps\":");
     push_java_double(&mut out, consume_tps);
-    out.push_str(",\"offsetTable\":{");
-    for (index, (queue, offsets)) in entries.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        push_queue_key(&mut out, queue);
+    out.push_str(",\"offsetTable\":");
+    push_offset_table(&mut out, entries, |out, offsets| {
         // Keys alphabetical, as fastjson writes them.
         let _ = write!(
             out,
-            ":{{\"brokerOffset\":{},\"consumerOffset\":{},\"lastTimestamp\":{},\"pullOffset\":{}}}",
+            "{{\"brokerOffset\":{},\"consumerOffset\":{},\"lastTimestamp\":{},\"pullOffset\":{}}}",
             offsets.broker_offset,
             offsets.consumer_offset,
             offsets.last_timestamp,
             offsets.pull_offset
         );
-    }
-    out.push_str("}}");
+    });
+    out.push('}');
     out.into_bytes()
 }
 
 /// TopicStatsTable: `{"offsetTable":{<queue>:{…},…},"topicPutTps":…}`.
 pub fn encode_topic_stats(entries: &[(MessageQueue, TopicOffset)], put_tps: f64) -> Vec<u8> {
     let mut out = String::with_capacity(64 + entries.len() * 140);
-    out.push_str("{\"offsetTable\":{");
-    for (index, (queue, offsets)) in entries.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        push_queue_key(&mut out, queue);
+    out.push_str("{\"offsetTable\":");
+    push_offset_table(&mut out, entries, |out, offsets| {
         let _ = write!(
             out,
-            ":{{\"lastUpdateTimestamp\":{},\"maxOffset\":{},\"minOffset\":{}}}",
+            "{{\"lastUpdateTimestamp\":{},\"maxOffset\":{},\"minOffset\":{}}}",
             offsets.last_update_timestamp, offsets.max_offset, offsets.min_offset
         );
-    }
-    out.push_str("},\"topicPutTps\":");
+    });
+    out.push_str(",\"topicPutTps\":");
     push_java_double(&mut out, put_tps);
     out.push('}');
     out.into_bytes()
@@ -91,46 +83,32 @@ pub fn encode_topic_stats(entries: &[(MessageQueue, TopicOffset)], put_tps: f64)
 /// ResetOffsetBody: `{"offsetTable":{<queue>:<offset>,…}}`.
 pub fn encode_reset_offset_body(entries: &[(MessageQueue, i64)]) -> Vec<u8> {
     let mut out = String::with_capacity(32 + entries.len() * 100);
-    out.push_str("{\"offsetTable\":{");
-    for (index, (queue, offset)) in entries.iter().enumerate() {
-        if index > 0 {
-            out.push(',');
-        }
-        push_queue_key(&mut out, queue);
-        let _ = write!(out, ":{offset}");
-    }
-    out.push_str("}}");
+    out.push_str("{\"offsetTable\":");
+    push_offset_table(&mut out, entries, |out, offset| {
+        let _ = write!(out, "{offset}");
+    });
+    out.push('}');
     out.into_bytes()
 }
 
-/// A MessageQueue as fastjson writes it, used here as a map key.
-fn push_queue_key(out: &mut String, queue: &MessageQueue) {
-    out.push_str("{\"brokerName\":");
-    push_json_string(out, &queue.broker_name);
-    let _ = write!(out, ",\"queueId\":{},\"topic\":", queue.queue_id);
-    push_json_string(out, &queue.topic);
-    out.push('}');
-}
-
-/// A JSON string literal with the escapes serde_json uses.
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0C}' => out.push_str("\\f"),
-            c if c < ' ' => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+/// `{<queue>:<value>,…}`: a map keyed by MessageQueue objects, each key
+/// written as fastjson writes a MessageQueue (serde_json gives the same
+/// bytes, escapes included), each value by `value`.
+fn push_offset_table<V>(
+    out: &mut String,
+    entries: &[(MessageQueue, V)],
+    mut value: impl FnMut(&mut String, &V),
+) {
+    out.push('{');
+    for (index, (queue, v)) in entries.iter().enumerate() {
+        if index > 0 {
+            out.push(',');
         }
+        out.push_str(&serde_json::to_string(queue).unwrap_or_default());
+        out.push(':');
+        value(out, v);
     }
-    out.push('"');
+    out.push('}');
 }
 
 /// A double the way fastjson writes one: always with a fraction (`0.0`, not

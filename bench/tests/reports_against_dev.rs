@@ -2,19 +2,13 @@
 //! write complete, well-formed reports (never timings: those are measured,
 //! not asserted), and bad parameters are refused before any load is sent.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
-struct Guard(Child);
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::Server;
 
 fn bench() -> &'static str {
     env!("CARGO_BIN_EXE_rocketcore-bench")
@@ -34,47 +28,12 @@ fn server_binary() -> PathBuf {
     path
 }
 
-fn free_port_pair() -> (u16, u16) {
-    for _ in 0..100 {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let b = TcpListener::bind("127.0.0.1:0").unwrap();
-        let br = b.local_addr().unwrap().port();
-        if br > 1026 && TcpListener::bind(("127.0.0.1", br - 2)).is_ok() {
-            return (a.local_addr().unwrap().port(), br);
-        }
-    }
-    panic!("no free ports");
-}
-
-fn start_dev(store: &Path) -> (Guard, String) {
-    let (ns, br) = free_port_pair();
-    let mut child = Command::new(server_binary())
-        .args([
-            "dev",
-            "--namesrv-listen",
-            &format!("127.0.0.1:{ns}"),
-            "--listen",
-            &format!("127.0.0.1:{br}"),
-            "--store",
-        ])
-        .arg(store)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(out).lines().map_while(Result::ok) {
-            if l.starts_with("ready: ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let guard = Guard(child);
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("server ready");
-    (guard, format!("127.0.0.1:{ns}"))
+/// A `rocketcore dev` on free loopback ports, killed when dropped; with its
+/// name server address.
+fn start_dev(store: &Path) -> (Server, String) {
+    let server = Server::dev(store).binary(server_binary()).start();
+    let ns = server.namesrv.to_string();
+    (server, ns)
 }
 
 fn run_bench(args: &[&str]) -> std::process::Output {

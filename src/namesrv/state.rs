@@ -75,6 +75,16 @@ impl Default for NamesrvConfig {
     }
 }
 
+/// The topic a registered config routes: Java keys the route by the
+/// config's own name; the map key stands in if a broker left it out.
+fn route_topic_name<'a>(key: &'a str, config: &'a crate::protocol::TopicConfig) -> &'a str {
+    if config.topic_name.is_empty() {
+        key
+    } else {
+        &config.topic_name
+    }
+}
+
 /// What the name server knows about one live broker address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct BrokerLive {
@@ -355,13 +365,7 @@ impl NamesrvState {
                 self.drop_unlisted_topics(reg.broker_name, &reg.topics);
             }
             for (key, topic) in &reg.topics.topic_config_table {
-                // Java keys the route by the config's own name; fall back to
-                // the map key if a broker left it out.
-                let name = if topic.topic_name.is_empty() {
-                    key
-                } else {
-                    &topic.topic_name
-                };
+                let name = route_topic_name(key, topic);
                 if name.is_empty() {
                     continue;
                 }
@@ -375,7 +379,7 @@ impl NamesrvState {
                         perm &= !PERM_WRITE;
                     }
                     self.topic_queue_table
-                        .entry(name.clone())
+                        .entry(name.to_owned())
                         .or_default()
                         .insert(
                             reg.broker_name.to_owned(),
@@ -431,13 +435,7 @@ impl NamesrvState {
         let listed: BTreeSet<&str> = topics
             .topic_config_table
             .iter()
-            .map(|(key, config)| {
-                if config.topic_name.is_empty() {
-                    key.as_str()
-                } else {
-                    config.topic_name.as_str()
-                }
-            })
+            .map(|(key, config)| route_topic_name(key, config))
             .collect();
         self.topic_queue_table.retain(|topic, queues| {
             if !listed.contains(topic.as_str()) {

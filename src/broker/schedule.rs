@@ -72,10 +72,6 @@ pub enum Staging {
     Timer { due_ms: i64 },
 }
 
-fn number(props: &[u8], name: &str) -> Result<Option<i64>, String> {
-    parse_number(name, properties::get(props, name))
-}
-
 fn parse_number(name: &str, value: Option<&[u8]>) -> Result<Option<i64>, String> {
     match value {
         None => Ok(None),
@@ -214,8 +210,8 @@ pub async fn restore_staged(shard: &Shard, phys: i64, drop_delay: bool) -> Resul
         return Ok(false);
     };
     let props = v.user_properties();
-    let topic = properties::get(props, REAL_TOPIC).and_then(|t| std::str::from_utf8(t).ok());
-    let qid = number(props, REAL_QID).ok().flatten();
+    let topic = properties::get_str(props, REAL_TOPIC);
+    let qid = properties::get_number(props, REAL_QID);
     let (Some(topic), Some(qid)) = (topic, qid) else {
         tracing::warn!(
             shard = shard.id,

@@ -58,9 +58,7 @@ pub fn half_properties(props: &[u8], topic: &str, queue_id: i32) -> Vec<u8> {
     properties::copy_without(props, &mut out, &[REAL_TOPIC, REAL_QID, TRANSACTION_ID]);
     properties::push(&mut out, REAL_TOPIC, topic);
     properties::push(&mut out, REAL_QID, &queue_id.to_string());
-    if let Some(uniq) =
-        properties::get(props, properties::UNIQ_KEY).and_then(|u| std::str::from_utf8(u).ok())
-    {
+    if let Some(uniq) = properties::get_str(props, properties::UNIQ_KEY) {
         properties::push(&mut out, TRANSACTION_ID, uniq);
     }
     out
@@ -93,9 +91,8 @@ pub struct Transactions {
 }
 
 fn check_after(props: &[u8], stored_ms: i64, timeout_ms: u64) -> i64 {
-    let immunity_ms = properties::get(props, CHECK_IMMUNITY)
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok())
-        .map_or(0, |s| s.saturating_mul(1000));
+    let immunity_ms =
+        properties::get_number(props, CHECK_IMMUNITY).map_or(0, |s| s.saturating_mul(1000));
     stored_ms + immunity_ms.max(timeout_ms as i64)
 }
 
@@ -361,10 +358,8 @@ impl Shard {
         }
         let durability = self.tx_durability();
         if commit {
-            let topic =
-                properties::get(props, REAL_TOPIC).and_then(|t| std::str::from_utf8(t).ok());
-            let qid = properties::get(props, REAL_QID)
-                .and_then(|q| std::str::from_utf8(q).ok()?.parse::<i32>().ok());
+            let topic = properties::get_str(props, REAL_TOPIC);
+            let qid = properties::get_number(props, REAL_QID).and_then(|q| i32::try_from(q).ok());
             let (Some(topic), Some(qid)) = (topic, qid) else {
                 return Err((
                     rs::SYSTEM_ERROR,
@@ -488,7 +483,7 @@ impl Shard {
             .ok_or("half message no longer stored")?;
         let v = RecordView::parse(&rec).map_err(|e| e.to_string())?;
         let props = v.user_properties();
-        let text = |name| properties::get(props, name).and_then(|t| std::str::from_utf8(t).ok());
+        let text = |name| properties::get_str(props, name);
         let group = text(PGROUP).ok_or("half message without PGROUP")?;
         let topic = text(REAL_TOPIC).ok_or("half message without REAL_TOPIC")?;
         let qid = text(REAL_QID)

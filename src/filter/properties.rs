@@ -48,8 +48,7 @@ pub struct RawProperties<'a>(pub &'a [u8]);
 
 impl Properties for RawProperties<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        let value = rocketcore_storage::properties::get(self.0, key)?;
-        std::str::from_utf8(value).ok()
+        rocketcore_storage::properties::get_str(self.0, key)
     }
 }
 

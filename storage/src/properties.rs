@@ -46,6 +46,17 @@ pub fn get<'a>(props: &'a [u8], name: &str) -> Option<&'a [u8]> {
         .map(|(_, v)| v)
 }
 
+/// The value of `name` as text; None when absent or not UTF-8.
+pub fn get_str<'a>(props: &'a [u8], name: &str) -> Option<&'a str> {
+    get(props, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// The value of `name` as an integer (surrounding whitespace ignored);
+/// None when absent or not a number.
+pub fn get_number(props: &[u8], name: &str) -> Option<i64> {
+    get_str(props, name)?.trim().parse().ok()
+}
+
 /// Appends one `name \x01 value \x02` pair.
 pub fn push(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
@@ -86,12 +97,7 @@ pub fn tags_code(props: &[u8]) -> i64 {
 /// read 20-byte units instead of records. Recovery recomputes it from the
 /// record, so it must depend on nothing else.
 pub fn cq_tags_code(topic: &[u8], props: &[u8]) -> i64 {
-    let number = |name| {
-        get(props, name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(0)
-    };
+    let number = |name| get_number(props, name).unwrap_or(0);
     if topic == SCHEDULE_TOPIC.as_bytes() || topic == TIMER_TOPIC.as_bytes() {
         number(TIMER_OUT_MS)
     } else if topic == TRANS_OP_TOPIC.as_bytes() {

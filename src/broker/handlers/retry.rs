@@ -109,7 +109,7 @@ impl Shard {
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
         };
         let props = v.user_properties();
-        let text = |name| properties::get(props, name).and_then(|t| std::str::from_utf8(t).ok());
+        let text = |name| properties::get_str(props, name);
         let origin_topic = match text(RETRY_TOPIC) {
             Some(t) => t.to_string(),
             None => String::from_utf8_lossy(v.topic()).into_owned(),

@@ -120,6 +120,53 @@ fn a_second_server_on_taken_ports_refuses_to_start() {
     assert_eq!(r.code, rs::SUCCESS);
 }
 
+/// A crash leaves the dead process's connections behind (FIN-WAIT-2 while
+/// their clients keep them open, TIME-WAIT once closed); the port check must
+/// not take them for a live server, or every crash is a minute of downtime.
+#[test]
+fn a_restart_right_after_kill_9_with_clients_connected_is_ready_at_once() {
+    let dir = store_dir("restart-after-kill");
+    let store = dir.path().join("store");
+    let (ns, br) = free_ports();
+    let mut server = Server::start_dev_on(&store, ns, br, &["--shards", "2"]);
+    let mut clients: Vec<Client> = (0..4).map(|_| Client::connect(server.broker)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let r = c
+            .call(send_request("RestartTopic", i as i32, b"before", ""))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+    }
+    let mut ns_client = Client::connect(server.namesrv);
+    let mut route = RemotingCommand::new_request(105);
+    route.set_ext("topic", "RestartTopic");
+    ns_client.call(route).unwrap();
+    // Some closed before the crash (TIME-WAIT on the server side), the rest
+    // stay open through it.
+    clients.truncate(2);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    server.kill9();
+
+    let restarted = std::time::Instant::now();
+    let server = Server::dev(&store)
+        .ports(ns, br)
+        .args(["--shards", "2"])
+        .ready_timeout(std::time::Duration::from_secs(10))
+        .start();
+    let took = restarted.elapsed();
+    assert!(
+        !server.log_tail().contains("not free"),
+        "{}",
+        server.log_tail()
+    );
+    let mut c = Client::connect(server.broker);
+    let r = c
+        .call(send_request("RestartTopic", 0, b"after", ""))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    println!("ready {took:?} after kill -9");
+    drop((clients, ns_client));
+}
+
 /// `rocketcore dev` on the given loopback ports, output captured.
 fn dev_command(ns: u16, br: u16, store: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketcore"));

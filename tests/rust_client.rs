@@ -76,6 +76,26 @@ fn rust_client_timer_messages() {
     run_scenario("timer", "RustClientTimer", &[], &[]);
 }
 
+/// Issue 14: push consumers on new groups, not waited for, get a plain
+/// message within 3 s and a delay-level-2 message within 5-7 s, five rounds.
+#[test]
+fn rust_client_new_consumer_receives_promptly() {
+    run_scenario("new-consumer", "RustClientNewConsumer", &[], &[]);
+}
+
+/// The same with busy loops on every core beside the broker and client, the
+/// condition issue 14 was seen under.
+#[test]
+fn rust_client_new_consumer_under_load() {
+    run_scenario_with(
+        "new-consumer",
+        "RustClientNewConsumerLoad",
+        &[],
+        &[],
+        Load::BusyCores,
+    );
+}
+
 /// An SQL92 subscription receives exactly the matching messages.
 #[test]
 fn rust_client_sql92_subscription() {
@@ -87,6 +107,23 @@ fn rust_client_sql92_subscription() {
 /// the client program against it and checks it passed and that the server
 /// exits 0 on SIGTERM.
 fn run_scenario(scenario: &str, topic: &str, server_args: &[&str], client_args: &[&str]) {
+    run_scenario_with(scenario, topic, server_args, client_args, Load::None);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Load {
+    None,
+    /// `common::CpuLoad` while the scenario runs.
+    BusyCores,
+}
+
+fn run_scenario_with(
+    scenario: &str,
+    topic: &str,
+    server_args: &[&str],
+    client_args: &[&str],
+    load: Load,
+) {
     if std::env::var_os("ROCKETCORE_SKIP_RUST_CLIENT").is_some_and(|v| v == "1") {
         eprintln!("skipped: ROCKETCORE_SKIP_RUST_CLIENT=1");
         return;
@@ -123,6 +160,7 @@ fn run_scenario(scenario: &str, topic: &str, server_args: &[&str], client_args: 
     // One scenario at a time: their timing checks (a timer due in 3 s may
     // be at most 1.5 s late) should not compete with each other for 2 cores.
     let _turn = SCENARIO_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let _load = (load == Load::BusyCores).then(|| common::CpuLoad::start(CLIENT_BUDGET));
 
     let store = tmp.join(format!(
         "rust-client-store-{scenario}-{}-{}",

@@ -57,6 +57,8 @@ pub struct Shard {
     pub tx: Transactions,
     /// Compiled SQL92 expressions by source text, so pulls do not parse.
     pub sql_cache: RefCell<HashMap<Box<str>, Rc<Sql92Filter>>>,
+    /// Shard 0: groups whose join notice is to be repeated.
+    pub notify_pending: RefCell<std::collections::HashSet<String>>,
 }
 
 #[derive(Default)]
@@ -118,6 +120,7 @@ impl Shard {
             sched,
             tx,
             sql_cache: RefCell::new(HashMap::new()),
+            notify_pending: RefCell::new(std::collections::HashSet::new()),
         }
     }
 
@@ -406,7 +409,24 @@ impl Handler for Shard {
             peer: conn.peer,
             hops: 0,
         };
-        self.process(ctx, req, false).await
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return self.process(ctx, req, false).await;
+        }
+        // Request by request, for following one client's conversation.
+        let (code, opaque) = (req.code, req.opaque);
+        let started = std::time::Instant::now();
+        let reply = self.process(ctx, req, false).await;
+        tracing::debug!(
+            shard = self.id,
+            conn = conn.id,
+            code,
+            opaque,
+            reply = reply.as_ref().map(|r| r.code),
+            remark = reply.as_ref().and_then(|r| r.remark.as_deref()),
+            us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+        reply
     }
 
     fn on_close(&self, conn: &Rc<Conn>) {

@@ -601,3 +601,43 @@ pub fn records(body: &[u8]) -> Vec<rocketcore_storage::RecordView<'_>> {
     }
     out
 }
+
+/// Busy loops on every core, as a parallel build beside the broker would
+/// keep them; for tests that must hold under CPU contention. Each loop ends
+/// when this is dropped or after `limit`, whichever comes first, so a test
+/// that dies without unwinding cannot leave them spinning.
+pub struct CpuLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuLoad {
+    pub fn start(limit: Duration) -> CpuLoad {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    let end = Instant::now() + limit;
+                    let mut x = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < end {
+                        for i in 0..100_000u64 {
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005) ^ i);
+                        }
+                    }
+                })
+            })
+            .collect();
+        CpuLoad { stop, threads }
+    }
+}
+
+impl Drop for CpuLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! when a client's connection closes or it goes silent.
 
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::time::Duration;
 
 use crate::broker::mesh::ReqCtx;
 use crate::broker::meta::{
@@ -20,12 +22,19 @@ use crate::protocol::{
 use crate::remoting::codes::{request_code as rq, response_code as rs};
 use crate::remoting::{version, RemotingCommand};
 
+/// How long after a consumer joins its group is told a second time.
+const NOTIFY_AGAIN_AFTER: Duration = Duration::from_millis(1000);
+
 impl Shard {
     fn owner_mut(&self) -> Option<std::cell::RefMut<'_, MetaOwner>> {
         self.owner.as_ref().map(|o| o.borrow_mut())
     }
 
-    pub fn handle_heartbeat(&self, ctx: ReqCtx, cmd: &RemotingCommand) -> RemotingCommand {
+    pub fn handle_heartbeat(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
         let body = cmd.body.as_deref().unwrap_or(b"{}");
         let hb: HeartbeatData = match decode_json(body) {
             Ok(h) => h,
@@ -151,6 +160,7 @@ impl Shard {
         }
         for g in notify {
             self.notify_consumer_ids_changed(&g);
+            self.notify_again_later(g);
         }
         let mut r = response(cmd, rs::SUCCESS, None);
         r.version = version::SERVER_VERSION;
@@ -159,15 +169,25 @@ impl Shard {
         r
     }
 
-    /// NOTIFY_CONSUMER_IDS_CHANGED (40), oneway, to every member of `group`.
+    /// NOTIFY_CONSUMER_IDS_CHANGED (40), oneway, to every member of `group`,
+    /// unless the group turned notifications off
+    /// (`notifyConsumerIdsChangedEnable`, as Java honours it).
     pub fn notify_consumer_ids_changed(&self, group: &str) {
         let members: Vec<Member> = match &self.owner {
-            Some(o) => o
-                .borrow()
-                .consumers
-                .get(group)
-                .map(|i| i.members.values().cloned().collect())
-                .unwrap_or_default(),
+            Some(o) => {
+                let o = o.borrow();
+                if o.snap()
+                    .groups
+                    .get(group)
+                    .is_some_and(|g| !g.notify_consumer_ids_changed_enable)
+                {
+                    return;
+                }
+                o.consumers
+                    .get(group)
+                    .map(|i| i.members.values().cloned().collect())
+                    .unwrap_or_default()
+            }
             None => return,
         };
         for m in members {
@@ -175,6 +195,29 @@ impl Shard {
             cmd.set_ext("consumerGroup", group);
             self.send_oneway_to(m.conn_shard, m.conn_id, cmd);
         }
+    }
+
+    /// Repeats the notice of a join `NOTIFY_AGAIN_AFTER` later (once per
+    /// group however many joins come meanwhile). The first notice is sent
+    /// while the joining heartbeat is still being answered, and the C++
+    /// client (librocketmq 1.2) ignores a notice that reaches it before its
+    /// `start()` has returned: a second consumer of one client instance then
+    /// got no queues until its 10 s rebalance timer (issue 14). Java's
+    /// broker has the same race; the repeat costs each member one extra
+    /// rebalance per membership change.
+    fn notify_again_later(self: &Rc<Self>, group: String) {
+        if !self.notify_pending.borrow_mut().insert(group.clone()) {
+            return;
+        }
+        let me = self.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(NOTIFY_AGAIN_AFTER).await;
+            me.notify_pending.borrow_mut().remove(&group);
+            if !me.stopping.get() {
+                me.notify_consumer_ids_changed(&group);
+            }
+        })
+        .detach();
     }
 
     pub fn handle_unregister_client(&self, cmd: &RemotingCommand) -> RemotingCommand {

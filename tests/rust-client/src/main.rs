@@ -10,6 +10,9 @@
 //! - `timer` (`timer.rs`): messages with a delivery time must arrive at it.
 //! - `sql92` (`sql92.rs`): a push consumer with an SQL92 selector must get
 //!   exactly the matching messages.
+//! - `new-consumer` (`new_consumer.rs`): push consumers on new groups, not
+//!   waited for, must get a plain message within 3 s and a delay-level-2
+//!   message within 5-7 s.
 //!
 //! This file holds what the scenarios share: arguments, the client runtime,
 //! the watchdog, logging, and small client helpers. Exit code 0 only when the
@@ -17,6 +20,7 @@
 //! arguments; 3 when the watchdog had to kill the process. The summary goes to
 //! stdout; the client's own log lines go to stderr.
 
+mod new_consumer;
 mod produce_consume;
 mod sql92;
 mod timer;
@@ -78,10 +82,15 @@ usage: rocketcore-rust-client-check --namesrv HOST:PORT --topic TOPIC --group GR
                           sql92            --count messages with properties a and
                                            b, consumed with the SQL92 selector
                                            \"a >= 10 AND b = 'x'\"
+                          new-consumer     --count rounds of a push consumer on
+                                           a new group: a plain message 1 s after
+                                           its start within 3 s, a delay level 2
+                                           message within 5-7 s
   --count N             messages to send; default 200 (produce-consume), 3 per
-                        outcome (transaction), 5 (timer), 20 (sql92, at least 11)
+                        outcome (transaction), 5 (timer), 20 (sql92, at least 11),
+                        5 rounds (new-consumer)
   --timeout-secs S      budget for the whole run (default 120 for produce-consume,
-                        60 otherwise)
+                        90 for new-consumer, 60 otherwise)
   --tag TAG             tag set on every message (default TagA)
   --consume-threads K   push consumer listener concurrency (default 8)
   --allow-redelivery    do not fail when a message is delivered more than once,
@@ -106,14 +115,16 @@ pub(crate) enum Scenario {
     Transaction,
     Timer,
     Sql92,
+    NewConsumer,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 4] = [
+    const ALL: [Scenario; 5] = [
         Scenario::ProduceConsume,
         Scenario::Transaction,
         Scenario::Timer,
         Scenario::Sql92,
+        Scenario::NewConsumer,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -122,6 +133,7 @@ impl Scenario {
             Scenario::Transaction => "transaction",
             Scenario::Timer => "timer",
             Scenario::Sql92 => "sql92",
+            Scenario::NewConsumer => "new-consumer",
         }
     }
 
@@ -131,6 +143,7 @@ impl Scenario {
             Scenario::Transaction => 3,
             Scenario::Timer => 5,
             Scenario::Sql92 => 20,
+            Scenario::NewConsumer => 5,
         }
     }
 
@@ -139,6 +152,8 @@ impl Scenario {
             // Sized for 200 messages through a cold client on a loaded machine.
             Scenario::ProduceConsume => Duration::from_secs(120),
             Scenario::Transaction | Scenario::Timer | Scenario::Sql92 => Duration::from_secs(60),
+            // Up to about 11 s a round, five rounds.
+            Scenario::NewConsumer => Duration::from_secs(90),
         }
     }
 }
@@ -350,6 +365,7 @@ fn main() -> ExitCode {
             Scenario::Transaction => transaction::run(&args, runtime).await,
             Scenario::Timer => timer::run(&args, runtime).await,
             Scenario::Sql92 => sql92::run(&args, runtime).await,
+            Scenario::NewConsumer => new_consumer::run(&args, runtime).await,
         }
     });
 

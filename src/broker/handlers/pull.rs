@@ -249,6 +249,10 @@ impl Shard {
             .then(|| Duration::from_millis(h.suspend_ms.min(MAX_HOLD_MS) as u64));
         let deadline = hold.map(|d| std::time::Instant::now() + d);
         loop {
+            // An append while the read below is suspended notifies nobody
+            // (this pull is not waiting yet); comparing the queue's end
+            // before the read and before the wait catches it.
+            let end_before_read = self.store.max_offset(h.topic, h.queue_id);
             let reply = self
                 .read_for_pull(
                     &cmd,
@@ -266,6 +270,9 @@ impl Shard {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Some(reply);
+            }
+            if self.store.max_offset(h.topic, h.queue_id) != end_before_read {
+                continue;
             }
             if !self.polls.wait(h.topic, h.queue_id, left).await {
                 // Hold time over: answer with what a re-read finds.

@@ -305,11 +305,13 @@ impl CommitLog {
         debug_assert_eq!(pos - first, total);
         st.cache.push(first, st.current.split().freeze());
         st.write_pos = pos;
-        let pending = pos - self.written.get();
         drop(guard);
-        if pending >= self.cfg.flush_batch_bytes {
-            self.kick.raise();
-        }
+        // Every append is written promptly, synced or not: under
+        // ASYNC_FLUSH a process crash must lose at most the round in flight
+        // (the bytes are then in the file, only the fdatasync waits for the
+        // interval), as RocketMQ's page-cache store loses nothing. The
+        // flusher takes whatever queued up while it was busy as one round.
+        self.kick.raise();
         Ok(BatchPlacement { first, end: pos })
     }
 
@@ -345,6 +347,10 @@ impl CommitLog {
 
     /// Waits for a reason to flush: a kick, or the flush interval.
     pub(crate) async fn wait_for_work(&self) {
+        // Under load the kick is nearly always raised already: no timer.
+        if self.kick.take() {
+            return;
+        }
         let interval = Duration::from_millis(self.cfg.flush_interval_ms);
         let _ = glommio::timer::timeout(interval, async {
             self.kick.wait().await;
@@ -367,9 +373,9 @@ impl CommitLog {
     /// One flusher round: writes up to `round_bytes` of what is pending, then
     /// syncs if a synced append is waiting or the flush interval has passed
     /// since the last sync. Buffered load thus costs one fdatasync per
-    /// interval, synced load one per round: a group commit for every append
-    /// that queued behind the previous sync. Asks for another round when
-    /// work remains.
+    /// interval (its writes go out at once), synced load one per round: a
+    /// group commit for every append that queued behind the previous sync.
+    /// Asks for another round while anything is unwritten.
     pub(crate) async fn flush_round(&self) -> Result<()> {
         let _permit = self
             .flush_lock
@@ -380,8 +386,7 @@ impl CommitLog {
         let interval = Duration::from_millis(self.cfg.flush_interval_ms);
         let sync_due = self.flushed.has_waiters() || self.last_sync.get().elapsed() >= interval;
         self.round(cap, sync_due).await?;
-        let pending = self.write_pos() - self.written.get();
-        let more = pending >= self.cfg.flush_batch_bytes || self.flushed.has_waiters();
+        let more = self.write_pos() > self.written.get() || self.flushed.has_waiters();
         if more {
             self.kick.raise();
         }

@@ -34,8 +34,6 @@ pub struct StoreConfig {
     pub record_crc: bool,
     /// `flushIntervalCommitLog`.
     pub flush_interval_ms: u64,
-    /// Buffered appends wake the flusher early once this much is unflushed.
-    pub flush_batch_bytes: u64,
     /// `syncFlushTimeout`.
     pub sync_flush_timeout_ms: u64,
     /// Largest single write the flusher issues; below the device's max request size.
@@ -87,7 +85,6 @@ impl StoreConfig {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             record_crc: true,
             flush_interval_ms: 500,
-            flush_batch_bytes: 4 << 20,
             sync_flush_timeout_ms: 5_000,
             write_io_bytes: 1 << 20,
             write_io_depth: 8,

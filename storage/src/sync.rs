@@ -144,6 +144,11 @@ impl Signal {
     pub(crate) fn wait(&self) -> SignalWait<'_> {
         SignalWait { signal: self }
     }
+
+    /// Consumes a raise that has already happened, without waiting.
+    pub(crate) fn take(&self) -> bool {
+        self.raised.replace(false)
+    }
 }
 
 pub(crate) struct SignalWait<'a> {

@@ -38,7 +38,6 @@ pub fn small_config(dir: &Path) -> StoreConfig {
     c.segment_bytes = SEGMENT_BYTES;
     c.max_message_bytes = 64 << 10;
     c.flush_interval_ms = 10;
-    c.flush_batch_bytes = 64 << 10;
     c.checkpoint_interval_ms = 50;
     c.write_buffer_bytes = 1 << 20;
     c.tail_cache_bytes = 64 << 10;

@@ -359,6 +359,11 @@ impl CommitLog {
         .await;
     }
 
+    /// Whether a synced append is waiting for the flusher.
+    pub(crate) fn sync_waiting(&self) -> bool {
+        self.flushed.has_waiters()
+    }
+
     /// Wakes the flusher (shutdown, tests).
     pub(crate) fn kick(&self) {
         self.kick.raise();

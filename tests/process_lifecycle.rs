@@ -167,6 +167,51 @@ fn a_restart_right_after_kill_9_with_clients_connected_is_ready_at_once() {
     drop((clients, ns_client));
 }
 
+/// The shard count is the store's: an explicit other count is refused with
+/// a reason, a defaulted one (the cores, which move with the host) yields.
+#[test]
+fn a_store_opens_only_with_the_shard_count_that_wrote_it() {
+    let dir = store_dir("shard-count");
+    let store = dir.path().join("store");
+    let mut server = Server::start_dev(&store, &["--shards", "1"]);
+    let mut c = Client::connect(server.broker);
+    for q in 0..4 {
+        let r = c
+            .call(send_request("ShardCountTopic", q, b"kept", ""))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+    }
+    assert_eq!(server.terminate(), Some(0));
+
+    let (ns, br) = free_ports();
+    let out = dev_command(ns, br, &store)
+        .args(["--shards", "2"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with another shard count");
+    assert!(
+        stderr.contains("written by 1 shards") && stderr.contains("--shards 1"),
+        "{stderr}"
+    );
+
+    // No --shards: the default (this host's cores) gives way to the record.
+    let server = Server::start_dev(&store, &[]);
+    assert!(
+        server.ready_line().contains("shards=1"),
+        "{}",
+        server.ready_line()
+    );
+    let mut c = Client::connect(server.broker);
+    for q in 0..4 {
+        let r = c
+            .call(pull_request("shard-count-check", "ShardCountTopic", q, 0))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "queue {q}: {:?}", r.remark);
+        assert_eq!(records(r.body.as_deref().unwrap()).len(), 1, "queue {q}");
+    }
+}
+
 /// `rocketcore dev` on the given loopback ports, output captured.
 fn dev_command(ns: u16, br: u16, store: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketcore"));

@@ -26,6 +26,9 @@ pub struct BrokerConfig {
     pub advertised: SocketAddr,
     pub store_dir: PathBuf,
     pub shards: usize,
+    /// `shards` was chosen by the user, not defaulted to the cores
+    /// available: a store recorded with another count then refuses to open.
+    pub shards_explicit: bool,
     pub flush_disk_type: FlushDiskType,
     pub auto_create_topic_enable: bool,
     pub auto_create_subscription_group: bool,
@@ -80,6 +83,7 @@ impl BrokerConfig {
             ),
             store_dir,
             shards: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            shards_explicit: false,
             flush_disk_type: FlushDiskType::AsyncFlush,
             auto_create_topic_enable: true,
             auto_create_subscription_group: true,

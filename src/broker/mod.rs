@@ -13,6 +13,7 @@ mod register;
 mod reply_slot;
 pub mod schedule;
 pub mod shard;
+mod shard_count;
 mod transaction;
 
 use std::net::SocketAddr;
@@ -57,6 +58,8 @@ pub struct BrokerHandle {
     threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
     senders: Vec<flume::Sender<ShardMsg>>,
     pub listen: SocketAddr,
+    /// The shard count running: the store's recorded one (`shard_count`).
+    pub shards: usize,
 }
 
 impl BrokerHandle {
@@ -83,7 +86,7 @@ impl BrokerHandle {
 
 /// Starts the broker's shards and returns once all of them serve (or one
 /// failed to start, in which case the others are stopped).
-pub fn start(cfg: BrokerConfig) -> Result<BrokerHandle, String> {
+pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     cfg.validate()?;
     crate::net::ensure_port_free(cfg.listen, "broker listen")?;
     if cfg.legacy_port {
@@ -93,6 +96,7 @@ pub fn start(cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     }
     std::fs::create_dir_all(&cfg.store_dir)
         .map_err(|e| format!("creating store dir {}: {e}", cfg.store_dir.display()))?;
+    cfg.shards = shard_count::settle(&cfg.store_dir, cfg.shards, cfg.shards_explicit)?;
     let mut owner = MetaOwner::load(&cfg.store_dir)?;
     if cfg.auto_create_topic_enable && owner.snap().topic(TBW102).is_none() {
         let mut t = TopicConfig::new(TBW102, cfg.default_topic_queue_nums);
@@ -157,6 +161,7 @@ pub fn start(cfg: BrokerConfig) -> Result<BrokerHandle, String> {
         threads,
         senders,
         listen,
+        shards: cfg.shards,
     };
     for _ in 0..cfg.shards {
         match ready_rx.recv() {

@@ -31,13 +31,15 @@ pub fn settle(store_dir: &Path, requested: usize, explicit: bool) -> Result<usiz
                 store_dir.display()
             );
         }
-        Some(n) => return Err(format!(
+        Some(n) => {
+            return Err(format!(
             "store {} was written by {n} shards and cannot be opened with --shards {requested}: \
                  a queue's shard is (hash(topic) + queueId) mod shards, so every queue, its \
                  messages and its consumer offsets would be looked for on the wrong shard. \
                  Start with --shards {n}, or move the queues to a new store",
             store_dir.display()
-        )),
+        ))
+        }
         None => {}
     }
     let n = recorded.unwrap_or(requested);

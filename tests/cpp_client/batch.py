@@ -6,6 +6,11 @@ with its own UNIQ_KEY) but sends it with request code 10 (SEND_MESSAGE, V1
 header keys) and the header field ``batch`` set to ``"1"`` (C++
 ``ostringstream << bool``), not code 320 and not ``"true"``.
 
+The last batch is 64 entries of 1 KiB: over the client's compression
+threshold (4 KiB by default), so librocketmq zlib-compresses the whole batch
+body and sets the COMPRESSED sysFlag on the request; the broker inflates it
+and stores the entries uncompressed.
+
 Checks: each entry is consumed as its own message with its own tags, keys,
 properties, body and msgId; all entries of one batch share one queue and
 have consecutive queue offsets.
@@ -14,8 +19,8 @@ have consecutive queue offsets.
 import rmq_common as rc
 from rmq_common import check
 
-BATCHES = 3
-PER_BATCH = 8
+# Entries per batch, and each entry's body size (None: small, varied).
+BATCHES = [(8, None), (8, None), (8, None), (64, 1024)]
 
 
 def body(s):
@@ -27,19 +32,28 @@ def body(s):
     s.await_assignment(p, topic, [col], "exclusive")
 
     expected = {}
-    for b in range(BATCHES):
+    for b, (entries, size) in enumerate(BATCHES):
         msgs = []
-        for e in range(PER_BATCH):
+        for e in range(entries):
             rid = f"b{b}-e{e}"
+            head = f"batch {b} entry {e} ".encode()
+            if size is None:
+                payload = head + bytes(range(1, 1 + e * 20 % 255))
+            else:
+                # No NUL bytes: the C API hands bodies back as C strings.
+                payload = (head + bytes(33 + (i * 7 + e) % 90 for i in range(size)))[:size]
             spec = {
                 "tags": f"Tag{e % 3}",
                 "keys": f"bkey-{rid}",
-                "body": f"batch {b} entry {e} ".encode() + bytes(range(1, 1 + e * 20 % 255)),
+                "body": payload,
                 "props": {rc.PROP_ID: rid, "batch": str(b), "entry": str(e)},
             }
             expected[rid] = spec
             msgs.append(p.message(topic, spec["body"], tags=spec["tags"], keys=spec["keys"], props=spec["props"]))
-        res = p.raw.send_batch(msgs)
+        try:
+            res = p.raw.send_batch(msgs)
+        except Exception as e:  # noqa: BLE001 - the wrapper raises on a refusal
+            raise rc.ScenarioFailure(f"batch {b} ({entries} entries of {size or 'small'} bytes) refused: {e}")
         check(res.status == rc.SendStatus.OK, f"batch {b}: status {res.status!r}")
         # 1.2.x reports an empty msgId for a batch (it has no UNIQ_KEY of its
         # own), so only the status and offset are meaningful here.
@@ -80,16 +94,16 @@ def body(s):
         check(m.msg_id, f"{m.rc_id}: empty msgId")
         check(m.msg_id not in msg_ids, f"{m.rc_id}: msgId {m.msg_id} shared with another entry")
         msg_ids.add(m.msg_id)
-    for b in range(BATCHES):
+    for b, (count, _) in enumerate(BATCHES):
         entries = sorted((m for m in got if m.props.get("batch") == str(b)), key=lambda m: int(m.props["entry"]))
         queues = {m.queue_id for m in entries}
         check(len(queues) == 1, f"batch {b} spread over queues {queues}")
         offsets = [m.queue_offset for m in entries]
         check(
-            offsets == list(range(offsets[0], offsets[0] + PER_BATCH)),
+            offsets == list(range(offsets[0], offsets[0] + count)),
             f"batch {b}: entries not at consecutive queue offsets in entry order: {offsets}",
         )
-    s.log(f"all {len(expected)} entries of {BATCHES} batches consumed intact")
+    s.log(f"all {len(expected)} entries of {len(BATCHES)} batches consumed intact")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,30 @@ pub struct BatchEntry {
     pub properties: Bytes,
 }
 
+/// A batch body as the entries are stored. librocketmq (the C++ client)
+/// zlib-compresses a whole batch body over its compression threshold and
+/// marks the request with the COMPRESSED sysFlag; the entries inside are
+/// plain, so they are cut from the inflated body and stored without the
+/// flag. The inflated size is bounded by `limit` (maxMessageSize) before
+/// anything larger is allocated.
+pub fn batch_body(body: Bytes, sys_flag: i32, limit: usize) -> Result<(Bytes, i32), String> {
+    if sys_flag & record::SYSFLAG_COMPRESSED == 0 {
+        return Ok((body, sys_flag));
+    }
+    use std::io::Read as _;
+    let mut out = Vec::with_capacity((body.len() * 4).min(limit));
+    flate2::read::ZlibDecoder::new(&body[..])
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("compressed batch body does not inflate: {e}"))?;
+    if out.len() > limit {
+        return Err(format!(
+            "compressed batch body inflates past maxMessageSize {limit}"
+        ));
+    }
+    Ok((Bytes::from(out), sys_flag & !record::SYSFLAG_COMPRESSED))
+}
+
 /// Cuts a batch body into entries without copying. Every length is checked.
 pub fn parse_batch(body: &Bytes) -> Result<Vec<BatchEntry>, String> {
     let mut out = Vec::new();
@@ -344,7 +368,16 @@ impl Shard {
         h: &SendHeader<'_>,
         qid: i32,
     ) -> RemotingCommand {
-        let body = cmd.body.clone().unwrap_or_default();
+        let mut body = cmd.body.clone().unwrap_or_default();
+        let mut sys_flag = h.sys_flag;
+        if h.batch {
+            match batch_body(body, sys_flag, self.cfg.max_message_size) {
+                Ok((b, f)) => (body, sys_flag) = (b, f),
+                Err(e) => {
+                    return response(cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
+                }
+            }
+        }
         let props = h.properties.as_bytes();
         // Reserved before the append awaits, so concurrent sends never
         // share a broker-made UNIQ_KEY.
@@ -363,7 +396,7 @@ impl Shard {
         };
         if h.batch {
             return self
-                .append_batch(ctx, cmd, h, qid, &body, seq, durable)
+                .append_batch(ctx, cmd, h, qid, &body, sys_flag, seq, durable)
                 .await;
         }
         let owned = with_uniq_key(props, self.id, seq);
@@ -469,6 +502,7 @@ impl Shard {
         h: &SendHeader<'_>,
         qid: i32,
         body: &Bytes,
+        sys_flag: i32,
         seq: u64,
         durable: Durability,
     ) -> RemotingCommand {
@@ -482,7 +516,7 @@ impl Shard {
             .map(|(i, e)| with_uniq_key(&e.properties, self.id, seq + i as u64))
             .collect();
         for (e, o) in entries.iter().zip(&owned) {
-            if let Some(why) = batch_refusal(o.as_deref().unwrap_or(&e.properties), h.sys_flag) {
+            if let Some(why) = batch_refusal(o.as_deref().unwrap_or(&e.properties), sys_flag) {
                 return response(cmd, rs::MESSAGE_ILLEGAL, why.to_string());
             }
         }
@@ -493,7 +527,7 @@ impl Shard {
                 flag: e.flag,
                 body: &e.body[..],
                 properties: o.as_deref().unwrap_or(&e.properties[..]),
-                sys_flag: h.sys_flag,
+                sys_flag,
                 born_timestamp_ms: h.born_timestamp,
                 born_host: ctx.peer,
                 reconsume_times: h.reconsume_times,
@@ -565,6 +599,44 @@ mod tests {
         offset_msg_id(&mut s, &"192.168.1.10:10911".parse().unwrap(), 0x1234);
         assert_eq!(s, "C0A8010A00002A9F0000000000001234");
         assert_eq!(s.len(), 32);
+    }
+
+    #[test]
+    fn compressed_batch_bodies_are_inflated_within_the_limit() {
+        use std::io::Write as _;
+        let mut plain = Vec::new();
+        for i in 0..64 {
+            let body = format!("small message {i}");
+            plain.extend_from_slice(&((22 + body.len()) as i32).to_be_bytes());
+            plain.extend_from_slice(&[0; 8]);
+            plain.extend_from_slice(&0i32.to_be_bytes());
+            plain.extend_from_slice(&(body.len() as i32).to_be_bytes());
+            plain.extend_from_slice(body.as_bytes());
+            plain.extend_from_slice(&0i16.to_be_bytes());
+        }
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(5));
+        z.write_all(&plain).unwrap();
+        let packed = Bytes::from(z.finish().unwrap());
+        // As sent: parsing the compressed bytes as entries fails.
+        assert!(parse_batch(&packed).is_err());
+
+        let flags = record::SYSFLAG_COMPRESSED | 0x4;
+        let (body, flag) = batch_body(packed.clone(), flags, 1 << 20).unwrap();
+        assert_eq!(&body[..], &plain[..]);
+        assert_eq!(flag, 0x4, "entries are stored uncompressed");
+        assert_eq!(parse_batch(&body).unwrap().len(), 64);
+
+        let (same, flag) = batch_body(Bytes::from(plain.clone()), 0, 10).unwrap();
+        assert_eq!(
+            (same.len(), flag),
+            (plain.len(), 0),
+            "uncompressed: untouched"
+        );
+
+        let e = batch_body(packed.clone(), flags, plain.len() - 1).unwrap_err();
+        assert!(e.contains("maxMessageSize"), "{e}");
+        assert!(batch_body(Bytes::from_static(b"not zlib"), flags, 1 << 20).is_err());
+        assert!(batch_body(packed.slice(..packed.len() / 2), flags, 1 << 20).is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use glommio::io::{BufferedFile, OpenOptions};
 
 use crate::commit_log::{list_numbered, segment_name};
+use crate::env::{Environment, IoOp};
 use crate::error::{Result, StoreError};
 
 pub const CQ_UNIT_BYTES: u64 = 20;
@@ -228,7 +229,7 @@ impl ConsumeQueue {
     }
 
     /// Writes every unit not yet in a file. Returns the offset written up to.
-    pub(crate) async fn persist(&self) -> Result<u64> {
+    pub(crate) async fn persist(&self, env: &dyn Environment) -> Result<u64> {
         loop {
             let (k, pos, data, upto) = {
                 let st = self.state.borrow();
@@ -249,6 +250,9 @@ impl ConsumeQueue {
                     location: self.file_name(k).display().to_string(),
                     reason: "consume queue file could not be created".into(),
                 })?;
+            env.failpoint(IoOp::CqWrite).map_err(|e| {
+                StoreError::io(format!("writing {}", self.file_name(k).display()), e)
+            })?;
             f.write_at(data, pos).await.map_err(|e| {
                 StoreError::glommio(format!("writing {}", self.file_name(k).display()), e)
             })?;
@@ -258,17 +262,22 @@ impl ConsumeQueue {
         }
     }
 
-    /// Syncs the files written since the last sync.
-    pub(crate) async fn sync(&self) -> Result<()> {
-        let dirty: Vec<u64> = std::mem::take(&mut self.state.borrow_mut().dirty)
-            .into_iter()
-            .collect();
+    /// Syncs the files written since the last sync. A file stays dirty
+    /// until its sync succeeds (the caller must still not trust a later
+    /// success: see `ShardStore::write_checkpoint`).
+    pub(crate) async fn sync(&self, env: &dyn Environment) -> Result<()> {
+        let dirty: Vec<u64> = self.state.borrow().dirty.iter().copied().collect();
         for k in dirty {
             if let Some(f) = self.file(k, false).await? {
-                f.fdatasync().await.map_err(|e| {
-                    StoreError::glommio(format!("syncing {}", self.file_name(k).display()), e)
+                let synced = match env.failpoint(IoOp::CqSync) {
+                    Ok(()) => f.fdatasync().await.map_err(std::io::Error::from),
+                    Err(e) => Err(e),
+                };
+                synced.map_err(|e| {
+                    StoreError::io(format!("syncing {}", self.file_name(k).display()), e)
                 })?;
             }
+            self.state.borrow_mut().dirty.remove(&k);
         }
         Ok(())
     }

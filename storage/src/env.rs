@@ -14,6 +14,14 @@ pub enum IoOp {
     Sync,
     /// Creating and preallocating a segment.
     Allocate,
+    /// Writing consume-queue units to their file.
+    CqWrite,
+    /// A consume-queue fdatasync.
+    CqSync,
+    /// Writing and syncing a sealed key index.
+    IndexSeal,
+    /// Writing and syncing a checkpoint slot.
+    Checkpoint,
 }
 
 pub trait Environment {

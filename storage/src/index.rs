@@ -267,7 +267,7 @@ impl Index {
     }
 
     /// Writes sealed indexes still in memory: temp file, sync, rename, dir sync.
-    pub(crate) async fn persist(&self) -> Result<()> {
+    pub(crate) async fn persist(&self, env: &dyn crate::env::Environment) -> Result<()> {
         loop {
             let job = self
                 .sealed
@@ -278,6 +278,8 @@ impl Index {
                 return Ok(());
             };
             let tmp = path.with_extension("tmp");
+            env.failpoint(crate::env::IoOp::IndexSeal)
+                .map_err(|e| StoreError::io(format!("writing {}", tmp.display()), e))?;
             let f = OpenOptions::new()
                 .write(true)
                 .read(true)

@@ -15,7 +15,7 @@ use crate::checkpoint::{Checkpoint, CheckpointFile};
 use crate::commit_log::CommitLog;
 use crate::config::{Durability, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqUnit};
-use crate::env::Environment;
+use crate::env::{Environment, IoOp};
 use crate::error::{Result, StoreError};
 use crate::index::Index;
 use crate::record::{self, MessageDraft, RecordView};
@@ -81,6 +81,8 @@ pub struct StoreStats {
     pub disk_reads: u64,
     pub queues: usize,
     pub poisoned: Option<String>,
+    /// Set once a consume-queue, index or checkpoint write failed.
+    pub checkpoint_poisoned: Option<String>,
 }
 
 /// Keeps a record when it accepts the record's properties string.
@@ -97,6 +99,8 @@ pub struct ShardStore {
     pub(crate) index: Index,
     queues: RefCell<HashMap<Box<str>, TopicQueues>>,
     checkpoint: RefCell<Option<CheckpointFile>>,
+    /// Why checkpoints stopped (see `write_checkpoint`).
+    checkpoint_poisoned: RefCell<Option<String>>,
     stopping: Cell<bool>,
     /// Advanced to 1 at shutdown; background tasks sleep on it.
     stop: Watermark,
@@ -167,6 +171,7 @@ impl ShardStore {
             index,
             queues: RefCell::new(HashMap::new()),
             checkpoint: RefCell::new(Some(checkpoint)),
+            checkpoint_poisoned: RefCell::new(None),
             stopping: Cell::new(false),
             stop: Watermark::new(0),
             tasks: RefCell::new(Vec::new()),
@@ -661,6 +666,7 @@ impl ShardStore {
             disk_reads: self.disk_reads.get(),
             queues: self.queues.borrow().values().map(|t| t.len()).sum(),
             poisoned: self.log.poisoned(),
+            checkpoint_poisoned: self.checkpoint_poisoned.borrow().clone(),
         }
     }
 
@@ -670,14 +676,34 @@ impl ShardStore {
     }
 
     /// Persists consume queues and sealed indexes, then advances the checkpoint.
+    /// Makes consume queues and sealed indexes durable, then records how
+    /// far they are. A failed write or sync of any of them stops
+    /// checkpoints until a restart: after a failed fsync the kernel may
+    /// have dropped the dirty pages and a later fsync can succeed without
+    /// them (the log's poisoning rule, for derived files). The checkpoint
+    /// then stays where it was, and recovery rebuilds everything past it
+    /// from the log, which is the truth.
     pub(crate) async fn write_checkpoint(&self) -> Result<()> {
+        if let Some(why) = self.checkpoint_poisoned.borrow().clone() {
+            return Err(StoreError::Poisoned(why));
+        }
+        let r = self.try_checkpoint().await;
+        if let Err(e) = &r {
+            let why = format!("checkpoints stopped until restart: {e}");
+            tracing::error!(shard = self.shard, "{why}");
+            *self.checkpoint_poisoned.borrow_mut() = Some(why);
+        }
+        r
+    }
+
+    async fn try_checkpoint(&self) -> Result<()> {
         let dispatched = self.log.write_pos();
         let flushed = self.log.flushed();
         for q in self.all_queues() {
-            q.persist().await?;
-            q.sync().await?;
+            q.persist(&*self.env).await?;
+            q.sync(&*self.env).await?;
         }
-        self.index.persist().await?;
+        self.index.persist(&*self.env).await?;
         let Some(mut file) = self.checkpoint.borrow_mut().take() else {
             // Another checkpoint is being written right now.
             return Ok(());
@@ -688,7 +714,10 @@ impl ShardStore {
             cq_durable: dispatched.min(flushed),
             written_at_ms: self.env.now_ms(),
         };
-        let r = file.write(cp).await;
+        let r = match self.env.failpoint(IoOp::Checkpoint) {
+            Ok(()) => file.write(cp).await,
+            Err(e) => Err(StoreError::io("writing the checkpoint", e)),
+        };
         *self.checkpoint.borrow_mut() = Some(file);
         r
     }

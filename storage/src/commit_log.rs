@@ -15,7 +15,7 @@
 //! one sync serves every append queued behind it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -81,6 +81,12 @@ struct LogState {
     min_offset: u64,
     /// Next append position.
     write_pos: u64,
+    /// Record boundaries past `written`, ascending: every batch's end and
+    /// every segment end. Write rounds end only on one, so `written`,
+    /// `flushed` and the checkpoint made from them are always places a
+    /// record starts (recovery begins there; a cut inside a record or a
+    /// blank filler would end the log early or append over a torn record).
+    boundaries: VecDeque<u64>,
     current: BytesMut,
     cache: TailCache,
     /// Set by a failed write or sync; never cleared.
@@ -173,6 +179,7 @@ impl CommitLog {
                 segments,
                 min_offset,
                 write_pos: min_offset,
+                boundaries: VecDeque::new(),
                 current: BytesMut::new(),
                 cache: TailCache::new(min_offset),
                 poisoned: None,
@@ -288,6 +295,7 @@ impl CommitLog {
                 pos += n as u64;
             }
             st.write_pos = seg_end;
+            st.boundaries.push_back(seg_end);
         }
         let first = st.write_pos;
         Self::reserve(&mut st.current, total as usize);
@@ -305,6 +313,7 @@ impl CommitLog {
         debug_assert_eq!(pos - first, total);
         st.cache.push(first, st.current.split().freeze());
         st.write_pos = pos;
+        st.boundaries.push_back(pos);
         drop(guard);
         // Every append is written promptly, synced or not: under
         // ASYNC_FLUSH a process crash must lose at most the round in flight
@@ -430,7 +439,7 @@ impl CommitLog {
             }
             let written = self.written.get();
             let from = align_down(written);
-            let to = st.write_pos.min(from.saturating_add(cap)).max(written);
+            let to = Self::round_end(&st.boundaries, written, from.saturating_add(cap));
             let mut missing = Vec::new();
             let mut s = self.segment_start(from);
             while s < to {
@@ -477,6 +486,8 @@ impl CommitLog {
         if plan.to > already_written {
             self.written.set(plan.to);
             let mut st = self.state.borrow_mut();
+            let done = st.boundaries.partition_point(|b| *b <= plan.to);
+            st.boundaries.drain(..done);
             st.cache
                 .evict(align_down(plan.to), self.cfg.tail_cache_bytes);
         }
@@ -499,6 +510,18 @@ impl CommitLog {
             let _ = self.create_segment(next).await;
         }
         Ok(())
+    }
+
+    /// Where a round that may write up to `limit` ends: the last record
+    /// boundary at or below it, or the first one past `written` when a
+    /// single batch is larger than a round; `written` when nothing waits.
+    fn round_end(boundaries: &VecDeque<u64>, written: u64, limit: u64) -> u64 {
+        let within = boundaries.partition_point(|b| *b <= limit);
+        let end = match within {
+            0 => boundaries.front().copied(),
+            n => boundaries.get(n - 1).copied(),
+        };
+        end.unwrap_or(written).max(written)
     }
 
     /// fdatasyncs `segments`; on failure the unsynced ones stay listed.
@@ -836,6 +859,7 @@ impl CommitLog {
         }
         let mut st = self.state.borrow_mut();
         st.write_pos = end;
+        st.boundaries.clear();
         st.cache = TailCache::new(block);
         st.cache.push(block, partial);
         if st.segments.is_empty() {

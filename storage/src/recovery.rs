@@ -94,6 +94,7 @@ pub(crate) async fn recover(store: &ShardStore, cp: Option<Checkpoint>) -> Resul
     let max_record = store.config().max_record_bytes() as usize;
     let crc_required = store.config().record_crc;
     let mut pos = start;
+    let mut rescanned = false;
     // Scan window: `buf` holds log bytes [buf_at, buf_at + buf.len()).
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_at = pos;
@@ -132,6 +133,21 @@ pub(crate) async fn recover(store: &ShardStore, cp: Option<Checkpoint>) -> Resul
             Step::End => break,
             Step::Blank => {
                 pos = seg_end;
+                buf.clear();
+                buf_at = pos;
+            }
+            // The checkpoint names the start of a record (the flusher
+            // only ends rounds on one); if none is there, trust the log over
+            // the checkpoint and scan its segment from the start, which is
+            // always a record boundary, instead of cutting the log.
+            Step::Corrupt(why) if pos == start && !rescanned && pos != log.segment_start(pos) => {
+                tracing::error!(
+                    shard,
+                    "recovery: no record where the checkpoint points ({pos}: {why}); scanning the segment from its start"
+                );
+                rescanned = true;
+                pos = log.segment_start(pos);
+                report.scanned_from = pos;
                 buf.clear();
                 buf_at = pos;
             }

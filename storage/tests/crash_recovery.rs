@@ -191,3 +191,132 @@ fn clean_restart_keeps_everything_and_continues_offsets() {
         store.shutdown().await.unwrap();
     });
 }
+
+/// A backlog larger than a flush round: rounds used to end at a fixed byte
+/// count, inside a record, and the checkpoint made from the durable mark
+/// could then point recovery at the middle of a record. Every durable mark
+/// the store shows while working through such a backlog must be the start
+/// of a record or the end of the log.
+#[test]
+fn the_durable_mark_only_ever_holds_record_boundaries() {
+    let dir = store_dir("boundaries");
+    let mut cfg = small_config(dir.path());
+    // Rounds of a quarter of this: 256 KiB, well below the backlog.
+    cfg.write_buffer_bytes = 1 << 20;
+    cfg.max_message_bytes = 8 << 10;
+    // One segment for the whole backlog: segment ends are boundaries anyway.
+    cfg.segment_bytes = 4 << 20;
+    run(async move {
+        let store = Rc::new(
+            ShardStore::open(cfg, 0, Rc::new(SystemEnvironment))
+                .await
+                .unwrap(),
+        );
+        let mut starts = std::collections::BTreeSet::new();
+        // About 900 KiB of records of uneven size, appended without yielding.
+        for i in 0..800u64 {
+            let mut body = body_for(i);
+            body.resize(900 + (i * 131 % 400) as usize, b'x');
+            let a = store
+                .append("B", 0, &[draft(&body, b"")], Durability::Buffered)
+                .await
+                .unwrap();
+            starts.insert(rocketcore_storage::from_global(a.first_phys).1);
+        }
+        let end = store.stats().write_pos;
+        let sampler = {
+            let store = store.clone();
+            glommio::spawn_local(async move {
+                let mut seen = std::collections::BTreeSet::new();
+                while store.stats().flushed < end {
+                    seen.insert(store.stats().flushed);
+                    glommio::timer::sleep(std::time::Duration::from_micros(200)).await;
+                }
+                seen
+            })
+        };
+        // A synced append makes every round sync, so the mark moves round
+        // by round through the backlog.
+        store
+            .append("B", 0, &[draft(b"last", b"")], Durability::Synced)
+            .await
+            .unwrap();
+        let seen = sampler.await;
+        assert!(seen.len() > 2, "the backlog took {} rounds", seen.len());
+        for mark in seen {
+            assert!(
+                mark == 0 || mark == end || starts.contains(&mark),
+                "durable mark {mark} is inside a record"
+            );
+        }
+        store.shutdown().await.unwrap();
+    });
+}
+
+/// Writes a checkpoint slot the way the store does (magic, seq, log flushed,
+/// cq durable, time, CRC-32 of those), into both slots.
+fn forge_checkpoint(root: &std::path::Path, flushed: u64, cq_durable: u64) {
+    let mut slot = vec![0u8; 512];
+    slot[0..4].copy_from_slice(&0x5243_4350u32.to_le_bytes());
+    slot[4..12].copy_from_slice(&1_000_000u64.to_le_bytes());
+    slot[12..20].copy_from_slice(&flushed.to_le_bytes());
+    slot[20..28].copy_from_slice(&cq_durable.to_le_bytes());
+    slot[28..36].copy_from_slice(&0i64.to_le_bytes());
+    let crc = crc32fast::hash(&slot[..36]);
+    slot[36..40].copy_from_slice(&crc.to_le_bytes());
+    let both = [slot.clone(), slot].concat();
+    std::fs::write(root.join("shard-0").join("checkpoint"), both).unwrap();
+}
+
+/// A checkpoint that points into the middle of a record (as one written by
+/// a version that cut flush rounds anywhere could): recovery must not cut
+/// the log there but find the records from the segment's start.
+#[test]
+fn a_checkpoint_inside_a_record_does_not_cut_the_log() {
+    let dir = store_dir("mid-record-checkpoint");
+    let mut cfg = small_config(dir.path());
+    // Sealed indexes keep recovery from starting at the log's beginning.
+    cfg.index_entries = 8;
+    let reopen = cfg.clone();
+    let (starts, end) = run(async move {
+        let store = ShardStore::open(cfg, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        let mut starts = Vec::new();
+        for i in 0..40u64 {
+            let (b, p) = (body_for(i), props_for(i));
+            let a = store
+                .append("M", 0, &[draft(&b, &p)], Durability::Synced)
+                .await
+                .unwrap();
+            starts.push(rocketcore_storage::from_global(a.first_phys).1);
+        }
+        let end = store.stats().write_pos;
+        store.shutdown().await.unwrap();
+        (starts, end)
+    });
+    // Inside record 5's body: bytes that are no record header.
+    let inside = starts[5] + 100;
+    forge_checkpoint(dir.path(), end, inside);
+    run(async move {
+        let store = ShardStore::open(reopen, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        let report = store.recovery_report();
+        assert!(report.truncated.is_none(), "{report:?}");
+        assert_eq!(report.end, end, "{report:?}");
+        assert_eq!(report.lost_synced_bytes, 0);
+        let r = store
+            .read_queue("M", 0, 0, 64, 1 << 20, None)
+            .await
+            .unwrap();
+        assert_eq!(r.messages.len(), 40);
+        for (i, m) in r.messages.iter().enumerate() {
+            assert_eq!(
+                RecordView::parse(m).unwrap().body(),
+                &body_for(i as u64)[..]
+            );
+        }
+        store.shutdown().await.unwrap();
+    });
+}

@@ -212,6 +212,37 @@ fn a_store_opens_only_with_the_shard_count_that_wrote_it() {
     }
 }
 
+/// An idle broker rewrites none of its control files (each rewrite is an
+/// fsync; the delay/timer marks used to be written every second on every
+/// shard).
+#[test]
+fn an_idle_broker_rewrites_no_files() {
+    let dir = store_dir("idle-files");
+    let store = dir.path().join("store");
+    let server = Server::start_dev(&store, &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    let r = c.call(send_request("IdleTopic", 0, b"one", "")).unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    let modified = || -> Vec<(String, std::time::SystemTime)> {
+        let mut v: Vec<_> = std::fs::read_dir(store.join("config"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // Past the first round of periodic writes (progress marks, offsets).
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
+    let before = modified();
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    assert_eq!(modified(), before, "files rewritten while idle");
+    drop(server);
+}
+
 /// `rocketcore dev` on the given loopback ports, output captured.
 fn dev_command(ns: u16, br: u16, store: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rocketcore"));

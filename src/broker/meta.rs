@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::broker::file_writer::{self, Written};
 use crate::protocol::{
     DataVersion, MessageQueue, SubscriptionData, SubscriptionGroupConfig, SubscriptionGroupWrapper,
     TopicConfig, TopicConfigSerializeWrapper,
@@ -104,19 +105,6 @@ pub struct MetaOwner {
     config_dir: PathBuf,
 }
 
-pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_data()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 impl MetaOwner {
     /// Loads `<store>/config/{topics,subscriptionGroup}.json`.
     pub fn load(store_dir: &Path) -> Result<MetaOwner, String> {
@@ -171,38 +159,40 @@ impl MetaOwner {
         }
     }
 
-    pub fn put_topic(&mut self, cfg: TopicConfig) -> Result<(), String> {
+    /// The edits below apply at once; the returned write makes them
+    /// durable off the shard (`file_writer`).
+    pub fn put_topic(&mut self, cfg: TopicConfig) -> Result<Written, String> {
         self.edit().topics.insert(cfg.topic_name.clone(), cfg);
         self.data_version.next_version();
         self.persist_topics()
     }
 
-    pub fn delete_topic(&mut self, topic: &str) -> Result<bool, String> {
+    /// None when there was no such topic.
+    pub fn delete_topic(&mut self, topic: &str) -> Result<Option<Written>, String> {
         if self.edit().topics.remove(topic).is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         self.data_version.next_version();
-        self.persist_topics()?;
-        Ok(true)
+        self.persist_topics().map(Some)
     }
 
-    fn persist_topics(&self) -> Result<(), String> {
+    fn persist_topics(&self) -> Result<Written, String> {
         let path = self.config_dir.join("topics.json");
         let bytes = serde_json::to_vec(&self.topic_wrapper()).map_err(|e| e.to_string())?;
-        write_atomically(&path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+        Ok(file_writer::global().write(&path, bytes))
     }
 
-    pub fn put_group(&mut self, cfg: SubscriptionGroupConfig) -> Result<(), String> {
+    pub fn put_group(&mut self, cfg: SubscriptionGroupConfig) -> Result<Written, String> {
         self.edit().groups.insert(cfg.group_name.clone(), cfg);
         self.persist_groups()
     }
 
-    pub fn delete_group(&mut self, group: &str) -> Result<bool, String> {
+    /// None when there was no such group.
+    pub fn delete_group(&mut self, group: &str) -> Result<Option<Written>, String> {
         if self.edit().groups.remove(group).is_none() {
-            return Ok(false);
+            return Ok(None);
         }
-        self.persist_groups()?;
-        Ok(true)
+        self.persist_groups().map(Some)
     }
 
     pub fn group_wrapper(&self) -> SubscriptionGroupWrapper {
@@ -218,9 +208,9 @@ impl MetaOwner {
         }
     }
 
-    fn persist_groups(&self) -> Result<(), String> {
+    fn persist_groups(&self) -> Result<Written, String> {
         let path = self.config_dir.join("subscriptionGroup.json");
         let bytes = serde_json::to_vec(&self.group_wrapper()).map_err(|e| e.to_string())?;
-        write_atomically(&path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+        Ok(file_writer::global().write(&path, bytes))
     }
 }

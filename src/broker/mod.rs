@@ -3,6 +3,7 @@
 //! `docs/ARCHITECTURE.md`). This module starts and stops them.
 
 pub mod config;
+pub mod file_writer;
 mod handlers;
 mod long_poll;
 pub mod mesh;
@@ -65,6 +66,13 @@ pub struct BrokerHandle {
 impl BrokerHandle {
     /// Asks every shard to flush, persist, unregister and stop; waits.
     pub fn stop(self) -> Result<(), String> {
+        let r = self.stop_shards();
+        // Whatever a shard handed the file writer without waiting.
+        file_writer::global().barrier();
+        r
+    }
+
+    fn stop_shards(self) -> Result<(), String> {
         for tx in &self.senders {
             let _ = tx.send(ShardMsg::Stop);
         }
@@ -101,7 +109,7 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     if cfg.auto_create_topic_enable && owner.snap().topic(TBW102).is_none() {
         let mut t = TopicConfig::new(TBW102, cfg.default_topic_queue_nums);
         t.perm = perm::PERM_READ | perm::PERM_WRITE | perm::PERM_INHERIT;
-        owner.put_topic(t)?;
+        owner.put_topic(t)?.wait()?;
     }
     // The system topics Java brokers keep: tools address the broker and
     // the cluster by them, and name servers refuse a first registration
@@ -112,7 +120,7 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
         cfg.cluster_name.as_str(),
     ] {
         if rocketcore_storage::valid_topic(name) && owner.snap().topic(name).is_none() {
-            owner.put_topic(TopicConfig::new(name, 1))?;
+            owner.put_topic(TopicConfig::new(name, 1))?.wait()?;
         }
     }
     let snapshot = owner.snapshot.clone();
@@ -259,7 +267,7 @@ async fn run_shard(
     tasks.push(glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(Duration::from_millis(PERSIST_INTERVAL_MS)).await;
-            if let Err(e) = s.offsets.borrow_mut().persist() {
+            if let Err(e) = ConsumerOffsets::persist(&s.offsets, false).await {
                 tracing::warn!(shard = s.id, "persisting consumer offsets: {e}");
             }
         }
@@ -298,7 +306,7 @@ async fn run_shard(
     if k == 0 {
         register::unregister(&shard, &clients).await;
     }
-    let mut result = shard.offsets.borrow_mut().persist();
+    let mut result = ConsumerOffsets::persist(&shard.offsets, true).await;
     // Progress marks last: they may only count what the store has flushed.
     if let Err(e) = shard.sched.persist(&shard.store).await {
         result = Err(format!("shard {k}: delivery progress: {e}"));

@@ -2,6 +2,7 @@
 //! committed offset, persisted to `<store>/config/consumerOffset-<shard>.json`
 //! every few seconds and at shutdown. Shard-local.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
@@ -87,11 +88,8 @@ impl ConsumerOffsets {
             .collect()
     }
 
-    /// Writes the table if it changed (temp file, sync, rename).
-    pub fn persist(&mut self) -> Result<(), String> {
-        if !self.dirty {
-            return Ok(());
-        }
+    /// The table as `consumerOffset-<k>.json` holds it.
+    fn encode(&self) -> Result<Vec<u8>, String> {
         let mut f = OffsetFile::default();
         for (group, topics) in &self.table {
             for (topic, queues) in topics {
@@ -101,14 +99,29 @@ impl ConsumerOffsets {
                 );
             }
         }
-        let bytes = serde_json::to_vec(&f).map_err(|e| e.to_string())?;
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        serde_json::to_vec(&f).map_err(|e| e.to_string())
+    }
+
+    /// Writes the table if it changed, or always with `force`, through the
+    /// file writer: the shard goes on serving meanwhile, and commits that
+    /// arrive during the write mark the table dirty again.
+    pub async fn persist(cell: &RefCell<ConsumerOffsets>, force: bool) -> Result<(), String> {
+        let (path, bytes) = {
+            let mut o = cell.borrow_mut();
+            if !o.dirty && !force {
+                return Ok(());
+            }
+            o.dirty = false;
+            (o.path.clone(), o.encode()?)
+        };
+        let r = crate::broker::file_writer::global()
+            .write(&path, bytes)
+            .done()
+            .await;
+        if r.is_err() {
+            cell.borrow_mut().dirty = true;
         }
-        crate::broker::meta::write_atomically(&self.path, &bytes)
-            .map_err(|e| format!("writing {}: {e}", self.path.display()))?;
-        self.dirty = false;
-        Ok(())
+        r
     }
 }
 
@@ -124,7 +137,8 @@ mod tests {
         o.set("g1", "T", 0, 12);
         o.set("g1", "T", 3, 7);
         o.set("g2", "U", 1, 1);
-        o.persist().unwrap();
+        let o = RefCell::new(o);
+        futures_lite::future::block_on(ConsumerOffsets::persist(&o, false)).unwrap();
         let back = ConsumerOffsets::load(path).unwrap();
         assert_eq!(back.get("g1", "T", 0), Some(12));
         assert_eq!(back.get("g1", "T", 3), Some(7));

@@ -30,8 +30,10 @@ pub async fn save_after_flush<T: Serialize>(
 ) -> Result<(), String> {
     store.flush().await.map_err(|e| e.to_string())?;
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
-    crate::broker::meta::write_atomically(path, &bytes)
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+    crate::broker::file_writer::global()
+        .write(path, bytes)
+        .done()
+        .await
 }
 
 /// Units read per step of `scan_units`.

@@ -516,6 +516,14 @@ impl Scheduler {
         .await
         .map_err(|e| e.to_string())?;
         self.low.set(low);
+        // With no timer staged past `low`, the done mark counts nothing; it
+        // stays as saved so that an idle shard does not rewrite the file
+        // every second. (Timers staged later are due after it.)
+        let done = if low >= store.max_offset(TIMER_TOPIC, 0) {
+            self.saved.borrow().timer_done_ms.min(done)
+        } else {
+            done
+        };
         let file = ProgressFile {
             level_offsets: self
                 .level_next

@@ -7,7 +7,7 @@
 //! and nothing reporting it. So the count is recorded on first start and a
 //! store only ever opens with it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 const FILE: &str = "shards";
 
@@ -80,10 +80,10 @@ fn shard_dirs(store_dir: &Path) -> Result<Option<usize>, String> {
     Ok(highest.map(|k| k + 1))
 }
 
-fn write(path: &PathBuf, n: usize) -> Result<(), String> {
+fn write(path: &Path, n: usize) -> Result<(), String> {
     let dir = path.parent().expect("config file has a parent");
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    crate::broker::meta::write_atomically(path, format!("{n}\n").as_bytes())
+    crate::broker::file_writer::write_atomically(path, format!("{n}\n").as_bytes())
         .map_err(|e| format!("recording the shard count in {}: {e}", path.display()))
 }
 

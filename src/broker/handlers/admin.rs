@@ -18,7 +18,7 @@ use crate::remoting::{version, RemotingCommand};
 pub const QUERY_MAX_MESSAGES: usize = 64;
 
 impl Shard {
-    pub fn handle_create_topic(&self, cmd: &RemotingCommand) -> RemotingCommand {
+    pub async fn handle_create_topic(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let parsed = (|| {
             let topic = cmd.ext_str("topic")?.to_string();
             let read = cmd.ext_i32_opt("readQueueNums")?.unwrap_or(16);
@@ -61,15 +61,16 @@ impl Shard {
                 "topics are created on shard 0".to_string(),
             );
         };
-        if let Err(e) = owner.borrow_mut().put_topic(cfg) {
-            return response(cmd, rs::SYSTEM_ERROR, e);
-        }
+        let written = match owner.borrow_mut().put_topic(cfg) {
+            Ok(w) => w,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
         self.publish_meta();
         self.register_now.set(true);
-        response(cmd, rs::SUCCESS, None)
+        durable_reply(cmd, Some(written)).await
     }
 
-    pub fn handle_delete_topic(&self, cmd: &RemotingCommand) -> RemotingCommand {
+    pub async fn handle_delete_topic(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let Ok(topic) = cmd.ext_str("topic") else {
             return response(cmd, rs::SYSTEM_ERROR, "missing topic".to_string());
         };
@@ -80,13 +81,13 @@ impl Shard {
                 "topics are deleted on shard 0".to_string(),
             );
         };
-        match owner.borrow_mut().delete_topic(topic) {
-            Ok(_) => {}
+        let written = match owner.borrow_mut().delete_topic(topic) {
+            Ok(w) => w,
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
-        }
+        };
         self.publish_meta();
         self.register_now.set(true);
-        response(cmd, rs::SUCCESS, None)
+        durable_reply(cmd, written).await
     }
 
     pub fn handle_all_topic_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
@@ -105,7 +106,7 @@ impl Shard {
         response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&wrapper).unwrap_or_default())
     }
 
-    pub fn handle_create_group(&self, cmd: &RemotingCommand) -> RemotingCommand {
+    pub async fn handle_create_group(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let cfg: SubscriptionGroupConfig = match decode_json(cmd.body.as_deref().unwrap_or(b"")) {
             Ok(c) => c,
             Err(e) => {
@@ -130,11 +131,12 @@ impl Shard {
                 "groups are kept on shard 0".to_string(),
             );
         };
-        if let Err(e) = owner.borrow_mut().put_group(cfg) {
-            return response(cmd, rs::SYSTEM_ERROR, e);
-        }
+        let written = match owner.borrow_mut().put_group(cfg) {
+            Ok(w) => w,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
         self.publish_meta();
-        response(cmd, rs::SUCCESS, None)
+        durable_reply(cmd, Some(written)).await
     }
 
     pub fn handle_all_groups(&self, cmd: &RemotingCommand) -> RemotingCommand {
@@ -149,7 +151,7 @@ impl Shard {
         response(cmd, rs::SUCCESS, None).with_body(body)
     }
 
-    pub fn handle_delete_group(&self, cmd: &RemotingCommand) -> RemotingCommand {
+    pub async fn handle_delete_group(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let Ok(group) = cmd.ext_str("groupName") else {
             return response(cmd, rs::SYSTEM_ERROR, "missing groupName".to_string());
         };
@@ -160,11 +162,12 @@ impl Shard {
                 "groups are kept on shard 0".to_string(),
             );
         };
-        if let Err(e) = owner.borrow_mut().delete_group(group) {
-            return response(cmd, rs::SYSTEM_ERROR, e);
-        }
+        let written = match owner.borrow_mut().delete_group(group) {
+            Ok(w) => w,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
         self.publish_meta();
-        response(cmd, rs::SUCCESS, None)
+        durable_reply(cmd, written).await
     }
 
     /// QUERY_MESSAGE: asks every shard's index and merges the records.
@@ -304,5 +307,24 @@ impl Shard {
         table.insert("pullsHeld".to_string(), self.polls.held().to_string());
         let body = serde_json::to_vec(&KvTable { table }).unwrap_or_default();
         response(cmd, rs::SUCCESS, None).with_body(body)
+    }
+}
+
+/// SUCCESS once the config change is on disk; SYSTEM_ERROR saying so when
+/// it is in effect but could not be written.
+async fn durable_reply(
+    cmd: &RemotingCommand,
+    written: Option<crate::broker::file_writer::Written>,
+) -> RemotingCommand {
+    match written {
+        Some(w) => match w.done().await {
+            Ok(()) => response(cmd, rs::SUCCESS, None),
+            Err(e) => response(
+                cmd,
+                rs::SYSTEM_ERROR,
+                format!("in effect until restart, but not saved: {e}"),
+            ),
+        },
+        None => response(cmd, rs::SUCCESS, None),
     }
 }

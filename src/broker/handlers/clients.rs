@@ -88,8 +88,10 @@ impl Shard {
                 if !self.cfg.auto_create_subscription_group {
                     continue;
                 }
-                if let Err(e) = owner.put_group(SubscriptionGroupConfig::new(group)) {
-                    tracing::warn!("persisting group {group}: {e}");
+                // Recreated by the next heartbeat if lost: not waited for.
+                match owner.put_group(SubscriptionGroupConfig::new(group)) {
+                    Ok(w) => w.detach(),
+                    Err(e) => tracing::warn!("persisting group {group}: {e}"),
                 }
                 meta_changed = true;
             }
@@ -100,8 +102,9 @@ impl Shard {
                     .groups
                     .get(group)
                     .map_or(1, |g| g.retry_queue_nums.max(1));
-                if let Err(e) = owner.put_topic(TopicConfig::new(&retry, queues)) {
-                    tracing::warn!("creating {retry}: {e}");
+                match owner.put_topic(TopicConfig::new(&retry, queues)) {
+                    Ok(w) => w.detach(),
+                    Err(e) => tracing::warn!("creating {retry}: {e}"),
                 }
                 meta_changed = true;
                 self.register_now.set(true);

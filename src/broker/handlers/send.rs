@@ -272,7 +272,11 @@ impl Shard {
             },
             None if self.id != 0 => return self.forward(0, ctx, cmd, false).await,
             None => match self.auto_create_topic(&h) {
-                Ok(t) => (t.write_queue_nums, t.read_queue_nums),
+                // Durable before the first message to it is acknowledged.
+                Ok((t, written)) => match written.done().await {
+                    Ok(()) => (t.write_queue_nums, t.read_queue_nums),
+                    Err(e) => return Some(response(&cmd, rs::SYSTEM_ERROR, e)),
+                },
                 Err(reply) => return Some(response(&cmd, reply.0, reply.1)),
             },
         };
@@ -319,7 +323,10 @@ impl Shard {
     }
 
     /// Shard 0: creates `h.topic` from its default topic, or explains why not.
-    fn auto_create_topic(&self, h: &SendHeader<'_>) -> Result<TopicConfig, (i32, String)> {
+    fn auto_create_topic(
+        &self,
+        h: &SendHeader<'_>,
+    ) -> Result<(TopicConfig, crate::broker::file_writer::Written), (i32, String)> {
         let Some(owner) = &self.owner else {
             return Err((rs::SYSTEM_ERROR, "topic creation runs on shard 0".into()));
         };
@@ -351,14 +358,14 @@ impl Shard {
                 (h.default_topic_queue_nums.max(1) as u32).min(template.write_queue_nums.max(1));
             TopicConfig::new(h.topic, n)
         };
-        owner
+        let written = owner
             .put_topic(cfg.clone())
             .map_err(|e| (rs::SYSTEM_ERROR, e))?;
         drop(owner);
         tracing::info!(topic = %cfg.topic_name, queues = cfg.write_queue_nums, "auto-created topic");
         self.publish_meta();
         self.register_now.set(true);
-        Ok(cfg)
+        Ok((cfg, written))
     }
 
     async fn append_here(

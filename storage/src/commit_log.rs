@@ -124,6 +124,12 @@ pub(crate) struct CommitLog {
     flush_lock: glommio::sync::Semaphore,
     /// Spare `write_io_bytes` DMA buffers, at most `write_io_depth`.
     dma_pool: RefCell<Vec<glommio::io::DmaBuffer>>,
+    /// One segment creation at a time, so the allocator task and a round
+    /// that needs a segment now never create the same file twice.
+    alloc_lock: glommio::sync::Semaphore,
+    /// The next segment, asked of the allocator task by a round.
+    alloc_next: Cell<Option<u64>>,
+    alloc_wanted: Signal,
 }
 
 /// Where a batch landed.
@@ -193,6 +199,9 @@ impl CommitLog {
             kick: Signal::default(),
             flush_lock: glommio::sync::Semaphore::new(1),
             dma_pool: RefCell::new(Vec::new()),
+            alloc_lock: glommio::sync::Semaphore::new(1),
+            alloc_next: Cell::new(None),
+            alloc_wanted: Signal::default(),
         })
     }
 
@@ -368,6 +377,16 @@ impl CommitLog {
         .await;
     }
 
+    /// The allocator task's loop body: waits for a round to ask for the next
+    /// segment and creates it. A failure is not fatal: the round that needs
+    /// the segment creates it itself (and reports a full disk).
+    pub(crate) async fn allocate_next(&self) {
+        self.alloc_wanted.wait().await;
+        if let Some(start) = self.alloc_next.take() {
+            let _ = self.create_segment(start).await;
+        }
+    }
+
     /// Whether a synced append is waiting for the flusher.
     pub(crate) fn sync_waiting(&self) -> bool {
         self.flushed.has_waiters()
@@ -500,14 +519,15 @@ impl CommitLog {
             self.last_sync.set(Instant::now());
             self.flushed.advance(written);
         }
-        // Allocate the next segment before it is needed, so a roll-over never
-        // waits for fallocate on the synced path.
+        // The next segment is allocated before it is needed, so a roll-over
+        // never waits for fallocate; by the allocator task, so the appends
+        // queued behind this round do not wait for it either.
         let next = self.segment_start(written) + self.cfg.segment_bytes;
         let wants_next = written - self.segment_start(written) > self.cfg.segment_bytes / 2
             && !self.state.borrow().segments.contains_key(&next);
         if wants_next {
-            // Failure here is not fatal: the round that needs it retries.
-            let _ = self.create_segment(next).await;
+            self.alloc_next.set(Some(next));
+            self.alloc_wanted.raise();
         }
         Ok(())
     }
@@ -549,6 +569,14 @@ impl CommitLog {
     }
 
     pub(crate) async fn create_segment(&self, start: u64) -> Result<()> {
+        let _permit = self
+            .alloc_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|e| StoreError::glommio("segment allocation lock", e))?;
+        if self.state.borrow().segments.contains_key(&start) {
+            return Ok(());
+        }
         let path = self.dir.join(segment_name(start));
         let created = async {
             self.env.failpoint(IoOp::Allocate)?;

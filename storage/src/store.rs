@@ -736,6 +736,15 @@ impl ShardStore {
         ));
         let s = self.clone();
         tasks.push(glommio::spawn_local(async move { s.timeout_loop().await }));
+        let s = self.clone();
+        tasks.push(glommio::spawn_local(async move {
+            while !s.stopping.get() {
+                let stop = async {
+                    let _ = s.stop.wait_for(1, far_future()).await;
+                };
+                futures_lite::future::or(s.log.allocate_next(), stop).await;
+            }
+        }));
     }
 
     async fn flusher_loop(&self) {

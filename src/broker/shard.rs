@@ -322,15 +322,29 @@ impl Shard {
         }
         let old = self.meta.replace(snapshot.clone());
         // Topics that disappeared lose their queues on this shard too.
+        let mut deleted = false;
         for topic in old
             .topics
             .keys()
             .filter(|t| !snapshot.topics.contains_key(*t))
         {
-            if let Err(e) = self.store.delete_topic(topic) {
-                tracing::warn!(shard = self.id, topic, "deleting topic data: {e}");
+            match self.store.delete_topic(topic) {
+                Ok(had_queues) => deleted |= had_queues,
+                Err(e) => tracing::warn!(shard = self.id, topic, "deleting topic data: {e}"),
             }
             self.offsets.borrow_mut().forget_topic(topic);
+        }
+        if deleted {
+            // Without it, recovery after a crash would rebuild the deleted
+            // queues from their records past the last checkpoint.
+            let store = self.store.clone();
+            let shard = self.id;
+            glommio::spawn_local(async move {
+                if let Err(e) = store.checkpoint_now().await {
+                    tracing::warn!(shard, "checkpoint after deleting topics: {e}");
+                }
+            })
+            .detach();
         }
     }
 

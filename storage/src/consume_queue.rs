@@ -73,6 +73,10 @@ pub(crate) struct ConsumeQueue {
     per_file: u64,
     tail_cap: usize,
     state: RefCell<CqState>,
+    /// Set when its topic is deleted: a checkpoint still holding the queue
+    /// must not write it (that would recreate its directory and revive the
+    /// queue at the next start).
+    deleted: std::cell::Cell<bool>,
 }
 
 impl ConsumeQueue {
@@ -116,6 +120,7 @@ impl ConsumeQueue {
                 dirty: BTreeSet::new(),
                 on_disk,
             }),
+            deleted: std::cell::Cell::new(false),
         })
     }
 
@@ -161,6 +166,9 @@ impl ConsumeQueue {
     }
 
     async fn file(&self, k: u64, create: bool) -> Result<Option<Rc<BufferedFile>>> {
+        if create && self.deleted.get() {
+            return Ok(None);
+        }
         {
             let st = self.state.borrow();
             if let Some(f) = st.files.get(&k) {
@@ -230,7 +238,18 @@ impl ConsumeQueue {
 
     /// Writes every unit not yet in a file. Returns the offset written up to.
     pub(crate) async fn persist(&self, env: &dyn Environment) -> Result<u64> {
+        match self.persist_units(env).await {
+            // Its directory went from under a write in flight.
+            Err(_) if self.deleted.get() => Ok(self.state.borrow().written),
+            r => r,
+        }
+    }
+
+    async fn persist_units(&self, env: &dyn Environment) -> Result<u64> {
         loop {
+            if self.deleted.get() {
+                return Ok(self.state.borrow().written);
+            }
             let (k, pos, data, upto) = {
                 let st = self.state.borrow();
                 if st.written >= st.max {
@@ -262,12 +281,27 @@ impl ConsumeQueue {
         }
     }
 
+    /// Its topic is gone: nothing of it is written from now on.
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.set(true);
+    }
+
     /// Syncs the files written since the last sync. A file stays dirty
     /// until its sync succeeds (the caller must still not trust a later
     /// success: see `ShardStore::write_checkpoint`).
     pub(crate) async fn sync(&self, env: &dyn Environment) -> Result<()> {
+        match self.sync_files(env).await {
+            Err(_) if self.deleted.get() => Ok(()),
+            r => r,
+        }
+    }
+
+    async fn sync_files(&self, env: &dyn Environment) -> Result<()> {
         let dirty: Vec<u64> = self.state.borrow().dirty.iter().copied().collect();
         for k in dirty {
+            if self.deleted.get() {
+                return Ok(());
+            }
             if let Some(f) = self.file(k, false).await? {
                 let synced = match env.failpoint(IoOp::CqSync) {
                     Ok(()) => f.fdatasync().await.map_err(std::io::Error::from),

@@ -642,10 +642,16 @@ impl ShardStore {
 
     /// Forgets a topic's consume queues and their files. Its records stay
     /// in the log until retention removes the segments.
+    /// Removes a topic's consume queues, at once and for good: a checkpoint
+    /// in flight skips them, and `checkpoint_now` afterwards keeps recovery
+    /// from rebuilding them out of the topic's records in the log.
     pub fn delete_topic(&self, topic: &str) -> Result<bool> {
-        let Some(_) = self.queues.borrow_mut().remove(topic) else {
+        let Some(queues) = self.queues.borrow_mut().remove(topic) else {
             return Ok(false);
         };
+        for q in queues.values() {
+            q.mark_deleted();
+        }
         let dir = self.cq_dir.join(topic);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(true),
@@ -683,6 +689,13 @@ impl ShardStore {
     /// them (the log's poisoning rule, for derived files). The checkpoint
     /// then stays where it was, and recovery rebuilds everything past it
     /// from the log, which is the truth.
+    /// Flushes the log and writes a checkpoint now, so recovery starts past
+    /// everything appended so far.
+    pub async fn checkpoint_now(&self) -> Result<()> {
+        self.log.flush().await?;
+        self.write_checkpoint().await
+    }
+
     pub(crate) async fn write_checkpoint(&self) -> Result<()> {
         if let Some(why) = self.checkpoint_poisoned.borrow().clone() {
             return Err(StoreError::Poisoned(why));

@@ -23,6 +23,13 @@ pub const MAX_OUTBOX_BYTES: usize = 32 << 20;
 /// A connection whose peer stopped reading gets this long to drain after
 /// it closed, then is dropped with whatever is left.
 pub const CLOSE_DRAIN_TIMEOUT_MS: u64 = 5_000;
+/// Commands the server initiates (NOTIFY_CONSUMER_IDS_CHANGED,
+/// CHECK_TRANSACTION_STATE) that may wait for one connection; more are
+/// dropped. They are not bounded by the reader's pause as replies are, and
+/// a peer that stops reading would otherwise collect them without end.
+/// Dropping one is safe: clients rebalance on their own timer and the
+/// broker asks about a transaction again at its next check.
+pub const MAX_QUEUED_SERVER_COMMANDS: usize = 256;
 /// Bodies at least this large are written from their own buffer rather
 /// than copied into the batch buffer.
 const DIRECT_WRITE_BODY_BYTES: usize = 16 << 10;
@@ -39,6 +46,8 @@ pub struct Conn {
     closed: Cell<bool>,
     inflight: Cell<usize>,
     reader_waker: RefCell<Option<Waker>>,
+    /// Server-initiated commands in the outbox.
+    queued_server_commands: Cell<usize>,
 }
 
 impl Conn {
@@ -52,13 +61,28 @@ impl Conn {
             closed: Cell::new(false),
             inflight: Cell::new(0),
             reader_waker: RefCell::new(None),
+            queued_server_commands: Cell::new(0),
         }
     }
 
     /// Queues a command the server initiates (not a reply). False once the
-    /// connection is closed.
+    /// connection is closed, or when `MAX_QUEUED_SERVER_COMMANDS` already
+    /// wait (the command is dropped).
     pub fn send(&self, cmd: RemotingCommand) -> bool {
-        self.enqueue(cmd, false)
+        let queued = self.queued_server_commands.get();
+        if queued >= MAX_QUEUED_SERVER_COMMANDS {
+            tracing::debug!(
+                conn = self.id,
+                code = cmd.code,
+                "peer not reading: command dropped"
+            );
+            return false;
+        }
+        let sent = self.enqueue(cmd, false);
+        if sent {
+            self.queued_server_commands.set(queued + 1);
+        }
+        sent
     }
 
     /// Queues the reply to a request; the request stays in flight until the
@@ -146,6 +170,9 @@ impl Conn {
                 );
                 if ends_request {
                     self.end_request();
+                } else {
+                    self.queued_server_commands
+                        .set(self.queued_server_commands.get().saturating_sub(1));
                 }
                 let big_body = cmd
                     .body
@@ -216,5 +243,24 @@ impl Future for NextBatch<'_> {
         }
         *conn.writer_waker.borrow_mut() = Some(cx.waker().clone());
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_for_a_peer_that_does_not_read_are_bounded() {
+        let conn = Conn::new(1, "127.0.0.1:1".parse().unwrap());
+        let sent = (0..10_000)
+            .filter(|_| conn.send(RemotingCommand::new_request(40)))
+            .count();
+        assert_eq!(sent, MAX_QUEUED_SERVER_COMMANDS);
+        assert_eq!(conn.outbox.borrow().len(), MAX_QUEUED_SERVER_COMMANDS);
+        // Replies are not refused: they are bounded by the reader's pause.
+        conn.begin_request();
+        conn.send_reply(RemotingCommand::new_response(0, None));
+        assert_eq!(conn.outbox.borrow().len(), MAX_QUEUED_SERVER_COMMANDS + 1);
     }
 }

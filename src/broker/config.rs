@@ -36,6 +36,11 @@ pub struct BrokerConfig {
     pub file_reserved_hours: u64,
     pub delete_when: Vec<u32>,
     pub disk_max_used_ratio: f64,
+    /// `diskSpaceCleanForciblyRatio`: delete the oldest segments whatever
+    /// their age above this usage.
+    pub disk_force_clean_ratio: f64,
+    /// `diskSpaceWarningLevelRatio`: refuse writes above this usage.
+    pub disk_full_ratio: f64,
     pub message_delay_level: String,
     pub max_message_size: usize,
     pub segment_bytes: u64,
@@ -91,6 +96,8 @@ impl BrokerConfig {
             file_reserved_hours: 72,
             delete_when: vec![4],
             disk_max_used_ratio: 0.75,
+            disk_force_clean_ratio: 0.85,
+            disk_full_ratio: 0.90,
             message_delay_level: DEFAULT_DELAY_LEVELS.into(),
             max_message_size: 4 * 1024 * 1024,
             segment_bytes: 1 << 30,
@@ -152,6 +159,18 @@ impl BrokerConfig {
                     }
                     self.disk_max_used_ratio = pct / 100.0;
                 }
+                // RocketMQ 5's MessageStoreConfig names, in percent.
+                "diskSpaceCleanForciblyRatio" | "diskSpaceWarningLevelRatio" => {
+                    let pct: f64 = v.parse().map_err(|_| bad("expected a percentage"))?;
+                    if !(1.0..=99.0).contains(&pct) {
+                        return Err(bad("expected a percentage between 1 and 99"));
+                    }
+                    if k == "diskSpaceCleanForciblyRatio" {
+                        self.disk_force_clean_ratio = pct / 100.0;
+                    } else {
+                        self.disk_full_ratio = pct / 100.0;
+                    }
+                }
                 "messageDelayLevel" => self.message_delay_level = v.to_string(),
                 "maxMessageSize" => self.max_message_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected bytes"))?,
                 "mapedFileSizeCommitLog" | "mappedFileSizeCommitLog" => self.segment_bytes = v.parse().map_err(|_| bad("expected bytes"))?,
@@ -192,7 +211,8 @@ impl BrokerConfig {
         c.file_reserved_hours = self.file_reserved_hours;
         c.delete_when_hours = self.delete_when.clone();
         c.disk_max_used_ratio = self.disk_max_used_ratio;
-        c.disk_force_clean_ratio = c.disk_force_clean_ratio.max(self.disk_max_used_ratio);
+        c.disk_force_clean_ratio = self.disk_force_clean_ratio.max(self.disk_max_used_ratio);
+        c.disk_full_ratio = self.disk_full_ratio;
         c
     }
 

@@ -383,7 +383,7 @@ impl CommitLog {
     pub(crate) async fn allocate_next(&self) {
         self.alloc_wanted.wait().await;
         if let Some(start) = self.alloc_next.take() {
-            let _ = self.create_segment(start).await;
+            let _ = self.create_segment(start, false).await;
         }
     }
 
@@ -481,7 +481,7 @@ impl CommitLog {
                 return Ok(());
             }
             for start in &plan.missing {
-                self.create_segment(*start).await?;
+                self.create_segment(*start, true).await?;
             }
             self.write_range(plan.from, plan.to)
                 .await
@@ -568,7 +568,12 @@ impl CommitLog {
         StoreError::Poisoned(why)
     }
 
-    pub(crate) async fn create_segment(&self, start: u64) -> Result<()> {
+    /// Creates and preallocates segment `start`. `needed`: records are
+    /// waiting to be written into it, so no space for it refuses writes
+    /// (`DiskFull`) until an allocation succeeds; the flusher retries it.
+    /// A speculative one failing for lack of space changes nothing: the
+    /// current segment still takes appends, and nothing would retry it.
+    pub(crate) async fn create_segment(&self, start: u64, needed: bool) -> Result<()> {
         let _permit = self
             .alloc_lock
             .acquire_permit(1)
@@ -611,7 +616,9 @@ impl CommitLog {
                 let why = format!("cannot allocate segment {}: {e}", path.display());
                 tracing::warn!(shard = self.shard, "{why}");
                 let _ = std::fs::remove_file(&path);
-                self.state.borrow_mut().alloc_full = Some(why.clone());
+                if needed {
+                    self.state.borrow_mut().alloc_full = Some(why.clone());
+                }
                 Err(StoreError::DiskFull(why))
             }
             Err(e) => {

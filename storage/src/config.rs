@@ -159,13 +159,16 @@ impl StoreConfig {
         if self.write_buffer_bytes < self.max_record_bytes() {
             return bad("write_buffer_bytes must hold at least one largest record".into());
         }
+        // force_clean above full is allowed: writes stop first, and only
+        // other writers on the disk can push usage on to forced deletion.
         if !(0.0..=1.0).contains(&self.disk_max_used_ratio)
             || self.disk_max_used_ratio > self.disk_force_clean_ratio
-            || self.disk_force_clean_ratio > self.disk_full_ratio
-            || self.disk_full_ratio > 1.0
+            || self.disk_force_clean_ratio > 1.0
+            || !(0.0..=1.0).contains(&self.disk_full_ratio)
         {
             return bad(
-                "disk ratios must satisfy 0 <= max_used <= force_clean <= full <= 1".into(),
+                "disk ratios must satisfy 0 <= max_used <= force_clean <= 1 and 0 <= full <= 1"
+                    .into(),
             );
         }
         if self.delete_when_hours.iter().any(|h| *h > 23) {

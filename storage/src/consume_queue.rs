@@ -15,7 +15,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 
 use crate::commit_log::{list_numbered, segment_name};
 use crate::env::{Environment, IoOp};
-use crate::error::{Result, StoreError};
+use crate::error::{derived_write_error, Result, StoreError};
 
 pub const CQ_UNIT_BYTES: u64 = 20;
 /// Most units one read returns (one pull scans at most ~800).
@@ -269,11 +269,12 @@ impl ConsumeQueue {
                     location: self.file_name(k).display().to_string(),
                     reason: "consume queue file could not be created".into(),
                 })?;
-            env.failpoint(IoOp::CqWrite).map_err(|e| {
-                StoreError::io(format!("writing {}", self.file_name(k).display()), e)
-            })?;
-            f.write_at(data, pos).await.map_err(|e| {
-                StoreError::glommio(format!("writing {}", self.file_name(k).display()), e)
+            let written = match env.failpoint(IoOp::CqWrite) {
+                Ok(()) => f.write_at(data, pos).await.map_err(std::io::Error::from),
+                Err(e) => Err(e),
+            };
+            written.map_err(|e| {
+                derived_write_error(format!("writing {}", self.file_name(k).display()), e)
             })?;
             let mut st = self.state.borrow_mut();
             st.written = upto;

@@ -71,6 +71,17 @@ impl StoreError {
     }
 }
 
+/// A failed write of a file derived from the log: `DiskFull` when it
+/// found no space (nothing was written, so writing again later is safe),
+/// `Io` otherwise.
+pub(crate) fn derived_write_error(op: String, err: io::Error) -> StoreError {
+    if is_no_space(&err) {
+        StoreError::DiskFull(format!("{op}: {err}"))
+    } else {
+        StoreError::io(op, err)
+    }
+}
+
 /// True when an I/O error means "no space left", which is recoverable by
 /// freeing space, unlike other write errors.
 pub(crate) fn is_no_space(err: &io::Error) -> bool {

@@ -278,8 +278,9 @@ impl Index {
                 return Ok(());
             };
             let tmp = path.with_extension("tmp");
-            env.failpoint(crate::env::IoOp::IndexSeal)
-                .map_err(|e| StoreError::io(format!("writing {}", tmp.display()), e))?;
+            env.failpoint(crate::env::IoOp::IndexSeal).map_err(|e| {
+                crate::error::derived_write_error(format!("writing {}", tmp.display()), e)
+            })?;
             let f = OpenOptions::new()
                 .write(true)
                 .read(true)
@@ -288,9 +289,12 @@ impl Index {
                 .buffered_open(&tmp)
                 .await
                 .map_err(|e| StoreError::glommio(format!("creating {}", tmp.display()), e))?;
-            f.write_at(data.serialize(), 0)
-                .await
-                .map_err(|e| StoreError::glommio(format!("writing {}", tmp.display()), e))?;
+            f.write_at(data.serialize(), 0).await.map_err(|e| {
+                crate::error::derived_write_error(
+                    format!("writing {}", tmp.display()),
+                    std::io::Error::from(e),
+                )
+            })?;
             f.fdatasync()
                 .await
                 .map_err(|e| StoreError::glommio(format!("syncing {}", tmp.display()), e))?;

@@ -701,10 +701,18 @@ impl ShardStore {
             return Err(StoreError::Poisoned(why));
         }
         let r = self.try_checkpoint().await;
-        if let Err(e) = &r {
-            let why = format!("checkpoints stopped until restart: {e}");
-            tracing::error!(shard = self.shard, "{why}");
-            *self.checkpoint_poisoned.borrow_mut() = Some(why);
+        match &r {
+            // A write that found no space wrote nothing: the next
+            // checkpoint tries again, and the checkpoint stays where it was.
+            Err(StoreError::DiskFull(why)) => {
+                tracing::warn!(shard = self.shard, "checkpoint postponed: {why}");
+            }
+            Err(e) => {
+                let why = format!("checkpoints stopped until restart: {e}");
+                tracing::error!(shard = self.shard, "{why}");
+                *self.checkpoint_poisoned.borrow_mut() = Some(why);
+            }
+            Ok(()) => {}
         }
         r
     }

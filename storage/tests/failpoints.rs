@@ -115,3 +115,29 @@ fn a_failed_derived_file_write_stops_checkpoints_and_a_restart_loses_nothing() {
         });
     }
 }
+
+/// No space for a consume-queue or index write is not a failed fsync:
+/// nothing was written, so the checkpoint waits and goes on once space
+/// returns.
+#[test]
+fn no_space_for_a_derived_file_only_postpones_the_checkpoint() {
+    for op in [IoOp::CqWrite, IoOp::IndexSeal] {
+        let dir = store_dir("failpoints-enospc");
+        let mut cfg = small_config(dir.path());
+        cfg.index_entries = 16;
+        run(async move {
+            let env = TestEnv::new();
+            let store = ShardStore::open(cfg, 0, env.clone()).await.unwrap();
+            env.no_space.borrow_mut().push(op);
+            append_range(&store, 0..BEFORE).await;
+            let_checkpoints_run().await;
+            assert!(store.stats().checkpoint_poisoned.is_none(), "{op:?}");
+            env.no_space.borrow_mut().clear();
+            append_range(&store, BEFORE..BEFORE + DURING).await;
+            let_checkpoints_run().await;
+            assert!(store.stats().checkpoint_poisoned.is_none(), "{op:?}");
+            assert_eq!(count_queue(&store).await, BEFORE + DURING, "{op:?}");
+            store.shutdown().await.unwrap();
+        });
+    }
+}

@@ -3,6 +3,7 @@
 //! to stderr, and exits 0 after SIGTERM/SIGINT once everything is flushed.
 //! A second signal exits at once.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,7 +108,23 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Its report of a failed write is an eprintln!, which panics when
+        // stderr cannot be written: a log file on a full disk killed the
+        // shard that logged. A lost log line is the lesser harm.
+        .log_internal_errors(false)
         .init();
+}
+
+/// A panic anywhere ends the process. Shards do not share state, so a
+/// panicked shard would leave a process that looks alive but never
+/// answers for its queues; ended, it is restarted by its supervisor and
+/// recovery runs. The report goes to stderr as usual, if it can.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
 }
 
 /// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so
@@ -135,7 +152,10 @@ fn wait_for_signal(set: &libc::sigset_t) -> i32 {
 fn exit_on_second_signal(set: libc::sigset_t) {
     std::thread::spawn(move || {
         let sig = wait_for_signal(&set);
-        eprintln!("rocketcore: second signal ({sig}), exiting without cleanup");
+        let _ = writeln!(
+            std::io::stderr(),
+            "rocketcore: second signal ({sig}), exiting without cleanup"
+        );
         std::process::exit(130);
     });
 }
@@ -243,10 +263,12 @@ fn run(cli: Cli) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    abort_on_panic();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rocketcore: {e}");
+            // Not eprintln!: it panics when stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "rocketcore: {e}");
             ExitCode::FAILURE
         }
     }

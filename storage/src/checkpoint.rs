@@ -91,10 +91,14 @@ impl CheckpointFile {
     pub(crate) async fn write(&mut self, mut cp: Checkpoint) -> Result<()> {
         cp.seq = self.last.map_or(1, |c| c.seq + 1);
         let at = (cp.seq % 2) * SLOT_BYTES;
+        let slot = cp.encode();
+        let wanted = slot.len();
         self.file
-            .write_at(cp.encode(), at)
+            .write_at(slot, at)
             .await
-            .map_err(|e| StoreError::glommio(format!("writing {}", self.path.display()), e))?;
+            .map_err(std::io::Error::from)
+            .and_then(|n| crate::error::whole_write(n, wanted))
+            .map_err(|e| StoreError::io(format!("writing {}", self.path.display()), e))?;
         self.file
             .fdatasync()
             .await

@@ -659,10 +659,12 @@ impl CommitLog {
             let at = pos - seg.start;
             let buf = Rc::new(buf);
             tasks.push_back(glommio::spawn_local(async move {
+                let wanted = buf.len();
                 let r = file
                     .write_rc_at(buf.clone(), at)
                     .await
-                    .map_err(std::io::Error::from);
+                    .map_err(std::io::Error::from)
+                    .and_then(|n| crate::error::whole_write(n, wanted));
                 (r, Rc::try_unwrap(buf).ok())
             }));
             if tasks.len() >= self.cfg.write_io_depth {
@@ -870,10 +872,13 @@ impl CommitLog {
                 let mut buf = seg.file.alloc_dma_buffer(BLOCK_BYTES as usize);
                 buf.as_bytes_mut().fill(0);
                 buf.as_bytes_mut()[..partial.len()].copy_from_slice(&partial);
-                seg.file
+                let n = seg
+                    .file
                     .write_at(buf, block - seg.start)
                     .await
                     .map_err(|e| StoreError::glommio("rewriting the last block", e))?;
+                crate::error::whole_write(n, BLOCK_BYTES as usize)
+                    .map_err(|e| StoreError::io("rewriting the last block", e))?;
             }
             if tail_from < seg_end {
                 let from = tail_from - seg.start;

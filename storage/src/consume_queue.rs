@@ -15,7 +15,7 @@ use glommio::io::{BufferedFile, OpenOptions};
 
 use crate::commit_log::{list_numbered, segment_name};
 use crate::env::{Environment, IoOp};
-use crate::error::{derived_write_error, Result, StoreError};
+use crate::error::{derived_write_error, whole_write, Result, StoreError};
 
 pub const CQ_UNIT_BYTES: u64 = 20;
 /// Most units one read returns (one pull scans at most ~800).
@@ -270,7 +270,13 @@ impl ConsumeQueue {
                     reason: "consume queue file could not be created".into(),
                 })?;
             let written = match env.failpoint(IoOp::CqWrite) {
-                Ok(()) => f.write_at(data, pos).await.map_err(std::io::Error::from),
+                Ok(()) => {
+                    let wanted = data.len();
+                    f.write_at(data, pos)
+                        .await
+                        .map_err(std::io::Error::from)
+                        .and_then(|n| whole_write(n, wanted))
+                }
                 Err(e) => Err(e),
             };
             written.map_err(|e| {

@@ -71,6 +71,20 @@ impl StoreError {
     }
 }
 
+/// A write that reported fewer bytes than it was given. The kernel does
+/// that when the disk fills up mid-write (the next call would say ENOSPC);
+/// glommio hands the count back instead of failing, and taking it for a
+/// whole write loses the rest silently.
+pub(crate) fn whole_write(written: usize, wanted: usize) -> io::Result<()> {
+    if written >= wanted {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::StorageFull,
+        format!("short write: {written} of {wanted} bytes"),
+    ))
+}
+
 /// A failed write of a file derived from the log: `DiskFull` when it
 /// found no space (nothing was written, so writing again later is safe),
 /// `Io` otherwise.

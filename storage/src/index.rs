@@ -289,12 +289,15 @@ impl Index {
                 .buffered_open(&tmp)
                 .await
                 .map_err(|e| StoreError::glommio(format!("creating {}", tmp.display()), e))?;
-            f.write_at(data.serialize(), 0).await.map_err(|e| {
-                crate::error::derived_write_error(
-                    format!("writing {}", tmp.display()),
-                    std::io::Error::from(e),
-                )
-            })?;
+            let bytes = data.serialize();
+            let wanted = bytes.len();
+            f.write_at(bytes, 0)
+                .await
+                .map_err(std::io::Error::from)
+                .and_then(|n| crate::error::whole_write(n, wanted))
+                .map_err(|e| {
+                    crate::error::derived_write_error(format!("writing {}", tmp.display()), e)
+                })?;
             f.fdatasync()
                 .await
                 .map_err(|e| StoreError::glommio(format!("syncing {}", tmp.display()), e))?;

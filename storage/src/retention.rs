@@ -26,9 +26,10 @@ pub(crate) fn plan(
     used_ratio: f64,
 ) -> Vec<u64> {
     let reserved_ms = cfg.file_reserved_hours as i64 * 3_600_000;
+    // Strictly above, as RocketMQ compares: a ratio of 1.0 turns it off.
     let time_to_delete =
-        cfg.delete_when_hours.contains(&hour) || used_ratio >= cfg.disk_max_used_ratio;
-    let force = used_ratio >= cfg.disk_force_clean_ratio;
+        cfg.delete_when_hours.contains(&hour) || used_ratio > cfg.disk_max_used_ratio;
+    let force = used_ratio > cfg.disk_force_clean_ratio;
     let mut out = Vec::new();
     for s in segments.iter().filter(|s| s.start < active) {
         if out.len() >= cfg.retention_max_segments_per_pass {
@@ -55,7 +56,7 @@ pub(crate) async fn run_once(store: &ShardStore) -> Result<usize> {
     });
     store
         .log
-        .set_usage_full((used >= cfg.disk_full_ratio).then(|| {
+        .set_usage_full((used > cfg.disk_full_ratio).then(|| {
             format!(
                 "disk {:.1}% used, above the {:.0}% limit",
                 used * 100.0,

@@ -159,11 +159,12 @@ impl BrokerConfig {
                     }
                     self.disk_max_used_ratio = pct / 100.0;
                 }
-                // RocketMQ 5's MessageStoreConfig names, in percent.
+                // RocketMQ 5's MessageStoreConfig names, in percent; 100
+                // turns forced deletion off.
                 "diskSpaceCleanForciblyRatio" | "diskSpaceWarningLevelRatio" => {
                     let pct: f64 = v.parse().map_err(|_| bad("expected a percentage"))?;
-                    if !(1.0..=99.0).contains(&pct) {
-                        return Err(bad("expected a percentage between 1 and 99"));
+                    if !(1.0..=100.0).contains(&pct) {
+                        return Err(bad("expected a percentage between 1 and 100"));
                     }
                     if k == "diskSpaceCleanForciblyRatio" {
                         self.disk_force_clean_ratio = pct / 100.0;

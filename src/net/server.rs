@@ -16,6 +16,8 @@ use crate::remoting::{FrameDecoder, RemotingCommand};
 
 /// Bytes read from a socket per read call.
 const READ_CHUNK_BYTES: usize = 64 << 10;
+/// What a connection's read buffers start with.
+const FIRST_READ_BYTES: usize = 4 << 10;
 
 /// What a server does with requests. Lives on one executor.
 pub trait Handler: 'static {
@@ -91,11 +93,14 @@ async fn connection<H: Handler>(stream: TcpStream, handler: Rc<H>, shard_tag: u6
 
 async fn read_loop<H: Handler>(conn: &Rc<Conn>, mut r: Half, handler: &Rc<H>) {
     let decoder = FrameDecoder::new();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    // Both buffers start small and grow to READ_CHUNK_BYTES once a read
+    // fills the scratch: an idle connection (there may be tens of
+    // thousands) then costs a few KiB, not 128.
+    let mut buf = BytesMut::with_capacity(FIRST_READ_BYTES);
     // Reads land in a scratch buffer zeroed once, then only the bytes read
     // are appended: zero-filling fresh buffer space for every read cost
     // more than this copy for small requests.
-    let mut scratch = vec![0u8; READ_CHUNK_BYTES];
+    let mut scratch = vec![0u8; FIRST_READ_BYTES];
     loop {
         loop {
             match RemotingCommand::decode(&mut buf, &decoder) {
@@ -112,7 +117,12 @@ async fn read_loop<H: Handler>(conn: &Rc<Conn>, mut r: Half, handler: &Rc<H>) {
         }
         match r.read(&mut scratch).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&scratch[..n]);
+                if n == scratch.len() && scratch.len() < READ_CHUNK_BYTES {
+                    scratch.resize(READ_CHUNK_BYTES, 0);
+                }
+            }
         }
     }
 }

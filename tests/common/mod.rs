@@ -436,6 +436,11 @@ impl Client {
         }
     }
 
+    /// Another handle on the connection, to write from a second thread.
+    pub fn stream_clone(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone the stream")
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.stream.write_all(bytes)
     }

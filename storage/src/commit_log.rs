@@ -718,6 +718,18 @@ impl CommitLog {
         end: u64,
     ) -> std::io::Result<(Rc<Segment>, glommio::io::DmaBuffer)> {
         let st = self.state.borrow();
+        // Before a block is written: whole blocks inside one segment, of
+        // bytes that were appended. A violation is a bug that would write
+        // garbage over the log; stopping the process is the safe answer.
+        assert!(
+            pos % BLOCK_BYTES == 0 && pos >= seg_start && end <= seg_start + self.cfg.segment_bytes,
+            "write of {pos}..{end} is not block-aligned inside segment {seg_start}"
+        );
+        assert!(
+            end <= st.write_pos,
+            "write of {pos}..{end} past the log's end {}",
+            st.write_pos
+        );
         let seg =
             st.segments.get(&seg_start).cloned().ok_or_else(|| {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "segment vanished")

@@ -256,6 +256,19 @@ pub enum Head {
     Empty,
 }
 
+/// Whether `rec`, read for a consume-queue unit, is the record that unit
+/// names: its size, queue, queue offset and physical offset, from the fixed
+/// header fields (no parse, no CRC). A mismatch means a queue points at the
+/// wrong bytes, which must be refused, never served.
+pub fn matches_unit(rec: &[u8], size: u32, queue_id: i32, queue_offset: i64, phys: i64) -> bool {
+    rec.len() > OFF_PHYSOFFSET + 8
+        && rec.len() == size as usize
+        && be_i32(rec, OFF_TOTAL) == size as i32
+        && be_i32(rec, OFF_QUEUEID) == queue_id
+        && be_i64(rec, OFF_QUEUEOFFSET) == queue_offset
+        && be_i64(rec, OFF_PHYSOFFSET) == phys
+}
+
 fn be_i32(b: &[u8], at: usize) -> i32 {
     i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
@@ -612,6 +625,44 @@ mod tests {
         assert_eq!(
             v.verify_record_crc(true),
             Err(RecordError::MissingRecordCrc)
+        );
+    }
+
+    #[test]
+    fn a_record_read_for_a_unit_must_be_that_units_record() {
+        let draft = MessageDraft {
+            flag: 0,
+            body: b"unit",
+            properties: b"",
+            sys_flag: 0,
+            born_timestamp_ms: 0,
+            born_host: "10.0.0.2:1".parse().unwrap(),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        };
+        let at = Placement {
+            queue_id: 3,
+            queue_offset: 41,
+            physical_offset: 8192,
+            store_timestamp_ms: 0,
+        };
+        let fmt = RecordFormat {
+            store_host: "10.0.0.1:10911".parse().unwrap(),
+            append_crc: true,
+        };
+        let mut out = BytesMut::new();
+        let n = encode(&mut out, "T", &draft, &fmt, &at) as u32;
+        assert!(matches_unit(&out, n, 3, 41, 8192));
+        assert!(!matches_unit(&out, n, 2, 41, 8192), "queue");
+        assert!(!matches_unit(&out, n, 3, 40, 8192), "queue offset");
+        assert!(!matches_unit(&out, n, 3, 41, 4096), "physical offset");
+        assert!(
+            !matches_unit(&out[..n as usize - 1], n, 3, 41, 8192),
+            "size"
+        );
+        assert!(
+            !matches_unit(&[0; 8], 8, 3, 41, 8192),
+            "too short to hold the fields"
         );
     }
 

@@ -215,7 +215,13 @@ pub(crate) async fn recover(store: &ShardStore, cp: Option<Checkpoint>) -> Resul
         }
     }
     report.end = pos;
+    assert!(pos >= report.scanned_from, "recovery ended before it began");
     log.resume_at(pos).await?;
+    assert_eq!(
+        log.write_pos(),
+        pos,
+        "the log does not resume where recovery ended"
+    );
     tracing::info!(shard, ?report, "recovered");
     Ok(report)
 }

@@ -495,11 +495,20 @@ impl ShardStore {
                 }
             }
             let read = self.log.read_many(&wanted).await?;
-            for (rec, at) in read.into_iter().zip(&wanted_at) {
+            for ((rec, at), (pos, size)) in read.into_iter().zip(&wanted_at).zip(&wanted) {
                 let Some(rec) = rec else {
                     missing += 1;
                     continue;
                 };
+                let phys = to_global(self.shard, *pos);
+                if !record::matches_unit(&rec, *size, queue_id, *at as i64, phys) {
+                    return Err(StoreError::Corruption {
+                        location: format!("{topic}/{queue_id} offset {at}"),
+                        reason: format!(
+                            "its unit names {size} bytes at {phys}, which hold another record"
+                        ),
+                    });
+                }
                 if let Some(keep) = record_filter {
                     let props = RecordView::parse(&rec).map_or(&[][..], |v| v.properties());
                     if !keep(props) {
@@ -720,6 +729,10 @@ impl ShardStore {
     async fn try_checkpoint(&self) -> Result<()> {
         let dispatched = self.log.write_pos();
         let flushed = self.log.flushed();
+        assert!(
+            flushed <= dispatched,
+            "durable mark {flushed} past the log's end {dispatched}"
+        );
         for q in self.all_queues() {
             q.persist(&*self.env).await?;
             q.sync(&*self.env).await?;

@@ -386,3 +386,52 @@ fn a_topic_deleted_during_a_checkpoint_stays_deleted() {
         });
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Whatever bytes follow some valid records in a segment, opening the
+    /// store never panics, keeps exactly the valid records, and the store
+    /// takes appends and reads afterwards. (`PROPTEST_CASES` for more.)
+    #[test]
+    fn recovery_over_arbitrary_segment_bytes(
+        valid in 0u64..12,
+        garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6000),
+    ) {
+        let dir = store_dir("arbitrary-segment");
+        let cfg = small_config(dir.path());
+        let reopen = cfg.clone();
+        let spans = run(async move {
+            let store = ShardStore::open(cfg, 0, Rc::new(SystemEnvironment)).await.unwrap();
+            let mut spans = Vec::new();
+            for i in 0..valid {
+                let (b, p) = (body_for(i), props_for(i));
+                let a = store.append("A", 0, &[draft(&b, &p)], Durability::Synced).await.unwrap();
+                spans.push(rocketcore_storage::from_global(a.end_phys).1);
+            }
+            spans
+        });
+        let end = spans.last().copied().unwrap_or(0);
+        let seg = segment_files(dir.path()).into_iter().next();
+        if let Some(seg) = seg {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(seg).unwrap();
+            f.seek(SeekFrom::Start(end)).unwrap();
+            f.write_all(&garbage).unwrap();
+        }
+        run(async move {
+            let store = ShardStore::open(reopen, 0, Rc::new(SystemEnvironment)).await.unwrap();
+            let report = store.recovery_report();
+            // Every valid record stays, nothing of the garbage does.
+            assert_eq!(report.end, end, "{report:?}");
+            assert_eq!(store.max_offset("A", 0), spans.len() as u64);
+            store.append("A", 0, &[draft(b"after", b"")], Durability::Synced).await.unwrap();
+            let r = store.read_queue("A", 0, 0, 64, 1 << 20, None).await.unwrap();
+            assert!(!r.messages.is_empty());
+            store.shutdown().await.unwrap();
+        });
+    }
+}

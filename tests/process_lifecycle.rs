@@ -259,3 +259,81 @@ fn dev_command(ns: u16, br: u16, store: &std::path::Path) -> Command {
     .stderr(Stdio::piped());
     cmd
 }
+
+/// A control file that cannot be written: the change is answered with an
+/// error naming the file, the broker keeps serving, and after a restart the
+/// store is as the last successful write left it.
+#[test]
+fn a_config_file_that_cannot_be_written_is_reported_and_loses_nothing_else() {
+    let dir = store_dir("config-write-fails");
+    let store = dir.path().join("store");
+    let mut server = Server::start_dev(&store, &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    assert_eq!(
+        c.call(common::create_topic_request("SavedTopic", 2))
+            .unwrap()
+            .code,
+        rs::SUCCESS
+    );
+    let r = c.call(send_request("SavedTopic", 0, b"kept", "")).unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    // topics.json is replaced through topics.tmp; a directory in its
+    // place makes every later write fail, and leaves topics.json as it was.
+    let blocker = store.join("config").join("topics.tmp");
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    let r = c
+        .call(common::create_topic_request("UnsavedTopic", 2))
+        .unwrap();
+    assert_eq!(r.code, rs::SYSTEM_ERROR, "{:?}", r.remark);
+    let remark = r.remark.unwrap_or_default();
+    assert!(
+        remark.contains("not saved") && remark.contains("topics.json"),
+        "{remark}"
+    );
+    // Still serving.
+    let r = c.call(send_request("SavedTopic", 1, b"more", "")).unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    assert_eq!(server.terminate(), Some(0), "{}", server.log_tail());
+
+    // The operator clears the way; the broker starts with what was saved.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let server = Server::start_dev(&store, &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    let r = c
+        .call(pull_request("config-check", "SavedTopic", 0, 0))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    assert_eq!(records(r.body.as_deref().unwrap()).len(), 1);
+}
+
+/// A store whose log cannot be read at start refuses to start and says
+/// which file, rather than starting with part of the log.
+#[test]
+fn a_log_segment_that_cannot_be_opened_stops_the_start_with_its_name() {
+    let dir = store_dir("unreadable-segment");
+    let store = dir.path().join("store");
+    let mut server = Server::start_dev(&store, &["--shards", "1"]);
+    let mut c = Client::connect(server.broker);
+    let r = c.call(send_request("SegTopic", 0, b"x", "")).unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    assert_eq!(server.terminate(), Some(0));
+    let log_dir = store.join("shard-0").join("commitlog");
+    let seg = std::fs::read_dir(&log_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .min()
+        .unwrap();
+    std::fs::remove_file(&seg).unwrap();
+    std::fs::create_dir(&seg).unwrap();
+    let (ns, br) = free_ports();
+    let out = dev_command(ns, br, &store)
+        .args(["--shards", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started without its log segment");
+    let name = seg.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(stderr.contains(&name), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready:"));
+}

@@ -27,7 +27,7 @@ const PIPELINED_PULLS: usize = 500;
 /// bounds: the replies of one connection's in-flight requests (1024 pulls
 /// of at most 256 KiB) plus its outbox bound (32 MiB), and each idle
 /// connection's buffers and task (a few KiB; 24 allowed).
-const RSS_GROWTH_LIMIT_MIB: u64 = 256 + 32 + (IDLE_CONNECTIONS as u64 * 24 >> 10);
+const RSS_GROWTH_LIMIT_MIB: u64 = 256 + 32 + ((IDLE_CONNECTIONS as u64 * 24) >> 10);
 
 fn rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -82,7 +82,7 @@ fn hostile_clients_affect_only_their_own_connections() {
     let base = rss_mib(pid);
     println!(
         "rss with a {} MiB backlog: {base} MiB",
-        BACKLOG * BODY >> 20
+        (BACKLOG * BODY) >> 20
     );
     let mut peak = base;
 

@@ -722,7 +722,9 @@ impl CommitLog {
         // bytes that were appended. A violation is a bug that would write
         // garbage over the log; stopping the process is the safe answer.
         assert!(
-            pos % BLOCK_BYTES == 0 && pos >= seg_start && end <= seg_start + self.cfg.segment_bytes,
+            pos.is_multiple_of(BLOCK_BYTES)
+                && pos >= seg_start
+                && end <= seg_start + self.cfg.segment_bytes,
             "write of {pos}..{end} is not block-aligned inside segment {seg_start}"
         );
         assert!(

@@ -33,7 +33,7 @@ use crate::broker::shard::Shard;
 use crate::net::RemotingClient;
 use crate::protocol::{perm, TopicConfig};
 
-pub use handlers::{offset_msg_id, parse_batch, store_error_code};
+pub use handlers::{batch_body, offset_msg_id, parse_batch, store_error_code};
 
 /// Memory each executor registers with io_uring. glommio's default (10 MiB)
 /// exceeds the common 8 MiB RLIMIT_MEMLOCK on its own.

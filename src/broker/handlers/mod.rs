@@ -8,4 +8,4 @@ mod pull;
 mod retry;
 mod send;
 
-pub use send::{offset_msg_id, parse_batch, store_error_code};
+pub use send::{batch_body, offset_msg_id, parse_batch, store_error_code};

@@ -80,22 +80,11 @@ fn body(i: usize) -> Vec<u8> {
 
 /// Every record of TOPIC as body prefix -> count.
 fn stored(server: &Server) -> HashMap<String, usize> {
-    let mut c = Client::connect(server.broker);
     let mut found = HashMap::new();
     for q in 0..QUEUES {
-        let mut offset = 0i64;
-        for _ in 0..100_000 {
-            let r = c
-                .call(pull_request("full-check", TOPIC, q, offset))
-                .unwrap();
-            if r.code != rs::SUCCESS {
-                break;
-            }
-            for rec in records(r.body.as_deref().unwrap_or_default()) {
-                let key = String::from_utf8_lossy(&rec.body()[..12]).into_owned();
-                *found.entry(key).or_insert(0) += 1;
-            }
-            offset = r.ext_i64("nextBeginOffset").unwrap();
+        for rec in pull_all(server.broker, "full-check", TOPIC, q) {
+            let key = String::from_utf8_lossy(&rec.body[..12]).into_owned();
+            *found.entry(key).or_insert(0) += 1;
         }
     }
     found

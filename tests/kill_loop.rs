@@ -49,40 +49,23 @@ fn env_number(name: &str) -> Option<u64> {
 /// Reads every queue from 0 and checks it against the log's own record
 /// fields; returns body -> (queue, offset).
 fn read_all(server: &Server, cycle: usize) -> HashMap<String, (i32, i64)> {
-    let mut c = Client::connect(server.broker);
     let mut found = HashMap::new();
     for q in 0..QUEUES {
-        let mut offset = 0i64;
-        for _ in 0..100_000 {
-            let r = c
-                .call(pull_request("kill-loop-check", TOPIC, q, offset))
-                .unwrap();
-            if r.code != rs::SUCCESS {
-                assert!(
-                    r.code == rs::PULL_NOT_FOUND,
-                    "cycle {cycle}: queue {q} at {offset}: {} {:?}",
-                    r.code,
-                    r.remark
-                );
-                break;
-            }
-            let recs = records(r.body.as_deref().unwrap_or_default());
-            for rec in &recs {
-                // The consume queue agrees with the log: its unit led to a
-                // record of this queue, at exactly the next offset.
-                assert_eq!(rec.topic(), TOPIC.as_bytes(), "cycle {cycle}");
-                assert_eq!(rec.queue_id(), q, "cycle {cycle}");
-                assert_eq!(
-                    rec.queue_offset(),
-                    offset,
-                    "cycle {cycle}: queue {q} has a gap"
-                );
-                let body = String::from_utf8(rec.body().to_vec()).unwrap();
-                let prev = found.insert(body.clone(), (q, offset));
-                assert!(prev.is_none(), "cycle {cycle}: {body} stored twice");
-                offset += 1;
-            }
-            assert_eq!(r.ext_i64("nextBeginOffset").unwrap(), offset);
+        for (at, rec) in pull_all(server.broker, "kill-loop-check", TOPIC, q)
+            .into_iter()
+            .enumerate()
+        {
+            // The consume queue agrees with the log: its unit led to a
+            // record of this queue, at exactly the next offset.
+            assert_eq!(rec.topic, TOPIC.as_bytes(), "cycle {cycle}");
+            assert_eq!(rec.queue_id, q, "cycle {cycle}");
+            assert_eq!(
+                rec.queue_offset, at as i64,
+                "cycle {cycle}: queue {q} has a gap"
+            );
+            let body = String::from_utf8(rec.body).unwrap();
+            let prev = found.insert(body.clone(), (q, rec.queue_offset));
+            assert!(prev.is_none(), "cycle {cycle}: {body} stored twice");
         }
     }
     found

@@ -91,23 +91,12 @@ fn acknowledged_sends_survive_kill_9_under_sync_flush() {
 /// Every record of TOPIC's queues as body -> (queue, offset); a body stored
 /// twice fails the test.
 fn read_back(server: &Server) -> HashMap<String, (i32, i64)> {
-    let mut c = Client::connect(server.broker);
-    let mut found: HashMap<String, (i32, i64)> = HashMap::new();
+    let mut found = HashMap::new();
     for q in 0..QUEUES {
-        let mut offset = 0i64;
-        for _ in 0..10_000 {
-            let r = c
-                .call(pull_request("durability-check", TOPIC, q, offset))
-                .unwrap();
-            if r.code != rs::SUCCESS {
-                break;
-            }
-            for rec in records(r.body.as_deref().unwrap_or_default()) {
-                let body = String::from_utf8(rec.body().to_vec()).unwrap();
-                let prev = found.insert(body.clone(), (q, rec.queue_offset()));
-                assert!(prev.is_none(), "{body} stored twice");
-            }
-            offset = r.ext_i64("nextBeginOffset").unwrap();
+        for rec in pull_all(server.broker, "durability-check", TOPIC, q) {
+            let body = String::from_utf8(rec.body).unwrap();
+            let prev = found.insert(body.clone(), (q, rec.queue_offset));
+            assert!(prev.is_none(), "{body} stored twice");
         }
     }
     found

@@ -646,3 +646,46 @@ impl Drop for CpuLoad {
         }
     }
 }
+
+/// One record as a pull returned it, owned.
+pub struct Pulled {
+    pub topic: Vec<u8>,
+    pub queue_id: i32,
+    pub queue_offset: i64,
+    pub body: Vec<u8>,
+}
+
+/// Every record of `topic`'s queue `queue_id` from offset 0, pulled with
+/// `group` until the queue has no more (PULL_NOT_FOUND); panics on any
+/// other answer, and on a `nextBeginOffset` that does not follow the
+/// records it came with.
+pub fn pull_all(addr: SocketAddr, group: &str, topic: &str, queue_id: i32) -> Vec<Pulled> {
+    use rocketcore::remoting::codes::response_code as rs;
+    let mut c = Client::connect(addr);
+    let mut out = Vec::new();
+    let mut offset = 0i64;
+    for _ in 0..1_000_000 {
+        let r = c
+            .call(pull_request(group, topic, queue_id, offset))
+            .unwrap();
+        if r.code == rs::PULL_NOT_FOUND {
+            return out;
+        }
+        assert_eq!(
+            r.code,
+            rs::SUCCESS,
+            "{topic}/{queue_id} at {offset}: {:?}",
+            r.remark
+        );
+        let recs = records(r.body.as_deref().unwrap_or_default());
+        offset = recs.last().map_or(offset, |v| v.queue_offset() + 1);
+        out.extend(recs.iter().map(|v| Pulled {
+            topic: v.topic().to_vec(),
+            queue_id: v.queue_id(),
+            queue_offset: v.queue_offset(),
+            body: v.body().to_vec(),
+        }));
+        assert_eq!(r.ext_i64("nextBeginOffset").unwrap(), offset);
+    }
+    panic!("{topic}/{queue_id}: no end after a million pulls")
+}

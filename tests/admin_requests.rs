@@ -200,3 +200,30 @@ fn topics_keys_ids_and_offsets_over_two_shards() {
     let r = c.call(pull_request("admin-g", "AdminTopic", 0, 0)).unwrap();
     assert_eq!(r.code, rs::TOPIC_NOT_EXIST);
 }
+
+/// Sends that leave the queue to the broker (queueId -1) go round the
+/// topic's queues; the clock's millisecond used to put a burst on one.
+#[test]
+fn sends_without_a_queue_go_round_the_queues() {
+    let dir = store_dir("round-robin");
+    let server = Server::start_dev(&dir.path().join("store"), &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    assert_eq!(
+        c.call(create_topic_request("RoundTopic", 4)).unwrap().code,
+        rs::SUCCESS
+    );
+    // A burst: all eight written at once, then the answers read.
+    let mut burst = bytes::BytesMut::new();
+    for i in 0..8 {
+        let mut cmd = send_request("RoundTopic", -1, format!("m{i}").as_bytes(), "");
+        cmd.opaque = 1_000 + i;
+        cmd.encode(&mut burst).unwrap();
+    }
+    c.send_raw(&burst).unwrap();
+    let mut per_queue = [0; 4];
+    for r in c.read_responses(8).unwrap() {
+        assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+        per_queue[r.ext_i64("queueId").unwrap() as usize] += 1;
+    }
+    assert_eq!(per_queue, [2, 2, 2, 2]);
+}

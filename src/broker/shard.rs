@@ -57,6 +57,8 @@ pub struct Shard {
     pub tx: Transactions,
     /// Compiled SQL92 expressions by source text, so pulls do not parse.
     pub sql_cache: RefCell<HashMap<Box<str>, Rc<Sql92Filter>>>,
+    /// Queue choice for sends that leave it to the broker (`queueId < 0`).
+    pub next_queue: Cell<u64>,
     /// Shard 0: groups whose join notice is to be repeated.
     pub notify_pending: RefCell<std::collections::HashSet<String>>,
 }
@@ -120,6 +122,7 @@ impl Shard {
             sched,
             tx,
             sql_cache: RefCell::new(HashMap::new()),
+            next_queue: Cell::new(0),
             notify_pending: RefCell::new(std::collections::HashSet::new()),
         }
     }
@@ -273,8 +276,14 @@ impl Shard {
         self.pending.borrow_mut().remove(&token);
         match r {
             Ok(reply) => reply,
-            Err(_) => (!oneway)
-                .then(|| error_reply.with_remark(format!("shard {target} did not answer in time"))),
+            // The owner may still act on it (a send may be stored): say so,
+            // so that a client does not take it for a refusal.
+            Err(_) => (!oneway).then(|| {
+                error_reply.with_remark(format!(
+                    "shard {target} did not answer in {}s; the request may still have taken effect",
+                    FORWARD_TIMEOUT.as_secs()
+                ))
+            }),
         }
     }
 

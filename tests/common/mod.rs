@@ -455,6 +455,17 @@ impl Client {
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response"))
     }
 
+    /// The next `n` responses, in the order they arrive (pipelined requests
+    /// to different shards may be answered out of order).
+    pub fn read_responses(&mut self, n: usize) -> std::io::Result<Vec<RemotingCommand>> {
+        (0..n)
+            .map(|_| {
+                self.read_until(CALL_TIMEOUT, |c| c.is_response())?
+                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response"))
+            })
+            .collect()
+    }
+
     /// Sends a oneway request (no answer is read).
     pub fn send_oneway(&mut self, mut cmd: RemotingCommand) -> std::io::Result<()> {
         cmd.mark_oneway();

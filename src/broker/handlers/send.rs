@@ -289,7 +289,11 @@ impl Shard {
                     format!("topic {} has no write queues", h.topic),
                 ));
             }
-            (crate::broker::shard::now_ms() as u64 % write_queues as u64) as i32
+            // Round robin over this shard's sends: the clock's millisecond
+            // put a whole burst on one queue.
+            let n = self.next_queue.get();
+            self.next_queue.set(n.wrapping_add(1));
+            (n % write_queues as u64) as i32
         } else {
             h.queue_id
         };

@@ -252,7 +252,8 @@ impl Shard {
             // An append while the read below is suspended notifies nobody
             // (this pull is not waiting yet); comparing the queue's end
             // before the read and before the wait catches it.
-            let end_before_read = self.store.max_offset(h.topic, h.queue_id);
+            // Only a pull that may hold needs it: no lookup on the others.
+            let end_before_read = deadline.map(|_| self.store.max_offset(h.topic, h.queue_id));
             let reply = self
                 .read_for_pull(
                     &cmd,
@@ -271,7 +272,7 @@ impl Shard {
             if left.is_zero() {
                 return Some(reply);
             }
-            if self.store.max_offset(h.topic, h.queue_id) != end_before_read {
+            if Some(self.store.max_offset(h.topic, h.queue_id)) != end_before_read {
                 continue;
             }
             if !self.polls.wait(h.topic, h.queue_id, left).await {

@@ -13,8 +13,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -86,7 +84,7 @@ fn acknowledged_sends_survive_repeated_kill_9() {
     let store = dir.path().join("store");
     let args = ["--shards", "2", "--flush", "sync"];
     // body -> (queue, offset) of every acknowledged send so far.
-    let acked: Arc<Mutex<HashMap<String, (i32, i64)>>> = Arc::default();
+    let acked = Acked::default();
     let started = Instant::now();
     let mut recovered = 0;
     for cycle in 0..cycles {
@@ -113,36 +111,18 @@ fn acknowledged_sends_survive_repeated_kill_9() {
                 &lost[..lost.len().min(5)]
             );
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let senders: Vec<_> = (0..SENDERS)
-            .map(|t| {
-                let (acked, stop, addr) = (acked.clone(), stop.clone(), server.broker);
-                std::thread::spawn(move || {
-                    let mut c = Client::connect(addr);
-                    let mut i = 0u64;
-                    let limit = Instant::now() + Duration::from_secs(30);
-                    while !stop.load(Ordering::Relaxed) && Instant::now() < limit {
-                        let body = format!("c{cycle}-s{t}-m{i}");
-                        let q = ((t as u64 + i) % QUEUES as u64) as i32;
-                        match c.call(send_request(TOPIC, q, body.as_bytes(), "")) {
-                            Ok(r) if r.code == rs::SUCCESS => {
-                                let off = r.ext_i64("queueOffset").unwrap();
-                                acked.lock().unwrap().insert(body, (q, off));
-                            }
-                            // The broker died: this send was never acknowledged.
-                            _ => break,
-                        }
-                        i += 1;
-                    }
-                })
-            })
-            .collect();
+        let load = SendLoad::start(
+            server.broker,
+            TOPIC,
+            QUEUES,
+            SENDERS,
+            &format!("c{cycle}"),
+            &acked,
+            Duration::from_secs(30),
+        );
         std::thread::sleep(Duration::from_millis(rng.between(LOAD_MIN_MS, LOAD_MAX_MS)));
         server.kill9();
-        stop.store(true, Ordering::Relaxed);
-        for s in senders {
-            s.join().unwrap();
-        }
+        load.stop();
     }
     // One last restart to check the final kill.
     let server = Server::start_dev(&store, &args);

@@ -7,8 +7,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -31,40 +29,23 @@ fn acknowledged_sends_survive_kill_9_under_sync_flush() {
     assert_eq!(admin.call(create).unwrap().code, rs::SUCCESS);
 
     // body -> (queue, offset) for every acknowledged send.
-    let acked: Arc<Mutex<HashMap<String, (i32, i64)>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut senders = Vec::new();
-    for t in 0..SENDERS {
-        let (acked, stop, addr) = (acked.clone(), stop.clone(), server.broker);
-        senders.push(std::thread::spawn(move || {
-            let mut c = Client::connect(addr);
-            let start = Instant::now();
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) && start.elapsed() < LOAD_MAX {
-                let body = format!("sender-{t}-msg-{i}");
-                let q = ((t as u64 + i) % QUEUES as u64) as i32;
-                match c.call(send_request(TOPIC, q, body.as_bytes(), "")) {
-                    Ok(r) if r.code == rs::SUCCESS => {
-                        let off = r.ext_i64("queueOffset").unwrap();
-                        acked.lock().unwrap().insert(body, (q, off));
-                    }
-                    // The broker died under us: that send was never acknowledged.
-                    _ => break,
-                }
-                i += 1;
-            }
-        }));
-    }
+    let acked = Acked::default();
+    let load = SendLoad::start(
+        server.broker,
+        TOPIC,
+        QUEUES,
+        SENDERS,
+        "sender",
+        &acked,
+        LOAD_MAX,
+    );
     let start = Instant::now();
     while acked.lock().unwrap().len() < ACKS_BEFORE_KILL && start.elapsed() < LOAD_MAX {
         std::thread::sleep(Duration::from_millis(5));
     }
     // kill -9 in the middle of the load.
     server.kill9();
-    stop.store(true, Ordering::Relaxed);
-    for s in senders {
-        s.join().unwrap();
-    }
+    load.stop();
     let acked = acked.lock().unwrap().clone();
     assert!(
         acked.len() >= 100,

@@ -700,3 +700,61 @@ pub fn pull_all(addr: SocketAddr, group: &str, topic: &str, queue_id: i32) -> Ve
     }
     panic!("{topic}/{queue_id}: no end after a million pulls")
 }
+
+/// body -> (queue, offset) of every send the broker acknowledged.
+pub type Acked = Arc<Mutex<std::collections::HashMap<String, (i32, i64)>>>;
+
+/// Sends from `senders` connections, each round its queues, until stopped,
+/// `limit` passes or the broker goes away; records what was acknowledged.
+pub struct SendLoad {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl SendLoad {
+    /// Bodies are `<label>-s<sender>-m<n>`, unique per label.
+    pub fn start(
+        addr: SocketAddr,
+        topic: &'static str,
+        queues: i32,
+        senders: usize,
+        label: &str,
+        acked: &Acked,
+        limit: Duration,
+    ) -> SendLoad {
+        use rocketcore::remoting::codes::response_code as rs;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..senders)
+            .map(|t| {
+                let (acked, stop, label) = (acked.clone(), stop.clone(), label.to_string());
+                std::thread::spawn(move || {
+                    let mut c = Client::connect(addr);
+                    let end = Instant::now() + limit;
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < end {
+                        let body = format!("{label}-s{t}-m{i}");
+                        let q = ((t as u64 + i) % queues as u64) as i32;
+                        match c.call(send_request(topic, q, body.as_bytes(), "")) {
+                            Ok(r) if r.code == rs::SUCCESS => {
+                                let off = r.ext_i64("queueOffset").unwrap();
+                                acked.lock().unwrap().insert(body, (q, off));
+                            }
+                            // The broker died under us: never acknowledged.
+                            _ => break,
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        SendLoad { stop, threads }
+    }
+
+    /// Stops the senders and waits for them.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
+        }
+    }
+}

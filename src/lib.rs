@@ -7,3 +7,4 @@ pub mod namesrv_server;
 pub mod net;
 pub mod protocol;
 pub mod remoting;
+pub mod security;

@@ -28,6 +28,12 @@ enum Command {
     Namesrv {
         #[arg(long, default_value = "0.0.0.0:9876")]
         listen: SocketAddr,
+        /// namesrv.conf: its ACL (aclEnable, aclFile) and TLS (tls.*) keys.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// A property, e.g. --set aclEnable=true (repeatable; after --config).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Run a broker that registers with the given name servers.
     Broker {
@@ -70,15 +76,47 @@ struct CommonArgs {
     set: Vec<String>,
 }
 
+fn parse_set(set: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut props = std::collections::BTreeMap::new();
+    for kv in set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
+        props.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(props)
+}
+
+/// A name server's settings: namesrv.conf, then `--set`.
+fn namesrv_security(
+    config: Option<&PathBuf>,
+    set: &[String],
+) -> Result<rocketcore::security::SecurityConfig, String> {
+    let mut sec = rocketcore::security::SecurityConfig::default();
+    if let Some(path) = config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let ignored = sec.apply_properties(&config::parse_properties(&text))?;
+        if !ignored.is_empty() {
+            tracing::info!(
+                "namesrv.conf keys without effect here: {}",
+                ignored.join(", ")
+            );
+        }
+    }
+    let unknown = sec.apply_properties(&parse_set(set)?)?;
+    if !unknown.is_empty() {
+        return Err(format!(
+            "--set: unknown name server keys: {}",
+            unknown.join(", ")
+        ));
+    }
+    Ok(sec)
+}
+
 impl CommonArgs {
     fn apply(&self, cfg: &mut BrokerConfig) -> Result<(), String> {
-        let mut props = std::collections::BTreeMap::new();
-        for kv in &self.set {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| format!("--set {kv:?}: expected KEY=VALUE"))?;
-            props.insert(k.trim().to_string(), v.trim().to_string());
-        }
+        let props = parse_set(&self.set)?;
         let ignored = cfg.apply_properties(&props)?;
         if !ignored.is_empty() {
             return Err(format!(
@@ -176,8 +214,13 @@ fn load_broker_conf(path: &PathBuf, cfg: &mut BrokerConfig) -> Result<(), String
 fn run(cli: Cli) -> Result<(), String> {
     let signals = block_signals();
     match cli.command {
-        Command::Namesrv { listen } => {
-            let ns = rocketcore::namesrv_server::start(listen)?;
+        Command::Namesrv {
+            listen,
+            config: conf,
+            set,
+        } => {
+            let security = namesrv_security(conf.as_ref(), &set)?.load()?;
+            let ns = rocketcore::namesrv_server::start_with(listen, security)?;
             println!("ready: namesrv={listen}");
             let sig = wait_for_signal(&signals);
             tracing::info!("signal {sig}: stopping");
@@ -236,7 +279,12 @@ fn run(cli: Cli) -> Result<(), String> {
             // Small segments: a dev store should not take a GiB of disk.
             cfg.segment_bytes = 64 << 20;
             common.apply(&mut cfg)?;
-            let ns = rocketcore::namesrv_server::start(namesrv_listen)?;
+            // One process, one set of keys: the name server is guarded as
+            // the broker is, and the broker must be able to register.
+            if cfg.security.acl_enable && cfg.security.inner_credentials.is_none() {
+                return Err("aclEnable=true in dev mode: the name server then admits only admin accounts to registrations; set innerClientAuthenticationCredentials={\"accessKey\":…,\"secretKey\":…} to an admin account of the ACL file".into());
+            }
+            let ns = rocketcore::namesrv_server::start_with(namesrv_listen, cfg.security.load()?)?;
             let store = cfg.store_dir.clone();
             let broker = match rocketcore::broker::start(cfg) {
                 Ok(b) => b,

@@ -13,9 +13,12 @@ use crate::broker::{executor_hint, EXECUTOR_IO_MEMORY_BYTES};
 use crate::namesrv::{self, NamesrvState};
 use crate::net::{Conn, Handler};
 use crate::remoting::RemotingCommand;
+use crate::security::{AclView, Security};
 
 struct NamesrvHandler {
     state: RefCell<NamesrvState>,
+    /// Set when ACL is on: requests that change state need an admin account.
+    acl: Option<AclView>,
 }
 
 impl Handler for NamesrvHandler {
@@ -24,6 +27,11 @@ impl Handler for NamesrvHandler {
         conn: Rc<Conn>,
         req: RemotingCommand,
     ) -> impl std::future::Future<Output = Option<RemotingCommand>> {
+        if let Some(acl) = &self.acl {
+            if let Err(why) = acl.with(|a| a.check_namesrv(&req, conn.peer.ip())) {
+                return std::future::ready((!req.is_oneway()).then(|| acl.refuse(&req, &why)));
+            }
+        }
         let reply = namesrv::process(
             &mut self.state.borrow_mut(),
             conn.id,
@@ -51,9 +59,16 @@ impl NamesrvHandle {
     }
 }
 
-/// Starts the name server on `listen`; returns once it accepts connections.
+/// Starts the name server on `listen` with neither ACL nor TLS; returns
+/// once it accepts connections.
 pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
+    start_with(listen, Security::none())
+}
+
+/// Starts the name server on `listen`, guarded as `security` says.
+pub fn start_with(listen: SocketAddr, security: Security) -> Result<NamesrvHandle, String> {
     crate::net::ensure_port_free(listen, "name server")?;
+    security.warn_if_open("name server", listen);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
     let thread = std::thread::Builder::new()
@@ -80,6 +95,7 @@ pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
                 };
                 let handler = Rc::new(NamesrvHandler {
                     state: RefCell::new(NamesrvState::default()),
+                    acl: security.acl.clone().map(AclView::new),
                 });
                 let h = handler.clone();
                 let scan = glommio::spawn_local(async move {
@@ -101,7 +117,7 @@ pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
                 let stop = async {
                     let _ = stop_rx.recv_async().await;
                 };
-                crate::net::serve(listener, handler, 0xFFFF, stop).await;
+                crate::net::serve(listener, handler, 0xFFFF, security.tls.clone(), stop).await;
                 drop(scan);
             });
         })

@@ -52,6 +52,8 @@ pub struct BrokerConfig {
     pub legacy_port: bool,
     /// Pin shard k to CPU k (off in `dev`, where the machine is shared).
     pub pin_cores: bool,
+    /// ACL and TLS (`aclEnable`, `aclFile`, `tls.*`).
+    pub security: crate::security::SecurityConfig,
     /// Longest timer-message delay accepted (`timerMaxDelaySec`).
     pub timer_max_delay_sec: u64,
     /// Age before a half message is first checked (`transactionTimeOut`).
@@ -106,6 +108,7 @@ impl BrokerConfig {
             register_interval_ms: DEFAULT_REGISTER_INTERVAL_MS,
             legacy_port: true,
             pin_cores: true,
+            security: Default::default(),
             timer_max_delay_sec: 3 * 24 * 3600,
             transaction_timeout_ms: 6_000,
             transaction_check_interval_ms: 60_000,
@@ -189,6 +192,7 @@ impl BrokerConfig {
                     let ms: u64 = v.parse().map_err(|_| bad("expected ms"))?;
                     self.register_interval_ms = ms.clamp(10_000, 60_000);
                 }
+                _ if self.security.apply_property(k, v).map_err(|e| format!("broker.conf: {e}"))? => {}
                 _ => ignored.push(k.clone()),
             }
         }
@@ -274,7 +278,7 @@ pub fn parse_flush(v: &str) -> Option<FlushDiskType> {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
+pub fn parse_bool(v: &str) -> Option<bool> {
     match v.to_ascii_lowercase().as_str() {
         "true" => Some(true),
         "false" => Some(false),

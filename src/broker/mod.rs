@@ -32,6 +32,7 @@ use crate::broker::offsets::{ConsumerOffsets, PERSIST_INTERVAL_MS};
 use crate::broker::shard::Shard;
 use crate::net::RemotingClient;
 use crate::protocol::{perm, TopicConfig};
+use crate::security::{AclView, Security};
 
 pub use handlers::{batch_body, offset_msg_id, parse_batch, store_error_code};
 
@@ -123,6 +124,8 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
             owner.put_topic(TopicConfig::new(name, 1))?.wait()?;
         }
     }
+    let security = cfg.security.load()?;
+    security.warn_if_open("broker", cfg.listen);
     let snapshot = owner.snapshot.clone();
     let cfg = Arc::new(cfg);
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..cfg.shards)
@@ -137,6 +140,7 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
         let snapshot = snapshot.clone();
         let owner = if k == 0 { owner.take() } else { None };
         let ready = ready_tx.clone();
+        let security = security.clone();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let placement = if cfg.pin_cores {
             Placement::Fixed(k % cpus)
@@ -158,7 +162,9 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
                         return Err(msg);
                     }
                 };
-                ex.run(run_shard(k, cfg, mesh, inbox, snapshot, owner, ready))
+                ex.run(run_shard(
+                    k, cfg, mesh, inbox, snapshot, owner, security, ready,
+                ))
             })
             .map_err(|e| format!("spawning shard thread: {e}"))?;
         threads.push(t);
@@ -190,6 +196,9 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     Ok(handle)
 }
 
+// Each argument is one thing a shard is born with; a struct would only
+// rename them.
+#[allow(clippy::too_many_arguments)]
 async fn run_shard(
     k: usize,
     cfg: Arc<BrokerConfig>,
@@ -197,6 +206,7 @@ async fn run_shard(
     inbox: flume::Receiver<ShardMsg>,
     snapshot: Arc<meta::MetaSnapshot>,
     owner: Option<MetaOwner>,
+    security: Security,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
 ) -> Result<(), String> {
     let started = async {
@@ -223,7 +233,7 @@ async fn run_shard(
         )
         .await
         .map_err(|e| format!("shard {k}: {e}"))?;
-        let shard = Rc::new(Shard::new(
+        let mut shard = Shard::new(
             k,
             cfg.clone(),
             store,
@@ -233,7 +243,9 @@ async fn run_shard(
             offsets,
             sched,
             tx,
-        ));
+        );
+        shard.acl = security.acl.clone().map(AclView::new);
+        let shard = Rc::new(shard);
         let mut listeners = vec![glommio::net::TcpListener::bind(cfg.listen)
             .map_err(|e| format!("binding {}: {e}", cfg.listen))?];
         if cfg.legacy_port {
@@ -260,6 +272,7 @@ async fn run_shard(
             l,
             s,
             k as u64,
+            security.tls.clone(),
             futures_lite::future::pending(),
         )));
     }
@@ -281,7 +294,13 @@ async fn run_shard(
     let clients: Rc<Vec<RemotingClient>> = Rc::new(
         cfg.namesrv_addrs
             .iter()
-            .map(|a| RemotingClient::new(*a))
+            .map(|a| {
+                RemotingClient::new(
+                    *a,
+                    security.client_tls.clone(),
+                    security.credentials.clone(),
+                )
+            })
             .collect(),
     );
     if k == 0 {

@@ -61,6 +61,8 @@ pub struct Shard {
     pub next_queue: Cell<u64>,
     /// Shard 0: groups whose join notice is to be repeated.
     pub notify_pending: RefCell<std::collections::HashSet<String>>,
+    /// Set when ACL is on: every client request is checked against it.
+    pub acl: Option<crate::security::AclView>,
 }
 
 #[derive(Default)]
@@ -124,6 +126,7 @@ impl Shard {
             sql_cache: RefCell::new(HashMap::new()),
             next_queue: Cell::new(0),
             notify_pending: RefCell::new(std::collections::HashSet::new()),
+            acl: None,
         }
     }
 
@@ -421,6 +424,13 @@ impl Handler for Shard {
         if conn.is_closed() {
             // Registering now would outlive the close already reported.
             return None;
+        }
+        if let Some(acl) = &self.acl {
+            // Checked where the request arrived, before it moves to the
+            // shard that owns its queue.
+            if let Err(why) = acl.with(|a| a.check_broker(&req, conn.peer.ip())) {
+                return (!req.is_oneway()).then(|| acl.refuse(&req, &why));
+            }
         }
         self.conns
             .borrow_mut()

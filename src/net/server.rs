@@ -3,8 +3,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
@@ -13,6 +15,7 @@ use glommio::net::{TcpListener, TcpStream};
 
 use super::conn::Conn;
 use crate::remoting::{FrameDecoder, RemotingCommand};
+use crate::security::tls::{Accepted, ServerTls};
 
 /// Bytes read from a socket per read call.
 const READ_CHUNK_BYTES: usize = 64 << 10;
@@ -44,11 +47,13 @@ pub(crate) fn next_conn_id(shard_tag: u64) -> u64 {
     })
 }
 
-/// Accepts connections on `listener` until `stop` resolves.
+/// Accepts connections on `listener` until `stop` resolves; `tls` decides
+/// what each connection may speak.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Rc<H>,
     shard_tag: u64,
+    tls: Arc<ServerTls>,
     stop: impl Future<Output = ()>,
 ) {
     let accept = async {
@@ -56,7 +61,8 @@ pub async fn serve<H: Handler>(
             match listener.accept().await {
                 Ok(stream) => {
                     let handler = handler.clone();
-                    glommio::spawn_local(connection(stream, handler, shard_tag)).detach();
+                    let tls = tls.clone();
+                    glommio::spawn_local(connection(stream, handler, shard_tag, tls)).detach();
                 }
                 Err(e) => {
                     tracing::warn!("accept failed: {e}");
@@ -68,9 +74,27 @@ pub async fn serve<H: Handler>(
     futures_lite::future::or(accept, stop).await;
 }
 
-async fn connection<H: Handler>(stream: TcpStream, handler: Rc<H>, shard_tag: u64) {
+async fn connection<H: Handler>(
+    stream: TcpStream,
+    handler: Rc<H>,
+    shard_tag: u64,
+    tls: Arc<ServerTls>,
+) {
     let _ = stream.set_nodelay(true);
     let Ok(peer) = stream.peer_addr() else { return };
+    match tls.accept(stream).await {
+        Ok(Accepted::Plain(s)) => run_connection(s, peer, handler, shard_tag).await,
+        Ok(Accepted::Tls(s)) => run_connection(*s, peer, handler, shard_tag).await,
+        Err(why) => tracing::info!(%peer, "connection closed: {why}"),
+    }
+}
+
+async fn run_connection<H: Handler, S: AsyncRead + AsyncWrite + Unpin + 'static>(
+    stream: S,
+    peer: SocketAddr,
+    handler: Rc<H>,
+    shard_tag: u64,
+) {
     let conn = Rc::new(Conn::new(next_conn_id(shard_tag), peer));
     let stream = Rc::new(RefCell::new(stream));
     let writer = {
@@ -91,7 +115,11 @@ async fn connection<H: Handler>(stream: TcpStream, handler: Rc<H>, shard_tag: u6
     .await;
 }
 
-async fn read_loop<H: Handler>(conn: &Rc<Conn>, mut r: Half, handler: &Rc<H>) {
+async fn read_loop<H: Handler, S: AsyncRead + Unpin>(
+    conn: &Rc<Conn>,
+    mut r: Half<S>,
+    handler: &Rc<H>,
+) {
     let decoder = FrameDecoder::new();
     // Both buffers start small and grow to READ_CHUNK_BYTES once a read
     // fills the scratch: an idle connection (there may be tens of
@@ -150,10 +178,13 @@ async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCom
 
 /// One side of a shared stream. Reads and writes use separate io_uring
 /// sources in glommio, so a reader and a writer can be pending at once; the
-/// `RefCell` is only borrowed inside a poll.
-struct Half(Rc<RefCell<TcpStream>>);
+/// `RefCell` is only borrowed inside a poll. A TLS stream keeps that
+/// property: rustls reads only the socket when asked for plaintext and
+/// writes only when given some (or flushed), so each half still waits on
+/// its own source.
+struct Half<S>(Rc<RefCell<S>>);
 
-impl AsyncRead for Half {
+impl<S: AsyncRead + Unpin> AsyncRead for Half<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -163,7 +194,7 @@ impl AsyncRead for Half {
     }
 }
 
-impl AsyncWrite for Half {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Half<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -284,6 +284,10 @@ fn run(cli: Cli) -> Result<(), String> {
             if cfg.security.acl_enable && cfg.security.inner_credentials.is_none() {
                 return Err("aclEnable=true in dev mode: the name server then admits only admin accounts to registrations; set innerClientAuthenticationCredentials={\"accessKey\":…,\"secretKey\":…} to an admin account of the ACL file".into());
             }
+            if cfg.security.tls.effective_mode() != rocketcore::security::TlsMode::Disabled {
+                // The broker reaches its own name server over TLS too.
+                cfg.security.tls.client_enable = true;
+            }
             let ns = rocketcore::namesrv_server::start_with(namesrv_listen, cfg.security.load()?)?;
             let store = cfg.store_dir.clone();
             let broker = match rocketcore::broker::start(cfg) {

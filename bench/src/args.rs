@@ -121,6 +121,18 @@ pub struct LoadArgs {
     /// Consume with this SQL92 subscription instead of "*".
     #[arg(long)]
     pub sql: Option<String>,
+    /// Connect with TLS (to name server and brokers).
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: verify servers against these CA certificates (PEM);
+    /// without it any certificate is accepted.
+    #[arg(long, requires = "tls")]
+    pub tls_ca: Option<PathBuf>,
+    /// Sign every request with this ACL access key (needs --secret-key).
+    #[arg(long, requires = "secret_key")]
+    pub access_key: Option<String>,
+    #[arg(long, requires = "access_key")]
+    pub secret_key: Option<String>,
 }
 
 /// Messages smaller than this cannot carry the send timestamp e2e needs.
@@ -306,6 +318,10 @@ mod tests {
             level_ms: None,
             buckets: None,
             sql: None,
+            tls: false,
+            tls_ca: None,
+            access_key: None,
+            secret_key: None,
         }
     }
 

@@ -1,20 +1,71 @@
 //! A blocking Remoting connection for the load generator: requests are
 //! written as they are issued and responses read back in any order,
 //! matched by opaque, so one connection can keep a window in flight.
+//! Connections use TLS and sign their requests when [`set_link`] said so.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use rocketcore::remoting::{FrameDecoder, RemotingCommand};
+use rocketcore::security::Credentials;
+
+/// How every connection of this process reaches the servers.
+#[derive(Clone, Default)]
+pub struct Link {
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub credentials: Option<Credentials>,
+}
+
+/// Set once from the command line, before any connection: every worker
+/// and lookup connects the same way, so it is not threaded through them.
+static LINK: OnceLock<Link> = OnceLock::new();
+
+pub fn set_link(link: Link) {
+    let _ = LINK.set(link);
+}
+
+fn link() -> &'static Link {
+    LINK.get_or_init(Link::default)
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
 
 /// How long a response may take before the connection is declared stuck.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     read_buf: BytesMut,
     write_buf: BytesMut,
     chunk: Vec<u8>,
@@ -26,6 +77,21 @@ impl Conn {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+        let stream = match &link().tls {
+            None => Stream::Plain(stream),
+            Some(config) => {
+                let name = rocketcore::security::tls::server_name(addr);
+                let session = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(std::io::Error::other)?;
+                let mut tls = rustls::StreamOwned::new(session, stream);
+                // Handshake now, so a refused or failed handshake is a
+                // connect error rather than the first send's.
+                while tls.conn.is_handshaking() {
+                    tls.conn.complete_io(&mut tls.sock)?;
+                }
+                Stream::Tls(Box::new(tls))
+            }
+        };
         Ok(Conn {
             stream,
             read_buf: BytesMut::with_capacity(READ_CHUNK_BYTES),
@@ -40,10 +106,14 @@ impl Conn {
         let opaque = self.next_opaque;
         self.next_opaque = self.next_opaque.wrapping_add(1) & i32::MAX;
         cmd.opaque = opaque;
+        if let Some(c) = &link().credentials {
+            c.sign(cmd);
+        }
         self.write_buf.clear();
         cmd.encode(&mut self.write_buf)
             .map_err(std::io::Error::other)?;
         self.stream.write_all(&self.write_buf)?;
+        self.stream.flush()?;
         Ok(opaque)
     }
 

@@ -305,6 +305,9 @@ impl Shard {
             st.write_pos.saturating_sub(st.min_offset).to_string(),
         );
         table.insert("pullsHeld".to_string(), self.polls.held().to_string());
+        if let Some(acl) = &self.acl {
+            table.insert("aclRefused".to_string(), acl.refused.get().to_string());
+        }
         let body = serde_json::to_vec(&KvTable { table }).unwrap_or_default();
         response(cmd, rs::SUCCESS, None).with_body(body)
     }

@@ -159,6 +159,43 @@ fn cpp_client_new_consumer_under_load() {
     run_scenario("new_consumer.py", &[], NEW_CONSUMER_LIMIT);
 }
 
+/// Issue 12: the accounts `acl.py` signs with.
+const ACL_FILE: &str = r#"
+accounts:
+  - accessKey: cppuser01
+    secretKey: cpp-user-secret
+    defaultTopicPerm: DENY
+    defaultGroupPerm: SUB
+    topicPerms:
+      - AclOpen=PUB|SUB
+      - AclReadOnly=SUB
+      - AclNoSub=PUB
+  - accessKey: cppadmin01
+    secretKey: cpp-admin-secret
+    admin: true
+"#;
+
+/// Session credentials: signed sends and consumes pass, a wrong secret or
+/// a missing permission is refused.
+#[test]
+fn cpp_client_acl_session_credentials() {
+    let dir = common::store_dir("cpp-acl");
+    let file = dir.path().join("plain_acl.yml");
+    std::fs::write(&file, ACL_FILE).unwrap();
+    let acl_file = format!("aclFile={}", file.display());
+    scenario_with(
+        "acl.py",
+        &[
+            "--set",
+            "aclEnable=true",
+            "--set",
+            &acl_file,
+            "--set",
+            r#"innerClientAuthenticationCredentials={"accessKey":"cppadmin01","secretKey":"cpp-admin-secret"}"#,
+        ],
+    );
+}
+
 /// Scenarios share the machine (read); a test that loads the CPU runs alone
 /// (write).
 static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());

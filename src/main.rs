@@ -48,6 +48,16 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Write a certificate authority and a server certificate it signs
+    /// (ca.pem, ca.key, server.pem, server.key) for TLS.
+    TlsCerts {
+        /// Directory to write into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// A name or IP address the server certificate is for (repeatable).
+        #[arg(long = "host", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        hosts: Vec<String>,
+    },
     /// Name server and broker in one process, on loopback, storing in ./rocketcore-data.
     Dev {
         #[arg(long, default_value = "127.0.0.1:9876")]
@@ -214,6 +224,12 @@ fn load_broker_conf(path: &PathBuf, cfg: &mut BrokerConfig) -> Result<(), String
 fn run(cli: Cli) -> Result<(), String> {
     let signals = block_signals();
     match cli.command {
+        Command::TlsCerts { dir, hosts } => {
+            for path in rocketcore::security::tls::write_certificates(&dir, &hosts)? {
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Command::Namesrv {
             listen,
             config: conf,

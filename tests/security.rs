@@ -341,21 +341,33 @@ fn tls_enforcing_serves_only_tls_and_permissive_serves_both_on_one_port() {
 fn certificates_from_files_are_served_and_verified_by_the_client() {
     let store = common::store_dir("tls-files");
     let dir = store.path().join("certs");
-    std::fs::create_dir_all(&dir).unwrap();
-    // A CA and a server certificate it signed, for 127.0.0.1.
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
+    // A CA and a server certificate it signed for 127.0.0.1, made by the
+    // command users have for it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .args([
+            "tls-certs",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+        ])
+        .output()
         .unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), server_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(dir.join("server.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the private key is readable by others: {mode:o}"
+    );
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     std::fs::write(dir.join("other-ca.pem"), other.cert.pem()).unwrap();
 

@@ -352,6 +352,69 @@ impl ServerCertVerifier for AnyServer {
     }
 }
 
+/// Makes a certificate authority and a server certificate it signs for
+/// `hosts` (names or IP addresses), and writes `ca.pem`, `ca.key`,
+/// `server.pem` and `server.key` into `dir`: what `tls.server.certPath`,
+/// `tls.server.keyPath` and a client's trust path need. Keys are written
+/// readable by the owner only.
+pub fn write_certificates(dir: &Path, hosts: &[String]) -> Result<Vec<PathBuf>, String> {
+    let err = |what: &str, e: rcgen::Error| format!("making the {what}: {e}");
+    let ca_key = rcgen::KeyPair::generate().map_err(|e| err("CA key", e))?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())
+        .map_err(|e| err("CA certificate", e))?;
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "rocketcore CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .map_err(|e| err("CA certificate", e))?;
+    let ca_pem = ca_cert.pem();
+    let ca_key_pem = ca_key.serialize_pem();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().map_err(|e| err("server key", e))?;
+    let mut params =
+        rcgen::CertificateParams::new(hosts.to_vec()).map_err(|e| err("server certificate", e))?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        hosts.first().map_or("rocketcore", String::as_str),
+    );
+    let server_cert = params
+        .signed_by(&server_key, &issuer)
+        .map_err(|e| err("server certificate", e))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut written = Vec::new();
+    for (name, text, secret) in [
+        ("ca.pem", ca_pem, false),
+        ("ca.key", ca_key_pem, true),
+        ("server.pem", server_cert.pem(), false),
+        ("server.key", server_key.serialize_pem(), true),
+    ] {
+        let path = dir.join(name);
+        write_file(&path, text.as_bytes(), secret)
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(if secret { 0o600 } else { 0o644 })
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,11 @@
 //! - `new-consumer` (`new_consumer.rs`): push consumers on new groups, not
 //!   waited for, must get a plain message within 3 s and a delay-level-2
 //!   message within 5-7 s.
+//! - `acl-refused` (`acl_refused.rs`): a send with the given credentials
+//!   must be refused by the broker's ACL.
+//!
+//! Every scenario connects with TLS under `--tls` and signs its requests
+//! (the client's `AclClientRPCHook`) under `--access-key`/`--secret-key`.
 //!
 //! This file holds what the scenarios share: arguments, the client runtime,
 //! the watchdog, logging, and small client helpers. Exit code 0 only when the
@@ -20,6 +25,7 @@
 //! arguments; 3 when the watchdog had to kill the process. The summary goes to
 //! stdout; the client's own log lines go to stderr.
 
+mod acl_refused;
 mod new_consumer;
 mod produce_consume;
 mod sql92;
@@ -38,8 +44,11 @@ use std::time::Duration;
 use std::time::Instant;
 use std::time::SystemTime;
 
+use rocketmq_client_rust::AclClientRPCHook;
+use rocketmq_client_rust::ClientConfig;
 use rocketmq_client_rust::ClientError;
 use rocketmq_client_rust::ClientResult;
+use rocketmq_client_rust::ClientRpcHook;
 use rocketmq_client_rust::ClientRuntime;
 use rocketmq_client_rust::ClientRuntimeConfig;
 use rocketmq_client_rust::ConsumeConcurrentlyContext;
@@ -50,6 +59,7 @@ use rocketmq_client_rust::DefaultMQPushConsumer;
 use rocketmq_client_rust::MQPushConsumer;
 use rocketmq_client_rust::MessageSelector;
 use rocketmq_client_rust::SendStatus;
+use rocketmq_client_rust::SessionCredentials;
 use rocketmq_model::common::consumer::consume_from_where::ConsumeFromWhere;
 use rocketmq_model::common::message::message_ext::MessageExt;
 use rocketmq_model::common::message::message_single::Message;
@@ -100,7 +110,12 @@ usage: rocketcore-rust-client-check --namesrv HOST:PORT --topic TOPIC --group GR
                         rejections on small machines; ignores --consume-threads
   --timer-delay-ms D    timer scenario: how far ahead the delivery time is
                         (default 3000)
-  --log FILTER          client log filter for stderr (default warn)";
+  --log FILTER          client log filter for stderr (default warn)
+  --access-key AK       sign every request (ACL) with this access key
+  --secret-key SK       ... and this secret
+  --tls                 connect with TLS
+  --tls-ca FILE         with --tls: verify servers against this CA (PEM);
+                        without it any certificate is accepted";
 
 /// Timeout of one send (the client's default `sendMsgTimeout`); the client
 /// retries a failed send twice within it.
@@ -116,15 +131,17 @@ pub(crate) enum Scenario {
     Timer,
     Sql92,
     NewConsumer,
+    AclRefused,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Scenario::ProduceConsume,
         Scenario::Transaction,
         Scenario::Timer,
         Scenario::Sql92,
         Scenario::NewConsumer,
+        Scenario::AclRefused,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -134,6 +151,7 @@ impl Scenario {
             Scenario::Timer => "timer",
             Scenario::Sql92 => "sql92",
             Scenario::NewConsumer => "new-consumer",
+            Scenario::AclRefused => "acl-refused",
         }
     }
 
@@ -144,6 +162,7 @@ impl Scenario {
             Scenario::Timer => 5,
             Scenario::Sql92 => 20,
             Scenario::NewConsumer => 5,
+            Scenario::AclRefused => 1,
         }
     }
 
@@ -151,7 +170,9 @@ impl Scenario {
         match self {
             // Sized for 200 messages through a cold client on a loaded machine.
             Scenario::ProduceConsume => Duration::from_secs(120),
-            Scenario::Transaction | Scenario::Timer | Scenario::Sql92 => Duration::from_secs(60),
+            Scenario::Transaction | Scenario::Timer | Scenario::Sql92 | Scenario::AclRefused => {
+                Duration::from_secs(60)
+            }
             // Up to about 11 s a round, five rounds.
             Scenario::NewConsumer => Duration::from_secs(90),
         }
@@ -172,6 +193,10 @@ pub(crate) struct Args {
     pub(crate) default_runtime: bool,
     pub(crate) timer_delay: Duration,
     pub(crate) log: String,
+    pub(crate) access_key: Option<String>,
+    pub(crate) secret_key: Option<String>,
+    pub(crate) tls: bool,
+    pub(crate) tls_ca: Option<String>,
 }
 
 impl Args {
@@ -191,6 +216,10 @@ impl Args {
             default_runtime: false,
             timer_delay: Duration::from_millis(3_000),
             log: "warn".to_string(),
+            access_key: None,
+            secret_key: None,
+            tls: false,
+            tls_ca: None,
         };
         while let Some(flag) = argv.next() {
             if flag == "--allow-redelivery" {
@@ -199,6 +228,10 @@ impl Args {
             }
             if flag == "--default-runtime" {
                 args.default_runtime = true;
+                continue;
+            }
+            if flag == "--tls" {
+                args.tls = true;
                 continue;
             }
             if flag == "-h" || flag == "--help" {
@@ -236,6 +269,9 @@ impl Args {
                     args.timer_delay = Duration::from_millis(number("--timer-delay-ms")?)
                 }
                 "--log" => args.log = value.clone(),
+                "--access-key" => args.access_key = Some(value.clone()),
+                "--secret-key" => args.secret_key = Some(value.clone()),
+                "--tls-ca" => args.tls_ca = Some(value.clone()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -251,6 +287,12 @@ impl Args {
             return Err(
                 "--count must be at least 11 for sql92 (a=10 is the first match)".to_string(),
             );
+        }
+        if args.access_key.is_some() != args.secret_key.is_some() {
+            return Err("--access-key and --secret-key go together".to_string());
+        }
+        if args.tls_ca.is_some() && !args.tls {
+            return Err("--tls-ca needs --tls".to_string());
         }
         if args.timeout.is_zero() {
             return Err("--timeout-secs must be at least 1".to_string());
@@ -366,6 +408,7 @@ fn main() -> ExitCode {
             Scenario::Timer => timer::run(&args, runtime).await,
             Scenario::Sql92 => sql92::run(&args, runtime).await,
             Scenario::NewConsumer => new_consumer::run(&args, runtime).await,
+            Scenario::AclRefused => acl_refused::run(&args, runtime).await,
         }
     });
 
@@ -556,17 +599,52 @@ pub(crate) async fn wait_then_settle(
     }
 }
 
+/// The TLS settings of `--tls`/`--tls-ca`, when given.
+pub(crate) fn tls_config(args: &Args) -> Option<ClientConfig> {
+    if !args.tls {
+        return None;
+    }
+    let builder = ClientConfig::builder()
+        .namesrv_addr(args.namesrv.clone())
+        .enable_tls(true);
+    let builder = match &args.tls_ca {
+        Some(ca) => builder
+            .tls_client_auth_server(true)
+            .tls_client_trust_cert_path(ca.clone()),
+        None => builder.tls_client_auth_server(false),
+    };
+    Some(builder.build_unvalidated())
+}
+
+/// The signing hook of `--access-key`/`--secret-key`, when given.
+pub(crate) fn acl_hook(args: &Args) -> Option<Arc<ClientRpcHook>> {
+    let (ak, sk) = (args.access_key.as_ref()?, args.secret_key.as_ref()?);
+    let hook: Arc<ClientRpcHook> = Arc::new(AclClientRPCHook::new(SessionCredentials::with_keys(
+        ak.as_str(),
+        sk.as_str(),
+    )));
+    Some(hook)
+}
+
 pub(crate) async fn start_producer(
     args: &Args,
     client_runtime: &Arc<ClientRuntime>,
     group: String,
     deadline: Instant,
 ) -> Result<DefaultMQProducer, String> {
-    let mut producer = DefaultMQProducer::builder(Arc::clone(client_runtime))
+    let mut builder = DefaultMQProducer::builder(Arc::clone(client_runtime));
+    // First: it replaces the whole configuration.
+    if let Some(config) = tls_config(args) {
+        builder = builder.client_config(config);
+    }
+    builder = builder
         .producer_group(group)
         .name_server_addr(args.namesrv.clone())
-        .send_msg_timeout(SEND_TIMEOUT_MS as u32)
-        .build();
+        .send_msg_timeout(SEND_TIMEOUT_MS as u32);
+    if let Some(hook) = acl_hook(args) {
+        builder = builder.rpc_hook(hook);
+    }
+    let mut producer = builder.build();
     bounded(deadline, producer.start())
         .await
         .map_err(|error| format!("producer start failed: {error}"))?;
@@ -632,7 +710,13 @@ pub(crate) fn push_consumer(
     args: &Args,
     client_runtime: &Arc<ClientRuntime>,
 ) -> DefaultMQPushConsumer {
-    let mut builder = DefaultMQPushConsumer::builder(Arc::clone(client_runtime))
+    let mut builder = DefaultMQPushConsumer::builder(Arc::clone(client_runtime));
+    // First: it replaces the whole configuration.
+    if let Some(config) = tls_config(args) {
+        builder = builder.client_config(config);
+    }
+    let mut builder = builder
+        .rpc_hook(acl_hook(args))
         .consumer_group(args.group.clone())
         .name_server_addr(args.namesrv.clone())
         .message_model(MessageModel::Clustering)

@@ -390,6 +390,30 @@ fn certificates_from_files_are_served_and_verified_by_the_client() {
         .err()
         .expect("a certificate from another CA must not verify");
     assert!(e.to_string().contains("certificate"), "{e}");
+    drop(server);
+
+    // Client certificates required: a client without one is not served.
+    let store = common::store_dir("tls-client-auth");
+    let server = Server::dev(store.path())
+        .args([
+            "--set".to_string(),
+            format!("tls.server.certPath={}", dir.join("server.pem").display()),
+            "--set".to_string(),
+            format!("tls.server.keyPath={}", dir.join("server.key").display()),
+            "--set".to_string(),
+            "tls.server.need.client.auth=require".to_string(),
+            "--set".to_string(),
+            format!("tls.server.trustCertPath={}", dir.join("ca.pem").display()),
+        ])
+        .start();
+    let served = TlsClient::connect(server.broker, Some(&dir.join("ca.pem")))
+        .and_then(|mut c| c.call(common::create_topic_request("T", 1)));
+    assert!(served.is_err(), "served without a client certificate");
+    assert!(
+        server.log_tail().contains("TLS handshake failed"),
+        "{}",
+        server.log_tail()
+    );
 }
 
 #[test]

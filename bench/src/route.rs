@@ -9,7 +9,6 @@ use rocketcore::protocol::{decode_json, perm, TopicRouteData};
 use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
 use rocketcore::remoting::RemotingCommand;
 
-use crate::client::Conn;
 
 /// One message queue: which broker, which queue id.
 #[derive(Debug, Clone)]
@@ -20,7 +19,7 @@ pub struct Mq {
 }
 
 fn route(namesrv: SocketAddr, topic: &str) -> Result<Option<TopicRouteData>, String> {
-    let mut c = Conn::connect(namesrv).map_err(|e| format!("name server {namesrv}: {e}"))?;
+    let mut c = crate::client::connect(namesrv).map_err(|e| format!("name server {namesrv}: {e}"))?;
     let mut req = RemotingCommand::new_request(rq::GET_ROUTEINFO_BY_TOPIC);
     req.set_ext("topic", topic);
     let r = c
@@ -62,7 +61,7 @@ pub fn resolve(
         let template =
             route(namesrv, "TBW102")?.ok_or("the name server knows no broker (no TBW102 route)")?;
         for (name, addr) in masters(&template) {
-            let mut c = Conn::connect(addr).map_err(|e| format!("broker {addr}: {e}"))?;
+            let mut c = crate::client::connect(addr).map_err(|e| format!("broker {addr}: {e}"))?;
             let mut req = RemotingCommand::new_request(rq::UPDATE_AND_CREATE_TOPIC);
             for (k, v) in [
                 ("topic", topic),

@@ -252,7 +252,7 @@ fn start_worker(mqs: &[Mq]) -> Result<(WorkerResult, Conn), WorkerResult> {
         hists: HashMap::new(),
         first_error: None,
     };
-    match Conn::connect(mqs[0].broker) {
+    match crate::client::connect(mqs[0].broker) {
         Ok(c) => Ok((res, c)),
         Err(e) => {
             res.errors += 1;

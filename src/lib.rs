@@ -1,5 +1,6 @@
 //! rocketcore: RocketMQ-compatible broker and name server.
 
+pub mod admin;
 pub mod broker;
 pub mod filter;
 pub mod namesrv;

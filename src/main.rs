@@ -48,6 +48,8 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// mqadmin's verbs against a name server and its brokers.
+    Admin(rocketcore::admin::AdminArgs),
     /// Write a certificate authority and a server certificate it signs
     /// (ca.pem, ca.key, server.pem, server.key) for TLS.
     TlsCerts {
@@ -224,6 +226,7 @@ fn load_broker_conf(path: &PathBuf, cfg: &mut BrokerConfig) -> Result<(), String
 fn run(cli: Cli) -> Result<(), String> {
     let signals = block_signals();
     match cli.command {
+        Command::Admin(args) => rocketcore::admin::run(args),
         Command::TlsCerts { dir, hosts } => {
             for path in rocketcore::security::tls::write_certificates(&dir, &hosts)? {
                 println!("wrote {}", path.display());

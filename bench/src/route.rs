@@ -9,7 +9,6 @@ use rocketcore::protocol::{decode_json, perm, TopicRouteData};
 use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
 use rocketcore::remoting::RemotingCommand;
 
-
 /// One message queue: which broker, which queue id.
 #[derive(Debug, Clone)]
 pub struct Mq {
@@ -19,7 +18,8 @@ pub struct Mq {
 }
 
 fn route(namesrv: SocketAddr, topic: &str) -> Result<Option<TopicRouteData>, String> {
-    let mut c = crate::client::connect(namesrv).map_err(|e| format!("name server {namesrv}: {e}"))?;
+    let mut c =
+        crate::client::connect(namesrv).map_err(|e| format!("name server {namesrv}: {e}"))?;
     let mut req = RemotingCommand::new_request(rq::GET_ROUTEINFO_BY_TOPIC);
     req.set_ext("topic", topic);
     let r = c

@@ -8,9 +8,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use crate::remoting::{FrameDecoder, RemotingCommand};
 use crate::security::Credentials;
+use bytes::BytesMut;
 
 /// How every connection of this process reaches the servers.
 #[derive(Clone, Default)]

@@ -1,0 +1,738 @@
+//! One function per mqadmin verb: the requests it makes, and what it prints.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::{table, Result, Session};
+use crate::protocol::{decode_json, ConsumerConnection, KvTable, ProducerConnection, TopicList};
+use crate::remoting::codes::{request_code as rq, response_code as rs};
+use crate::remoting::RemotingCommand;
+use rocketcore_storage::{properties, RecordView};
+
+#[derive(Subcommand, Debug)]
+pub enum Verb {
+    /// Brokers of each cluster, with their message counts.
+    #[command(name = "clusterList")]
+    ClusterList {
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// A broker's runtime statistics (GET_BROKER_RUNTIME_INFO).
+    #[command(name = "brokerStatus")]
+    BrokerStatus {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// Every topic the name server knows.
+    #[command(name = "topicList")]
+    TopicList,
+    /// A topic's route, as the name server gives it to clients.
+    #[command(name = "topicRoute")]
+    TopicRoute {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Min and max offset of each queue of a topic.
+    #[command(name = "topicStatus")]
+    TopicStatus {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Create or update a topic on one broker (-b) or every master of a cluster (-c).
+    #[command(name = "updateTopic")]
+    UpdateTopic {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'b', long = "brokerAddr", required_unless_present = "cluster")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        #[arg(short = 'r', long = "readQueueNums", default_value_t = 8)]
+        read_queues: u32,
+        #[arg(short = 'w', long = "writeQueueNums", default_value_t = 8)]
+        write_queues: u32,
+        /// 2 read, 4 write, 6 both.
+        #[arg(short = 'p', long = "perm", default_value_t = 6)]
+        perm: u32,
+        #[arg(short = 'o', long = "order", default_value_t = false)]
+        order: bool,
+    },
+    /// Delete a topic from every master of a cluster and from the name server.
+    #[command(name = "deleteTopic")]
+    DeleteTopic {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: String,
+    },
+    /// Create or update a subscription group.
+    #[command(name = "updateSubGroup")]
+    UpdateSubGroup {
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        #[arg(short = 'b', long = "brokerAddr", required_unless_present = "cluster")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+        #[arg(short = 's', long = "consumeEnable", default_value_t = true, action = clap::ArgAction::Set)]
+        consume_enable: bool,
+        #[arg(short = 'd', long = "consumeBroadcastEnable", default_value_t = true, action = clap::ArgAction::Set)]
+        broadcast_enable: bool,
+        #[arg(short = 'q', long = "retryQueueNums", default_value_t = 1)]
+        retry_queues: u32,
+        #[arg(short = 'r', long = "retryMaxTimes", default_value_t = 16)]
+        retry_max_times: u32,
+    },
+    /// Delete a subscription group.
+    #[command(name = "deleteSubGroup")]
+    DeleteSubGroup {
+        #[arg(short = 'g', long = "groupName")]
+        group: String,
+        #[arg(short = 'b', long = "brokerAddr", required_unless_present = "cluster")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// The clients of a consumer group, on every master.
+    #[command(name = "consumerConnection")]
+    ConsumerConnection {
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+    },
+    /// The clients of a producer group sending to a topic.
+    #[command(name = "producerConnection")]
+    ProducerConnection {
+        #[arg(short = 'g', long = "producerGroup")]
+        group: String,
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Send one message.
+    #[command(name = "sendMessage")]
+    SendMessage {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'p', long = "body")]
+        body: String,
+        #[arg(short = 'k', long = "key")]
+        keys: Option<String>,
+        #[arg(short = 'c', long = "tags")]
+        tags: Option<String>,
+        #[arg(short = 'b', long = "broker")]
+        broker: Option<String>,
+        #[arg(short = 'i', long = "qid")]
+        queue: Option<i32>,
+    },
+    /// Messages of a topic by key (the KEYS property).
+    #[command(name = "queryMsgByKey")]
+    QueryMsgByKey {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'k', long = "msgKey")]
+        key: String,
+    },
+    /// One message by its offset message id (the broker's address and the
+    /// commit-log offset).
+    #[command(name = "queryMsgById")]
+    QueryMsgById {
+        #[arg(short = 'i', long = "msgId")]
+        id: String,
+    },
+    /// Set a KV config item on the name server.
+    #[command(name = "updateKvConfig")]
+    UpdateKvConfig {
+        #[arg(short = 's', long = "namespace")]
+        namespace: String,
+        #[arg(short = 'k', long = "key")]
+        key: String,
+        #[arg(short = 'v', long = "value")]
+        value: String,
+    },
+    /// Delete a KV config item from the name server.
+    #[command(name = "deleteKvConfig")]
+    DeleteKvConfig {
+        #[arg(short = 's', long = "namespace")]
+        namespace: String,
+        #[arg(short = 'k', long = "key")]
+        key: String,
+    },
+}
+
+fn print(s: &Session, value: Value, text: String) {
+    if s.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
+    } else {
+        println!("{text}");
+    }
+}
+
+fn body<T: serde::de::DeserializeOwned>(r: &RemotingCommand) -> Result<T> {
+    decode_json(r.body.as_deref().unwrap_or(b"")).map_err(|e| e.to_string())
+}
+
+fn runtime_info(s: &Session, addr: SocketAddr) -> Result<BTreeMap<String, String>> {
+    let r = s.expect_ok(
+        addr,
+        RemotingCommand::new_request(rq::GET_BROKER_RUNTIME_INFO),
+    )?;
+    Ok(body::<KvTable>(&r)?.table)
+}
+
+pub fn run(s: &Session, verb: Verb) -> Result<()> {
+    match verb {
+        Verb::ClusterList { cluster } => cluster_list(s, cluster.as_deref()),
+        Verb::BrokerStatus { broker, cluster } => {
+            let mut all = BTreeMap::new();
+            let mut text = Vec::new();
+            for (name, addr) in s.masters(broker, cluster.as_deref())? {
+                let info = runtime_info(s, addr)?;
+                for (k, v) in &info {
+                    text.push(format!("{name:<16} {addr:<22} {k:<32}: {v}"));
+                }
+                all.insert(addr.to_string(), json!(info));
+            }
+            print(s, json!(all), text.join("\n"));
+            Ok(())
+        }
+        Verb::TopicList => {
+            let r = s.namesrv_ok(RemotingCommand::new_request(
+                rq::GET_ALL_TOPIC_LIST_FROM_NAMESERVER,
+            ))?;
+            let mut topics = body::<TopicList>(&r)?.topic_list;
+            topics.sort();
+            print(s, json!(topics), topics.join("\n"));
+            Ok(())
+        }
+        Verb::TopicRoute { topic } => {
+            let route = s.route(&topic)?;
+            let value = serde_json::to_value(&route).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            print(s, value, text);
+            Ok(())
+        }
+        Verb::TopicStatus { topic } => topic_status(s, &topic),
+        Verb::UpdateTopic {
+            topic,
+            broker,
+            cluster,
+            read_queues,
+            write_queues,
+            perm,
+            order,
+        } => {
+            let mut done = Vec::new();
+            for (_, addr) in s.masters(broker, cluster.as_deref())? {
+                let mut cmd = RemotingCommand::new_request(rq::UPDATE_AND_CREATE_TOPIC);
+                cmd.set_ext("topic", &topic);
+                cmd.set_ext("defaultTopic", "TBW102");
+                cmd.set_ext("readQueueNums", read_queues);
+                cmd.set_ext("writeQueueNums", write_queues);
+                cmd.set_ext("perm", perm);
+                cmd.set_ext("topicFilterType", "SINGLE_TAG");
+                cmd.set_ext("topicSysFlag", 0);
+                cmd.set_ext("order", order);
+                s.expect_ok(addr, cmd)?;
+                done.push(addr.to_string());
+            }
+            let text = done
+                .iter()
+                .map(|a| format!("create topic to {a} success."))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let config = json!({"topicName": topic, "readQueueNums": read_queues,
+                "writeQueueNums": write_queues, "perm": perm, "order": order});
+            print(
+                s,
+                json!({"brokers": done, "topicConfig": config}),
+                format!("{text}\n{config}"),
+            );
+            Ok(())
+        }
+        Verb::DeleteTopic { topic, cluster } => {
+            let masters = s.masters(None, Some(&cluster))?;
+            for (_, addr) in &masters {
+                let mut cmd = RemotingCommand::new_request(rq::DELETE_TOPIC_IN_BROKER);
+                cmd.set_ext("topic", &topic);
+                s.expect_ok(*addr, cmd)?;
+            }
+            let mut cmd = RemotingCommand::new_request(rq::DELETE_TOPIC_IN_NAMESRV);
+            cmd.set_ext("topic", &topic);
+            cmd.set_ext("clusterName", &cluster);
+            s.namesrv_ok(cmd)?;
+            print(
+                s,
+                json!({"topic": topic, "cluster": cluster, "deleted": true}),
+                format!("delete topic [{topic}] from cluster [{cluster}] success."),
+            );
+            Ok(())
+        }
+        Verb::UpdateSubGroup {
+            group,
+            broker,
+            cluster,
+            consume_enable,
+            broadcast_enable,
+            retry_queues,
+            retry_max_times,
+        } => {
+            let config = json!({
+                "groupName": group,
+                "consumeEnable": consume_enable,
+                "consumeFromMinEnable": true,
+                "consumeBroadcastEnable": broadcast_enable,
+                "retryQueueNums": retry_queues,
+                "retryMaxTimes": retry_max_times,
+                "brokerId": 0,
+                "whichBrokerWhenConsumeSlowly": 1,
+                "notifyConsumerIdsChangedEnable": true,
+            });
+            let bytes = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
+            let mut text = Vec::new();
+            for (_, addr) in s.masters(broker, cluster.as_deref())? {
+                let cmd = RemotingCommand::new_request(rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                    .with_body(bytes.clone());
+                s.expect_ok(addr, cmd)?;
+                text.push(format!("create subscription group to {addr} success."));
+            }
+            text.push(config.to_string());
+            print(s, config, text.join("\n"));
+            Ok(())
+        }
+        Verb::DeleteSubGroup {
+            group,
+            broker,
+            cluster,
+        } => {
+            let mut text = Vec::new();
+            for (_, addr) in s.masters(broker, cluster.as_deref())? {
+                let mut cmd = RemotingCommand::new_request(rq::DELETE_SUBSCRIPTIONGROUP);
+                cmd.set_ext("groupName", &group);
+                s.expect_ok(addr, cmd)?;
+                text.push(format!(
+                    "delete subscription group [{group}] from broker [{addr}] success."
+                ));
+            }
+            print(s, json!({"group": group, "deleted": true}), text.join("\n"));
+            Ok(())
+        }
+        Verb::ConsumerConnection { group } => consumer_connection(s, &group),
+        Verb::ProducerConnection { group, topic } => {
+            let mut rows = Vec::new();
+            for (_, addr) in s.masters(None, None)? {
+                let mut cmd = RemotingCommand::new_request(rq::GET_PRODUCER_CONNECTION_LIST);
+                cmd.set_ext("producerGroup", &group);
+                cmd.set_ext("topic", &topic);
+                let r = s.call(addr, cmd)?;
+                if r.code != rs::SUCCESS {
+                    continue;
+                }
+                for c in body::<ProducerConnection>(&r)?.connection_set {
+                    rows.push(vec![
+                        c.client_id,
+                        c.client_addr,
+                        c.language,
+                        c.version.to_string(),
+                    ]);
+                }
+            }
+            if rows.is_empty() {
+                return Err(format!("no producer of group {group} is connected"));
+            }
+            let value = json!(rows
+                .iter()
+                .map(|r| json!({"clientId": r[0], "clientAddr": r[1], "language": r[2], "version": r[3]}))
+                .collect::<Vec<_>>());
+            print(
+                s,
+                value,
+                table(
+                    &["#ClientId", "#ClientAddr", "#Language", "#Version"],
+                    &rows,
+                ),
+            );
+            Ok(())
+        }
+        Verb::SendMessage {
+            topic,
+            body,
+            keys,
+            tags,
+            broker,
+            queue,
+        } => send_message(s, &topic, &body, keys, tags, broker, queue),
+        Verb::QueryMsgByKey { topic, key } => query_by_key(s, &topic, &key),
+        Verb::QueryMsgById { id } => query_by_id(s, &id),
+        Verb::UpdateKvConfig {
+            namespace,
+            key,
+            value,
+        } => {
+            let mut cmd = RemotingCommand::new_request(rq::PUT_KV_CONFIG);
+            cmd.set_ext("namespace", &namespace);
+            cmd.set_ext("key", &key);
+            cmd.set_ext("value", &value);
+            s.namesrv_ok(cmd)?;
+            print(
+                s,
+                json!({"namespace": namespace, "key": key, "value": value}),
+                "update kv config in namespace success.".into(),
+            );
+            Ok(())
+        }
+        Verb::DeleteKvConfig { namespace, key } => {
+            let mut cmd = RemotingCommand::new_request(rq::DELETE_KV_CONFIG);
+            cmd.set_ext("namespace", &namespace);
+            cmd.set_ext("key", &key);
+            s.namesrv_ok(cmd)?;
+            print(
+                s,
+                json!({"namespace": namespace, "key": key, "deleted": true}),
+                "delete kv config from namespace success.".into(),
+            );
+            Ok(())
+        }
+    }
+}
+
+fn cluster_list(s: &Session, only: Option<&str>) -> Result<()> {
+    let info = s.cluster_info()?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for (cluster, names) in &info.cluster_addr_table {
+        if only.is_some_and(|c| c != cluster) {
+            continue;
+        }
+        for name in names {
+            let Some(data) = info.broker_addr_table.get(name) else {
+                continue;
+            };
+            for (id, addr) in &data.broker_addrs {
+                // A broker that does not answer is still listed, as mqadmin does.
+                let runtime = addr
+                    .parse()
+                    .ok()
+                    .and_then(|a| runtime_info(s, a).ok())
+                    .unwrap_or_default();
+                let get = |k: &str| runtime.get(k).cloned().unwrap_or_default();
+                rows.push(vec![
+                    cluster.clone(),
+                    name.clone(),
+                    id.to_string(),
+                    addr.clone(),
+                    get("brokerVersionDesc"),
+                    get("msgPutTotalTodayNow"),
+                    get("msgGetTotalTodayNow"),
+                ]);
+                values.push(json!({"cluster": cluster, "brokerName": name, "brokerId": id,
+                    "addr": addr, "version": get("brokerVersionDesc"),
+                    "inTotalToday": get("msgPutTotalTodayNow"), "outTotalToday": get("msgGetTotalTodayNow")}));
+            }
+        }
+    }
+    let header = [
+        "#Cluster Name",
+        "#Broker Name",
+        "#BID",
+        "#Addr",
+        "#Version",
+        "#InTotalToday",
+        "#OutTotalToday",
+    ];
+    print(s, json!(values), table(&header, &rows));
+    Ok(())
+}
+
+fn queue_offset(s: &Session, addr: SocketAddr, code: i32, topic: &str, q: u32) -> Result<i64> {
+    let mut cmd = RemotingCommand::new_request(code);
+    cmd.set_ext("topic", topic);
+    cmd.set_ext("queueId", q);
+    let r = s.expect_ok(addr, cmd)?;
+    r.ext_i64("offset").map_err(|e| e.to_string())
+}
+
+fn topic_status(s: &Session, topic: &str) -> Result<()> {
+    let route = s.route(topic)?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for qd in &route.queue_datas {
+        let Some(addr) = route
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == qd.broker_name)
+            .and_then(|b| b.broker_addrs.get(&0))
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            continue;
+        };
+        for q in 0..qd.read_queue_nums.max(qd.write_queue_nums) {
+            let min = queue_offset(s, addr, rq::GET_MIN_OFFSET, topic, q)?;
+            let max = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
+            rows.push(vec![
+                qd.broker_name.clone(),
+                q.to_string(),
+                min.to_string(),
+                max.to_string(),
+            ]);
+            values.push(json!({"brokerName": qd.broker_name, "queueId": q, "minOffset": min, "maxOffset": max}));
+        }
+    }
+    print(
+        s,
+        json!(values),
+        table(
+            &["#Broker Name", "#QID", "#Min Offset", "#Max Offset"],
+            &rows,
+        ),
+    );
+    Ok(())
+}
+
+fn consumer_connection(s: &Session, group: &str) -> Result<()> {
+    for (_, addr) in s.masters(None, None)? {
+        let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
+        cmd.set_ext("consumerGroup", group);
+        let r = s.call(addr, cmd)?;
+        if r.code != rs::SUCCESS {
+            continue;
+        }
+        let cc: ConsumerConnection = body(&r)?;
+        let rows: Vec<Vec<String>> = cc
+            .connection_set
+            .iter()
+            .map(|c| {
+                vec![
+                    c.client_id.clone(),
+                    c.client_addr.clone(),
+                    c.language.clone(),
+                    c.version.to_string(),
+                ]
+            })
+            .collect();
+        let raw: Value =
+            serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}")).unwrap_or(Value::Null);
+        let text = format!(
+            "{}\n\nConsumeType: {}\nMessageModel: {}\nConsumeFromWhere: {}",
+            table(
+                &["#ClientId", "#ClientAddr", "#Language", "#Version"],
+                &rows
+            ),
+            cc.consume_type,
+            cc.message_model,
+            cc.consume_from_where
+        );
+        print(s, raw, text);
+        return Ok(());
+    }
+    Err(format!("no consumer of group {group} is connected"))
+}
+
+fn send_message(
+    s: &Session,
+    topic: &str,
+    text: &str,
+    keys: Option<String>,
+    tags: Option<String>,
+    broker: Option<String>,
+    queue: Option<i32>,
+) -> Result<()> {
+    let route = s.route(topic)?;
+    let qd = route
+        .queue_datas
+        .iter()
+        .find(|q| broker.as_deref().is_none_or(|b| q.broker_name == b))
+        .ok_or_else(|| format!("topic {topic} has no queue on broker {broker:?}"))?;
+    let addr: SocketAddr = route
+        .broker_datas
+        .iter()
+        .find(|b| b.broker_name == qd.broker_name)
+        .and_then(|b| b.broker_addrs.get(&0))
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("broker {} has no master", qd.broker_name))?;
+    let mut props = Vec::new();
+    if let Some(k) = &keys {
+        properties::push(&mut props, "KEYS", k);
+    }
+    if let Some(t) = &tags {
+        properties::push(&mut props, "TAGS", t);
+    }
+    properties::push(&mut props, "WAIT", "true");
+    let mut cmd = RemotingCommand::new_request(rq::SEND_MESSAGE);
+    cmd.set_ext("producerGroup", "rocketcore_admin");
+    cmd.set_ext("topic", topic);
+    cmd.set_ext("defaultTopic", "TBW102");
+    cmd.set_ext("defaultTopicQueueNums", 4);
+    cmd.set_ext("queueId", queue.unwrap_or(-1));
+    cmd.set_ext("sysFlag", 0);
+    cmd.set_ext("bornTimestamp", crate::protocol::now_ms());
+    cmd.set_ext("flag", 0);
+    cmd.set_ext("properties", String::from_utf8_lossy(&props));
+    cmd.set_ext("reconsumeTimes", 0);
+    cmd.set_ext("unitMode", false);
+    cmd.set_ext("batch", false);
+    let r = s.expect_ok(addr, cmd.with_body(text.as_bytes().to_vec()))?;
+    let id = r.ext_str("msgId").unwrap_or_default().to_string();
+    let qid = r.ext_str("queueId").unwrap_or_default().to_string();
+    let offset = r.ext_str("queueOffset").unwrap_or_default().to_string();
+    print(
+        s,
+        json!({"brokerName": qd.broker_name, "queueId": qid, "queueOffset": offset,
+            "sendResult": "SEND_OK", "msgId": id}),
+        table(
+            &["#Broker Name", "#QID", "#Send Result", "#MsgId"],
+            &[vec![qd.broker_name.clone(), qid, "SEND_OK".into(), id]],
+        ),
+    );
+    Ok(())
+}
+
+/// A stored record as mqadmin's printMsg shows it.
+fn describe_record(rec: &RecordView<'_>, store: &str) -> (Value, String) {
+    let props: BTreeMap<String, String> = properties::iter(rec.properties())
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect();
+    let topic = String::from_utf8_lossy(rec.topic()).into_owned();
+    let body = String::from_utf8_lossy(rec.body()).into_owned();
+    let get = |k: &str| props.get(k).cloned().unwrap_or_default();
+    let value = json!({
+        "topic": topic, "tags": get("TAGS"), "keys": get("KEYS"),
+        "queueId": rec.queue_id(), "queueOffset": rec.queue_offset(),
+        "commitLogOffset": rec.physical_offset(), "reconsumeTimes": rec.reconsume_times(),
+        "bornTimestamp": rec.born_timestamp_ms(), "storeTimestamp": rec.store_timestamp_ms(),
+        "bornHost": rec.born_host().to_string(), "storeHost": store,
+        "properties": props, "body": body,
+    });
+    let text = [
+        ("Topic", topic),
+        ("Tags", format!("[{}]", get("TAGS"))),
+        ("Keys", format!("[{}]", get("KEYS"))),
+        ("Queue ID", rec.queue_id().to_string()),
+        ("Queue Offset", rec.queue_offset().to_string()),
+        ("CommitLog Offset", rec.physical_offset().to_string()),
+        ("Reconsume Times", rec.reconsume_times().to_string()),
+        ("Born Timestamp", rec.born_timestamp_ms().to_string()),
+        ("Store Timestamp", rec.store_timestamp_ms().to_string()),
+        ("Born Host", rec.born_host().to_string()),
+        ("Store Host", store.to_string()),
+        ("Properties", format!("{props:?}")),
+        ("Message Body", body),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k:<20}: {v}"))
+    .collect::<Vec<_>>()
+    .join("\n");
+    (value, text)
+}
+
+fn records(body: &[u8]) -> Result<Vec<RecordView<'_>>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 4 <= body.len() {
+        let n = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
+        let end = at
+            .checked_add(usize::try_from(n).map_err(|_| "bad record size in reply".to_string())?)
+            .filter(|e| *e <= body.len())
+            .ok_or("truncated record in reply")?;
+        out.push(RecordView::parse(&body[at..end]).map_err(|e| e.to_string())?);
+        at = end;
+    }
+    Ok(out)
+}
+
+fn query_by_key(s: &Session, topic: &str, key: &str) -> Result<()> {
+    let route = s.route(topic)?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for b in &route.broker_datas {
+        let Some(addr) = b
+            .broker_addrs
+            .get(&0)
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            continue;
+        };
+        let mut cmd = RemotingCommand::new_request(rq::QUERY_MESSAGE);
+        cmd.set_ext("topic", topic);
+        cmd.set_ext("key", key);
+        cmd.set_ext("maxNum", 64);
+        cmd.set_ext("beginTimestamp", 0);
+        cmd.set_ext("endTimestamp", i64::MAX);
+        let r = s.call(addr, cmd)?;
+        if r.code != rs::SUCCESS {
+            continue;
+        }
+        for rec in records(r.body.as_deref().unwrap_or(b""))? {
+            let id = properties::get_str(rec.properties(), "UNIQ_KEY")
+                .unwrap_or_default()
+                .to_string();
+            rows.push(vec![
+                id.clone(),
+                rec.queue_id().to_string(),
+                rec.queue_offset().to_string(),
+            ]);
+            values.push(describe_record(&rec, &addr.to_string()).0);
+        }
+    }
+    print(
+        s,
+        json!(values),
+        table(&["#Message ID", "#QID", "#Offset"], &rows),
+    );
+    Ok(())
+}
+
+/// An offset message id: 16 hex digits of the store host (IPv4 and port),
+/// then 16 of the commit-log offset.
+fn parse_offset_msg_id(id: &str) -> Result<(SocketAddr, i64)> {
+    let bad = || format!("{id:?} is not an offset message id (32 hex digits)");
+    if id.len() != 32 || !id.is_ascii() {
+        return Err(bad());
+    }
+    let ip = u32::from_str_radix(&id[0..8], 16).map_err(|_| bad())?;
+    let port = u32::from_str_radix(&id[8..16], 16).map_err(|_| bad())?;
+    let offset = u64::from_str_radix(&id[16..32], 16).map_err(|_| bad())?;
+    let port = u16::try_from(port).map_err(|_| bad())?;
+    Ok((
+        SocketAddr::new(std::net::Ipv4Addr::from(ip).into(), port),
+        offset as i64,
+    ))
+}
+
+fn query_by_id(s: &Session, id: &str) -> Result<()> {
+    let (addr, offset) = parse_offset_msg_id(id)?;
+    let mut cmd = RemotingCommand::new_request(rq::VIEW_MESSAGE_BY_ID);
+    cmd.set_ext("offset", offset);
+    let r = s.expect_ok(addr, cmd)?;
+    let body = r.body.as_deref().unwrap_or(b"");
+    let recs = records(body)?;
+    let rec = recs.first().ok_or("the broker returned no message")?;
+    let (value, text) = describe_record(rec, &addr.to_string());
+    print(s, value, format!("{:<20}: {id}\n{text}", "OffsetID"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offset_message_ids_name_the_broker_and_offset() {
+        let (addr, off) = parse_offset_msg_id("7F00000100002A9F0000000000001A2B").unwrap();
+        assert_eq!(addr, "127.0.0.1:10911".parse().unwrap());
+        assert_eq!(off, 0x1A2B);
+        assert!(parse_offset_msg_id("xyz").is_err());
+        assert!(parse_offset_msg_id("7F0000010001FFFF0000000000001A2B").is_err());
+    }
+}

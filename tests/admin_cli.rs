@@ -1,0 +1,279 @@
+//! `rocketcore admin` against a real `rocketcore dev`: each verb's table and
+//! JSON, errors that name the problem, and the same verbs over TLS with
+//! signed requests against a broker that enforces both.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::Server;
+
+fn admin(ns: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .arg("admin")
+        .args(["-n", ns])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Stdout of a verb that must succeed.
+fn ok(ns: &str, args: &[&str]) -> String {
+    let out = admin(ns, args);
+    assert!(
+        out.status.success(),
+        "admin {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(ns: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&ok(ns, &all)).unwrap()
+}
+
+/// Stderr of a verb that must fail.
+fn fails(ns: &str, args: &[&str]) -> String {
+    let out = admin(ns, args);
+    assert!(!out.status.success(), "admin {args:?} succeeded");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn wait_for_route(ns: &str, topic: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !admin(ns, &["topicRoute", "-t", topic]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "no route for {topic}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_verb_answers_against_dev() {
+    let store = common::store_dir("admin-verbs");
+    let server = Server::start_dev(store.path(), &[]);
+    let ns = server.namesrv.to_string();
+    let broker = server.broker.to_string();
+
+    let clusters = ok(&ns, &["clusterList"]);
+    assert!(clusters.starts_with("#Cluster Name"), "{clusters}");
+    assert!(
+        clusters.contains("DefaultCluster") && clusters.contains(&broker),
+        "{clusters}"
+    );
+
+    let created = ok(
+        &ns,
+        &[
+            "updateTopic",
+            "-t",
+            "AdminTopic",
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "3",
+            "-w",
+            "3",
+        ],
+    );
+    assert!(
+        created.contains(&format!("create topic to {broker} success.")),
+        "{created}"
+    );
+    wait_for_route(&ns, "AdminTopic");
+    assert!(ok(&ns, &["topicList"]).lines().any(|l| l == "AdminTopic"));
+    let route = json(&ns, &["topicRoute", "-t", "AdminTopic"]);
+    assert_eq!(route["queueDatas"][0]["readQueueNums"], 3, "{route}");
+
+    // Three messages with one key into queue 1.
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let sent = json(
+            &ns,
+            &[
+                "sendMessage",
+                "-t",
+                "AdminTopic",
+                "-p",
+                &format!("body {i}"),
+                "-k",
+                "order-7",
+                "-c",
+                "TagA",
+                "-i",
+                "1",
+            ],
+        );
+        assert_eq!(sent["sendResult"], "SEND_OK", "{sent}");
+        assert_eq!(sent["queueId"], "1");
+        ids.push(sent["msgId"].as_str().unwrap().to_string());
+    }
+    let status = json(&ns, &["topicStatus", "-t", "AdminTopic"]);
+    let queues = status.as_array().unwrap();
+    assert_eq!(queues.len(), 3);
+    assert_eq!(queues[1]["maxOffset"], 3, "{status}");
+    assert_eq!(queues[0]["maxOffset"], 0, "{status}");
+    assert!(ok(&ns, &["topicStatus", "-t", "AdminTopic"]).starts_with("#Broker Name"));
+
+    let found = json(&ns, &["queryMsgByKey", "-t", "AdminTopic", "-k", "order-7"]);
+    let mut bodies: Vec<&str> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    bodies.sort();
+    assert_eq!(bodies, ["body 0", "body 1", "body 2"]);
+    let one = ok(&ns, &["queryMsgById", "-i", &ids[2]]);
+    assert!(one.contains("Message Body        : body 2"), "{one}");
+    assert!(one.contains("Keys                : [order-7]"), "{one}");
+    assert!(one.contains("Queue Offset        : 2"), "{one}");
+
+    let status = json(&ns, &["brokerStatus", "-b", &broker]);
+    assert_eq!(status[&broker]["msgPutTotalTodayNow"], "3", "{status}");
+
+    let group = ok(
+        &ns,
+        &[
+            "updateSubGroup",
+            "-g",
+            "AdminGroup",
+            "-c",
+            "DefaultCluster",
+            "-r",
+            "3",
+        ],
+    );
+    assert!(
+        group.contains("success") && group.contains("\"retryMaxTimes\":3"),
+        "{group}"
+    );
+    ok(&ns, &["deleteSubGroup", "-g", "AdminGroup", "-b", &broker]);
+
+    ok(
+        &ns,
+        &[
+            "updateKvConfig",
+            "-s",
+            "ORDER_TOPIC_CONFIG",
+            "-k",
+            "AdminTopic",
+            "-v",
+            "broker-a:3",
+        ],
+    );
+    ok(
+        &ns,
+        &[
+            "deleteKvConfig",
+            "-s",
+            "ORDER_TOPIC_CONFIG",
+            "-k",
+            "AdminTopic",
+        ],
+    );
+
+    let e = fails(&ns, &["consumerConnection", "-g", "NobodyHere"]);
+    assert!(e.contains("no consumer of group NobodyHere"), "{e}");
+    let e = fails(&ns, &["queryMsgById", "-i", "not-an-id"]);
+    assert!(e.contains("not an offset message id"), "{e}");
+    let e = fails(&ns, &["topicRoute", "-t", "NoSuchTopic"]);
+    assert!(e.contains("answered 17"), "{e}");
+    let e = fails("127.0.0.1:1", &["clusterList"]);
+    assert!(e.contains("127.0.0.1:1"), "{e}");
+
+    ok(
+        &ns,
+        &["deleteTopic", "-t", "AdminTopic", "-c", "DefaultCluster"],
+    );
+    assert!(!ok(&ns, &["topicList"]).lines().any(|l| l == "AdminTopic"));
+}
+
+#[test]
+fn verbs_work_over_tls_with_signed_requests() {
+    let store = common::store_dir("admin-secure");
+    let certs = store.path().join("certs");
+    let made = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .args([
+            "tls-certs",
+            "--dir",
+            certs.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let acl = store.path().join("plain_acl.yml");
+    std::fs::write(
+        &acl,
+        "accounts:\n  - {accessKey: adminuser, secretKey: admin-secret, admin: true}\n  - {accessKey: plainuser, secretKey: plain-secret}\n",
+    )
+    .unwrap();
+    let pem = |name: &str| certs.join(name).display().to_string();
+    let server = Server::dev(&store.path().join("data"))
+        .args([
+            "--set".to_string(),
+            format!("tls.server.certPath={}", pem("server.pem")),
+            "--set".to_string(),
+            format!("tls.server.keyPath={}", pem("server.key")),
+            "--set".to_string(),
+            "tlsMode=enforcing".to_string(),
+            "--set".to_string(),
+            "aclEnable=true".to_string(),
+            "--set".to_string(),
+            format!("aclFile={}", acl.display()),
+            "--set".to_string(),
+            r#"innerClientAuthenticationCredentials={"accessKey":"adminuser","secretKey":"admin-secret"}"#.to_string(),
+        ])
+        .start();
+    let ns = server.namesrv.to_string();
+    let ca = pem("ca.pem");
+    let secure = |who: (&str, &str), args: &[&str]| {
+        let mut all = vec![
+            "--tls",
+            "--tls-ca",
+            &ca,
+            "--access-key",
+            who.0,
+            "--secret-key",
+            who.1,
+        ];
+        all.extend_from_slice(args);
+        admin(&ns, &all)
+    };
+    let out = secure(
+        ("adminuser", "admin-secret"),
+        &["updateTopic", "-t", "Secure", "-c", "DefaultCluster"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = secure(("adminuser", "admin-secret"), &["clusterList"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DefaultCluster"));
+
+    // A signed non-admin account, a wrong secret, no TLS: refused with why.
+    let out = secure(
+        ("plainuser", "plain-secret"),
+        &["updateTopic", "-t", "Other", "-c", "DefaultCluster"],
+    );
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("needs an admin account"),
+        "{e}"
+    );
+    let out = secure(
+        ("adminuser", "wrong-secret"),
+        &["updateTopic", "-t", "Other", "-c", "DefaultCluster"],
+    );
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("signature mismatch"),
+        "{e}"
+    );
+    let e = fails(&ns, &["clusterList"]);
+    assert!(!e.is_empty());
+}

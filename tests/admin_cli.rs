@@ -130,6 +130,37 @@ fn every_verb_answers_against_dev() {
     assert!(one.contains("Keys                : [order-7]"), "{one}");
     assert!(one.contains("Queue Offset        : 2"), "{one}");
 
+    // A group that committed offset 1 on queue 1 (pull with commit flag
+    // then an explicit commit) lags 2 there and 0 elsewhere.
+    let mut c = common::Client::connect(server.broker);
+    let mut commit = rocketcore::remoting::RemotingCommand::new_request(15);
+    for (k, v) in [
+        ("consumerGroup", "LagGroup"),
+        ("topic", "AdminTopic"),
+        ("queueId", "1"),
+        ("commitOffset", "1"),
+    ] {
+        commit.set_ext(k, v);
+    }
+    assert_eq!(c.call(commit).unwrap().code, 0);
+    let lag = json(
+        &ns,
+        &["consumerProgress", "-g", "LagGroup", "-t", "AdminTopic"],
+    );
+    assert_eq!(lag["diffTotal"], 2, "{lag}");
+    assert_eq!(lag["queues"][1]["consumerOffset"], 1, "{lag}");
+    assert_eq!(lag["queues"][1]["brokerOffset"], 3, "{lag}");
+    let text = ok(
+        &ns,
+        &["consumerProgress", "-g", "LagGroup", "-t", "AdminTopic"],
+    );
+    assert!(
+        text.starts_with("#Topic") && text.ends_with("Consume Diff Total: 2\n"),
+        "{text}"
+    );
+    let e = fails(&ns, &["consumerProgress", "-g", "LagGroup"]);
+    assert!(e.contains("name the topic with -t"), "{e}");
+
     let status = json(&ns, &["brokerStatus", "-b", &broker]);
     assert_eq!(status[&broker]["msgPutTotalTodayNow"], "3", "{status}");
 

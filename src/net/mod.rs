@@ -90,6 +90,16 @@ fn probe(addr: std::net::SocketAddr) -> Probe {
         Ok(s) if s.local_addr().ok() == Some(target) => Probe::Refused,
         Ok(_) => Probe::Accepted,
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Probe::Refused,
+        // The dead process's listener was torn down with our handshake in
+        // its queue: ask again (seen right after kill -9).
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            Probe::Accepted
+        }
         Err(e) => Probe::Failed(e),
     }
 }

@@ -57,6 +57,10 @@ pub enum ShardMsg {
     ConnClosed { conn_id: u64 },
     /// To shard 0: send this transaction check to a live producer of `group`.
     CheckProducer { group: String, cmd: RemotingCommand },
+    /// Answer with this shard's metrics.
+    Snapshot {
+        reply: flume::Sender<super::metrics::Snapshot>,
+    },
     /// Shut down.
     Stop,
 }

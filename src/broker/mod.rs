@@ -5,9 +5,11 @@
 pub mod config;
 pub mod file_writer;
 mod handlers;
+mod http;
 mod long_poll;
 pub mod mesh;
 pub mod meta;
+pub mod metrics;
 mod offsets;
 mod progress;
 mod register;
@@ -102,6 +104,9 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
         let mut legacy = cfg.listen;
         legacy.set_port(cfg.listen.port() - 2);
         crate::net::ensure_port_free(legacy, "broker legacy (listenPort - 2)")?;
+    }
+    if let Some(addr) = cfg.metrics_listen() {
+        crate::net::ensure_port_free(addr, "metrics (metricsPromExporterPort)")?;
     }
     std::fs::create_dir_all(&cfg.store_dir)
         .map_err(|e| format!("creating store dir {}: {e}", cfg.store_dir.display()))?;
@@ -256,9 +261,16 @@ async fn run_shard(
                     .map_err(|e| format!("binding legacy port {legacy}: {e}"))?,
             );
         }
-        Ok::<_, String>((shard, listeners))
+        let metrics = match cfg.metrics_listen().filter(|_| k == 0) {
+            Some(addr) => Some(
+                glommio::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("binding the metrics port {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok::<_, String>((shard, listeners, metrics))
     };
-    let (shard, listeners) = match started.await {
+    let (shard, listeners, metrics) = match started.await {
         Ok(x) => x,
         Err(e) => {
             let _ = ready.send(Err(e.clone()));
@@ -275,6 +287,9 @@ async fn run_shard(
             security.tls.clone(),
             futures_lite::future::pending(),
         )));
+    }
+    if let Some(l) = metrics {
+        tasks.push(glommio::spawn_local(http::serve(l, shard.clone())));
     }
     let s = shard.clone();
     tasks.push(glommio::spawn_local(async move {

@@ -65,6 +65,17 @@ impl ConsumerOffsets {
         }
     }
 
+    /// Every committed offset: (group, topic, queue, offset).
+    pub fn each(&self, mut f: impl FnMut(&str, &str, i32, i64)) {
+        for (group, topics) in &self.table {
+            for (topic, queues) in topics {
+                for (q, offset) in queues {
+                    f(group, topic, *q, *offset);
+                }
+            }
+        }
+    }
+
     pub fn forget_topic(&mut self, topic: &str) {
         for topics in self.table.values_mut() {
             if topics.remove(topic).is_some() {

@@ -63,6 +63,7 @@ pub struct Shard {
     pub notify_pending: RefCell<std::collections::HashSet<String>>,
     /// Set when ACL is on: every client request is checked against it.
     pub acl: Option<crate::security::AclView>,
+    pub metrics: super::metrics::ShardMetrics,
 }
 
 #[derive(Default)]
@@ -127,7 +128,18 @@ impl Shard {
             next_queue: Cell::new(0),
             notify_pending: RefCell::new(std::collections::HashSet::new()),
             acl: None,
+            metrics: Default::default(),
         }
+    }
+
+    /// Client connections this shard serves.
+    pub fn connection_count(&self) -> usize {
+        self.conns.borrow().len()
+    }
+
+    /// Puts `msg` in shard `k`'s inbox (waiting while it is full).
+    pub async fn mesh_send(&self, k: usize, msg: ShardMsg) -> Result<(), ()> {
+        self.mesh[k].send_async(msg).await.map_err(drop)
     }
 
     pub fn meta(&self) -> Arc<MetaSnapshot> {
@@ -321,6 +333,9 @@ impl Shard {
                 }
                 ShardMsg::ConnClosed { conn_id } => self.on_conn_closed_owner(conn_id),
                 ShardMsg::CheckProducer { group, cmd } => self.check_with_producer(&group, cmd),
+                ShardMsg::Snapshot { reply } => {
+                    let _ = reply.send(self.metrics_snapshot());
+                }
                 ShardMsg::Stop => break,
             }
         }
@@ -442,23 +457,37 @@ impl Handler for Shard {
             peer: conn.peer,
             hops: 0,
         };
-        if !tracing::enabled!(tracing::Level::DEBUG) {
+        let latency = match req.code {
+            rq::SEND_MESSAGE | rq::SEND_MESSAGE_V2 | rq::SEND_BATCH_MESSAGE => {
+                Some(&self.metrics.send_latency)
+            }
+            rq::PULL_MESSAGE | rq::LITE_PULL_MESSAGE => Some(&self.metrics.pull_latency),
+            _ => None,
+        };
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        if latency.is_none() && !debug {
             return self.process(ctx, req, false).await;
         }
-        // Request by request, for following one client's conversation.
         let (code, opaque) = (req.code, req.opaque);
         let started = std::time::Instant::now();
         let reply = self.process(ctx, req, false).await;
-        tracing::debug!(
-            shard = self.id,
-            conn = conn.id,
-            code,
-            opaque,
-            reply = reply.as_ref().map(|r| r.code),
-            remark = reply.as_ref().and_then(|r| r.remark.as_deref()),
-            us = started.elapsed().as_micros() as u64,
-            "request"
-        );
+        let us = started.elapsed().as_micros() as u64;
+        if let Some(latency) = latency {
+            latency.record(us);
+        }
+        if debug {
+            // Request by request, for following one client's conversation.
+            tracing::debug!(
+                shard = self.id,
+                conn = conn.id,
+                code,
+                opaque,
+                reply = reply.as_ref().map(|r| r.code),
+                remark = reply.as_ref().and_then(|r| r.remark.as_deref()),
+                us,
+                "request"
+            );
+        }
         reply
     }
 

@@ -352,6 +352,8 @@ impl Shard {
             self.stats
                 .get_msgs
                 .set(self.stats.get_msgs.get() + read.messages.len() as u64);
+            self.metrics
+                .pulled(h.topic, h.group, read.messages.len() as u64, len as u64);
             reply.body = Some(body.freeze());
         }
         reply

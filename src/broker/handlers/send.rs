@@ -481,6 +481,7 @@ impl Shard {
             }
         };
         self.stats.put_msgs.set(self.stats.put_msgs.get() + 1);
+        self.metrics.stored(h.topic, 1, body.len() as u64);
         if let Some(t) = ticket {
             self.sched.timer_staged(t, appended.first_phys);
         }
@@ -556,6 +557,8 @@ impl Shard {
         self.stats
             .put_msgs
             .set(self.stats.put_msgs.get() + appended.count as u64);
+        let bytes = drafts.iter().map(|d| d.body.len() as u64).sum();
+        self.metrics.stored(h.topic, appended.count as u64, bytes);
         self.polls.notify(h.topic, qid);
         let mut msg_id = String::with_capacity(33 * appended.count);
         let mut phys = appended.first_phys;

@@ -161,6 +161,128 @@ fn every_verb_answers_against_dev() {
     let e = fails(&ns, &["consumerProgress", "-g", "LagGroup"]);
     assert!(e.contains("name the topic with -t"), "{e}");
 
+    // Reset by time: to now (nothing ahead), then to the epoch (all ahead);
+    // then copied to another group.
+    ok(
+        &ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "LagGroup",
+            "-t",
+            "AdminTopic",
+            "-s",
+            "now",
+        ],
+    );
+    let lag = json(
+        &ns,
+        &["consumerProgress", "-g", "LagGroup", "-t", "AdminTopic"],
+    );
+    assert_eq!(lag["diffTotal"], 0, "{lag}");
+    let reset = json(
+        &ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "LagGroup",
+            "-t",
+            "AdminTopic",
+            "-s",
+            "1970-01-01#00:00:00:000",
+        ],
+    );
+    assert_eq!(reset["queues"][1]["offset"], 0, "{reset}");
+    let lag = json(
+        &ns,
+        &["consumerProgress", "-g", "LagGroup", "-t", "AdminTopic"],
+    );
+    assert_eq!(lag["diffTotal"], 3, "{lag}");
+    ok(
+        &ns,
+        &[
+            "resetOffsetByTime",
+            "-g",
+            "LagGroup",
+            "-t",
+            "AdminTopic",
+            "-s",
+            "now",
+        ],
+    );
+    let cloned = ok(
+        &ns,
+        &[
+            "cloneGroupOffset",
+            "-s",
+            "LagGroup",
+            "-d",
+            "CopyGroup",
+            "-t",
+            "AdminTopic",
+        ],
+    );
+    assert!(cloned.contains("clone group offset success"), "{cloned}");
+    let lag = json(
+        &ns,
+        &["consumerProgress", "-g", "CopyGroup", "-t", "AdminTopic"],
+    );
+    assert_eq!(lag["queues"][1]["consumerOffset"], 3, "{lag}");
+
+    // Reading without consuming.
+    let at = json(
+        &ns,
+        &[
+            "queryMsgByOffset",
+            "-t",
+            "AdminTopic",
+            "-b",
+            "broker-a",
+            "-i",
+            "1",
+            "-o",
+            "1",
+        ],
+    );
+    assert_eq!(at["body"], "body 1", "{at}");
+    let e = fails(
+        &ns,
+        &[
+            "queryMsgByOffset",
+            "-t",
+            "AdminTopic",
+            "-b",
+            "broker-a",
+            "-i",
+            "1",
+            "-o",
+            "9",
+        ],
+    );
+    assert!(e.contains("no message at offset 9"), "{e}");
+    let some = json(&ns, &["consumeMessage", "-t", "AdminTopic", "-c", "2"]);
+    assert_eq!(some.as_array().unwrap().len(), 2, "{some}");
+
+    // Write permission in the name server's routes.
+    let wiped = ok(&ns, &["wipeWritePerm", "-b", "broker-a"]);
+    assert!(
+        wiped.contains("wipe write perm of broker[broker-a]"),
+        "{wiped}"
+    );
+    let route = json(&ns, &["topicRoute", "-t", "AdminTopic"]);
+    assert_eq!(
+        route["queueDatas"][0]["perm"].as_u64().unwrap() & 2,
+        0,
+        "{route}"
+    );
+    ok(&ns, &["addWritePerm", "-b", "broker-a"]);
+    let route = json(&ns, &["topicRoute", "-t", "AdminTopic"]);
+    assert_eq!(
+        route["queueDatas"][0]["perm"].as_u64().unwrap() & 2,
+        2,
+        "{route}"
+    );
+
     let status = json(&ns, &["brokerStatus", "-b", &broker]);
     assert_eq!(status[&broker]["msgPutTotalTodayNow"], "3", "{status}");
 

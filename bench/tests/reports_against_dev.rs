@@ -282,3 +282,85 @@ fn produce_over_tls_with_acl_credentials() {
     let out = run_bench(&["produce", "--namesrv", &ns, "--duration", "1s"]);
     assert!(!out.status.success());
 }
+
+fn messages_in(metrics: std::net::SocketAddr, topic: &str) -> f64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(metrics).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    let body = page.split_once("\r\n\r\n").unwrap().1;
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "rocketmq_messages_in_total")
+        .find(|s| s.labels.get("topic") == Some(topic))
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+/// /metrics scraped while the bench produces: the stored-messages counter
+/// only grows, and ends at the number of messages the bench had acked.
+#[test]
+fn metrics_scraped_during_a_run_count_every_message() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::dev(&dir.path().join("store"))
+        .binary(server_binary())
+        .args([
+            "--set".to_string(),
+            "metricsExporterType=PROM".to_string(),
+            "--set".to_string(),
+            format!("metricsPromExporterPort={port}"),
+        ])
+        .start();
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let out_dir = dir.path().join("run");
+    let mut bench = Command::new(bench())
+        .args(["produce", "--namesrv", &server.namesrv.to_string()])
+        .args([
+            "--topic",
+            "BenchMetrics",
+            "--connections",
+            "4",
+            "--duration",
+            "3s",
+        ])
+        .args(["--out", out_dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = vec![];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while bench.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bench did not end"
+        );
+        seen.push(messages_in(metrics, "BenchMetrics"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert!(bench.wait().unwrap().success());
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "the counter went back: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|v| *v > 0.0),
+        "no scrape during the run saw a message: {seen:?}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["errors"], 0);
+    let acked = summary["msgs"].as_f64().unwrap();
+    assert_eq!(messages_in(metrics, "BenchMetrics"), acked);
+}

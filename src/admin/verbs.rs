@@ -109,6 +109,62 @@ pub enum Verb {
         #[arg(short = 't', long = "topic")]
         topic: Option<String>,
     },
+    /// Move a group's committed offsets of a topic to the first message
+    /// stored at or after a time (millis, `now`, or yyyy-MM-dd#HH:mm:ss:SSS
+    /// in UTC). Consumers pick the offsets up at their next rebalance or
+    /// restart.
+    #[command(name = "resetOffsetByTime")]
+    ResetOffsetByTime {
+        #[arg(short = 'g', long = "group")]
+        group: String,
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 's', long = "timestamp")]
+        timestamp: String,
+    },
+    /// Copy a group's committed offsets of a topic to another group.
+    #[command(name = "cloneGroupOffset")]
+    CloneGroupOffset {
+        #[arg(short = 's', long = "srcGroup")]
+        src: String,
+        #[arg(short = 'd', long = "destGroup")]
+        dest: String,
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// The message at one queue offset.
+    #[command(name = "queryMsgByOffset")]
+    QueryMsgByOffset {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'b', long = "brokerName")]
+        broker: String,
+        #[arg(short = 'i', long = "queueId")]
+        queue: i32,
+        #[arg(short = 'o', long = "offset")]
+        offset: i64,
+    },
+    /// Print (consume without committing) up to -c messages of a topic from
+    /// the start of each queue.
+    #[command(name = "consumeMessage")]
+    ConsumeMessage {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'c', long = "MessageNumber", default_value_t = 32)]
+        count: usize,
+    },
+    /// Take write permission away from a broker in the name server's routes.
+    #[command(name = "wipeWritePerm")]
+    WipeWritePerm {
+        #[arg(short = 'b', long = "brokerName")]
+        broker: String,
+    },
+    /// Give a broker write permission again.
+    #[command(name = "addWritePerm")]
+    AddWritePerm {
+        #[arg(short = 'b', long = "brokerName")]
+        broker: String,
+    },
     /// The clients of a consumer group, on every master.
     #[command(name = "consumerConnection")]
     ConsumerConnection {
@@ -336,6 +392,21 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
         }
         Verb::ConsumerConnection { group } => consumer_connection(s, &group),
         Verb::ConsumerProgress { group, topic } => consumer_progress(s, &group, topic),
+        Verb::ResetOffsetByTime {
+            group,
+            topic,
+            timestamp,
+        } => reset_offset_by_time(s, &group, &topic, &timestamp),
+        Verb::CloneGroupOffset { src, dest, topic } => clone_group_offset(s, &src, &dest, &topic),
+        Verb::QueryMsgByOffset {
+            topic,
+            broker,
+            queue,
+            offset,
+        } => query_by_offset(s, &topic, &broker, queue, offset),
+        Verb::ConsumeMessage { topic, count } => consume_message(s, &topic, count),
+        Verb::WipeWritePerm { broker } => write_perm(s, &broker, true),
+        Verb::AddWritePerm { broker } => write_perm(s, &broker, false),
         Verb::ProducerConnection { group, topic } => {
             let mut rows = Vec::new();
             for (_, addr) in s.masters(None, None)? {
@@ -591,6 +662,230 @@ fn consumer_progress(s: &Session, group: &str, topic: Option<String>) -> Result<
     Ok(())
 }
 
+/// Each queue of `topic` with its master's address.
+fn queues(s: &Session, topic: &str) -> Result<Vec<(String, SocketAddr, u32)>> {
+    let route = s.route(topic)?;
+    let mut out = Vec::new();
+    for qd in &route.queue_datas {
+        let Some(addr) = route
+            .broker_datas
+            .iter()
+            .find(|b| b.broker_name == qd.broker_name)
+            .and_then(|b| b.broker_addrs.get(&0))
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            continue;
+        };
+        for q in 0..qd.read_queue_nums {
+            out.push((qd.broker_name.clone(), addr, q));
+        }
+    }
+    Ok(out)
+}
+
+fn commit_offset(
+    s: &Session,
+    addr: SocketAddr,
+    group: &str,
+    topic: &str,
+    q: u32,
+    offset: i64,
+) -> Result<()> {
+    let mut cmd = RemotingCommand::new_request(rq::UPDATE_CONSUMER_OFFSET);
+    cmd.set_ext("consumerGroup", group);
+    cmd.set_ext("topic", topic);
+    cmd.set_ext("queueId", q);
+    cmd.set_ext("commitOffset", offset);
+    s.expect_ok(addr, cmd).map(drop)
+}
+
+/// `now`, epoch millis, or mqadmin's yyyy-MM-dd#HH:mm:ss:SSS (read as UTC).
+fn parse_time(text: &str) -> Result<i64> {
+    if text == "now" {
+        return Ok(crate::protocol::now_ms());
+    }
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let bad = || format!("{text:?}: expected now, epoch millis or yyyy-MM-dd#HH:mm:ss:SSS");
+    let (date, time) = text.split_once('#').ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let (&[y, mo, day], &[h, mi, sec, ms]) = (&d[..], &t[..]) else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&mo)
+        || !(1..=31).contains(&day)
+        || h > 23
+        || mi > 59
+        || sec > 59
+        || ms > 999
+    {
+        return Err(bad());
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok((((days * 24 + h) * 60 + mi) * 60 + sec) * 1000 + ms)
+}
+
+fn reset_offset_by_time(s: &Session, group: &str, topic: &str, when: &str) -> Result<()> {
+    let ts = parse_time(when)?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for (broker, addr, q) in queues(s, topic)? {
+        let mut cmd = RemotingCommand::new_request(rq::SEARCH_OFFSET_BY_TIMESTAMP);
+        cmd.set_ext("topic", topic);
+        cmd.set_ext("queueId", q);
+        cmd.set_ext("timestamp", ts);
+        let r = s.expect_ok(addr, cmd)?;
+        let offset = r.ext_i64("offset").map_err(|e| e.to_string())?;
+        commit_offset(s, addr, group, topic, q, offset)?;
+        rows.push(vec![broker.clone(), q.to_string(), offset.to_string()]);
+        values.push(json!({"brokerName": broker, "queueId": q, "offset": offset}));
+    }
+    print(
+        s,
+        json!({"group": group, "topic": topic, "timestamp": ts, "queues": values}),
+        table(&["#brokerName", "#queueId", "#offset"], &rows),
+    );
+    Ok(())
+}
+
+fn clone_group_offset(s: &Session, src: &str, dest: &str, topic: &str) -> Result<()> {
+    let mut copied = 0;
+    for (_, addr, q) in queues(s, topic)? {
+        let mut cmd = RemotingCommand::new_request(rq::QUERY_CONSUMER_OFFSET);
+        cmd.set_ext("consumerGroup", src);
+        cmd.set_ext("topic", topic);
+        cmd.set_ext("queueId", q);
+        let r = s.call(addr, cmd)?;
+        if r.code != rs::SUCCESS {
+            continue; // nothing committed on this queue
+        }
+        let offset = r.ext_i64("offset").map_err(|e| e.to_string())?;
+        commit_offset(s, addr, dest, topic, q, offset)?;
+        copied += 1;
+    }
+    print(
+        s,
+        json!({"srcGroup": src, "destGroup": dest, "topic": topic, "queues": copied}),
+        format!("clone group offset success. srcGroup[{src}], destGroup=[{dest}], topic[{topic}]"),
+    );
+    Ok(())
+}
+
+/// Up to `max` records of one queue from `offset`, without committing.
+fn pull_at(
+    s: &Session,
+    addr: SocketAddr,
+    topic: &str,
+    q: u32,
+    offset: i64,
+    max: usize,
+) -> Result<Option<bytes::Bytes>> {
+    let mut cmd = RemotingCommand::new_request(rq::PULL_MESSAGE);
+    cmd.set_ext("consumerGroup", "rocketcore_admin_reader");
+    cmd.set_ext("topic", topic);
+    cmd.set_ext("queueId", q);
+    cmd.set_ext("queueOffset", offset);
+    cmd.set_ext("maxMsgNums", max);
+    // Subscription carried here; no commit, no holding.
+    cmd.set_ext("sysFlag", 4);
+    cmd.set_ext("commitOffset", 0);
+    cmd.set_ext("suspendTimeoutMillis", 0);
+    cmd.set_ext("subscription", "*");
+    cmd.set_ext("subVersion", 0);
+    let r = s.call(addr, cmd)?;
+    match r.code {
+        rs::SUCCESS => Ok(r.body),
+        rs::PULL_NOT_FOUND | rs::PULL_RETRY_IMMEDIATELY | rs::PULL_OFFSET_MOVED => Ok(None),
+        code => Err(format!(
+            "{addr}: pull answered {code} {}",
+            r.remark.as_deref().unwrap_or("")
+        )),
+    }
+}
+
+fn query_by_offset(s: &Session, topic: &str, broker: &str, q: i32, offset: i64) -> Result<()> {
+    let (_, addr, q) = queues(s, topic)?
+        .into_iter()
+        .find(|(b, _, qid)| b == broker && *qid as i64 == q as i64)
+        .ok_or_else(|| format!("topic {topic} has no queue {q} on broker {broker}"))?;
+    let body = pull_at(s, addr, topic, q, offset, 1)?
+        .ok_or_else(|| format!("no message at offset {offset} of queue {q}"))?;
+    let recs = records(&body)?;
+    let rec = recs
+        .iter()
+        .find(|r| r.queue_offset() == offset)
+        .ok_or_else(|| format!("no message at offset {offset} of queue {q}"))?;
+    let (value, text) = describe_record(rec, &addr.to_string());
+    print(s, value, text);
+    Ok(())
+}
+
+fn consume_message(s: &Session, topic: &str, count: usize) -> Result<()> {
+    let mut values = Vec::new();
+    let mut texts = Vec::new();
+    'queues: for (_, addr, q) in queues(s, topic)? {
+        let mut offset = 0;
+        while values.len() < count {
+            let Some(body) = pull_at(s, addr, topic, q, offset, 32)? else {
+                continue 'queues;
+            };
+            let recs = records(&body)?;
+            let Some(last) = recs.last() else {
+                continue 'queues;
+            };
+            offset = last.queue_offset() + 1;
+            for rec in recs.iter().take(count - values.len()) {
+                let (v, t) = describe_record(rec, &addr.to_string());
+                values.push(v);
+                texts.push(t);
+            }
+        }
+        break;
+    }
+    print(s, json!(values), texts.join("\n\n"));
+    Ok(())
+}
+
+fn write_perm(s: &Session, broker: &str, wipe: bool) -> Result<()> {
+    let code = if wipe {
+        rq::WIPE_WRITE_PERM_OF_BROKER
+    } else {
+        rq::ADD_WRITE_PERM_OF_BROKER
+    };
+    let mut cmd = RemotingCommand::new_request(code);
+    cmd.set_ext("brokerName", broker);
+    let r = s.namesrv_ok(cmd)?;
+    let key = if wipe {
+        "wipeTopicCount"
+    } else {
+        "addTopicCount"
+    };
+    let count = r.ext_i64(key).unwrap_or(0);
+    let verb = if wipe { "wipe" } else { "add" };
+    print(
+        s,
+        json!({"brokerName": broker, key: count}),
+        format!(
+            "{verb} write perm of broker[{broker}] in name server success, topic count: {count}"
+        ),
+    );
+    Ok(())
+}
+
 fn consumer_connection(s: &Session, group: &str) -> Result<()> {
     for (_, addr) in s.masters(None, None)? {
         let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
@@ -826,6 +1121,29 @@ fn query_by_id(s: &Session, id: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_as_mqadmin_writes_them() {
+        assert_eq!(parse_time("1700000000000").unwrap(), 1_700_000_000_000);
+        // 2023-11-14T22:13:20.000Z is 1700000000000.
+        assert_eq!(
+            parse_time("2023-11-14#22:13:20:000").unwrap(),
+            1_700_000_000_000
+        );
+        assert_eq!(parse_time("1970-01-01#00:00:00:001").unwrap(), 1);
+        assert_eq!(
+            parse_time("2024-02-29#00:00:00:000").unwrap(),
+            1_709_164_800_000
+        );
+        for bad in [
+            "yesterday",
+            "2024-13-01#00:00:00:000",
+            "2024-01-01",
+            "2024-01-01#25:00:00:000",
+        ] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn offset_message_ids_name_the_broker_and_offset() {

@@ -99,16 +99,26 @@ fn parse_set(set: &[String]) -> Result<std::collections::BTreeMap<String, String
     Ok(props)
 }
 
-/// A name server's settings: namesrv.conf, then `--set`.
-fn namesrv_security(
+/// A name server's settings (security, metrics): namesrv.conf, then `--set`.
+fn namesrv_settings(
     config: Option<&PathBuf>,
     set: &[String],
-) -> Result<rocketcore::security::SecurityConfig, String> {
+) -> Result<(rocketcore::security::SecurityConfig, config::MetricsConfig), String> {
     let mut sec = rocketcore::security::SecurityConfig::default();
+    let mut metrics = config::MetricsConfig::default();
+    let mut apply = |props: &std::collections::BTreeMap<String, String>| {
+        let mut rest = Vec::new();
+        for k in sec.apply_properties(props)? {
+            if !metrics.apply_property(&k, props[&k].trim())? {
+                rest.push(k);
+            }
+        }
+        Ok::<_, String>(rest)
+    };
     if let Some(path) = config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("reading {}: {e}", path.display()))?;
-        let ignored = sec.apply_properties(&config::parse_properties(&text))?;
+        let ignored = apply(&config::parse_properties(&text))?;
         if !ignored.is_empty() {
             tracing::info!(
                 "namesrv.conf keys without effect here: {}",
@@ -116,14 +126,14 @@ fn namesrv_security(
             );
         }
     }
-    let unknown = sec.apply_properties(&parse_set(set)?)?;
+    let unknown = apply(&parse_set(set)?)?;
     if !unknown.is_empty() {
         return Err(format!(
             "--set: unknown name server keys: {}",
             unknown.join(", ")
         ));
     }
-    Ok(sec)
+    Ok((sec, metrics))
 }
 
 impl CommonArgs {
@@ -238,8 +248,9 @@ fn run(cli: Cli) -> Result<(), String> {
             config: conf,
             set,
         } => {
-            let security = namesrv_security(conf.as_ref(), &set)?.load()?;
-            let ns = rocketcore::namesrv_server::start_with(listen, security)?;
+            let (security, metrics) = namesrv_settings(conf.as_ref(), &set)?;
+            let ns =
+                rocketcore::namesrv_server::start_with(listen, security.load()?, metrics.listen())?;
             println!("ready: namesrv={listen}");
             let sig = wait_for_signal(&signals);
             tracing::info!("signal {sig}: stopping");
@@ -307,7 +318,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 // The broker reaches its own name server over TLS too.
                 cfg.security.tls.client_enable = true;
             }
-            let ns = rocketcore::namesrv_server::start_with(namesrv_listen, cfg.security.load()?)?;
+            // The broker's /metrics covers dev; one port is enough.
+            let ns =
+                rocketcore::namesrv_server::start_with(namesrv_listen, cfg.security.load()?, None)?;
             let store = cfg.store_dir.clone();
             let broker = match rocketcore::broker::start(cfg) {
                 Ok(b) => b,

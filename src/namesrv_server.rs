@@ -17,6 +17,9 @@ use crate::security::{AclView, Security};
 
 struct NamesrvHandler {
     state: RefCell<NamesrvState>,
+    /// Requests answered, for /metrics.
+    requests: std::cell::Cell<u64>,
+    boot_ms: i64,
     /// Set when ACL is on: requests that change state need an admin account.
     acl: Option<AclView>,
 }
@@ -27,6 +30,7 @@ impl Handler for NamesrvHandler {
         conn: Rc<Conn>,
         req: RemotingCommand,
     ) -> impl std::future::Future<Output = Option<RemotingCommand>> {
+        self.requests.set(self.requests.get() + 1);
         if let Some(acl) = &self.acl {
             if let Err(why) = acl.with(|a| a.check_namesrv(&req, conn.peer.ip())) {
                 return std::future::ready((!req.is_oneway()).then(|| acl.refuse(&req, &why)));
@@ -62,12 +66,20 @@ impl NamesrvHandle {
 /// Starts the name server on `listen` with neither ACL nor TLS; returns
 /// once it accepts connections.
 pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
-    start_with(listen, Security::none())
+    start_with(listen, Security::none(), None)
 }
 
-/// Starts the name server on `listen`, guarded as `security` says.
-pub fn start_with(listen: SocketAddr, security: Security) -> Result<NamesrvHandle, String> {
+/// Starts the name server on `listen`, guarded as `security` says, with
+/// /metrics on `metrics` when given.
+pub fn start_with(
+    listen: SocketAddr,
+    security: Security,
+    metrics: Option<SocketAddr>,
+) -> Result<NamesrvHandle, String> {
     crate::net::ensure_port_free(listen, "name server")?;
+    if let Some(m) = metrics {
+        crate::net::ensure_port_free(m, "name server metrics")?;
+    }
     security.warn_if_open("name server", listen);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let (stop_tx, stop_rx) = flume::bounded::<()>(1);
@@ -95,8 +107,25 @@ pub fn start_with(listen: SocketAddr, security: Security) -> Result<NamesrvHandl
                 };
                 let handler = Rc::new(NamesrvHandler {
                     state: RefCell::new(NamesrvState::default()),
+                    requests: std::cell::Cell::new(0),
+                    boot_ms: crate::protocol::now_ms(),
                     acl: security.acl.clone().map(AclView::new),
                 });
+                let http = match metrics {
+                    Some(addr) => match glommio::net::TcpListener::bind(addr) {
+                        Ok(l) => Some(glommio::spawn_local(crate::net::http::serve(
+                            l,
+                            handler.clone(),
+                        ))),
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!(
+                                "binding the name server's metrics port {addr}: {e}"
+                            )));
+                            return;
+                        }
+                    },
+                    None => None,
+                };
                 let h = handler.clone();
                 let scan = glommio::spawn_local(async move {
                     loop {
@@ -119,6 +148,7 @@ pub fn start_with(listen: SocketAddr, security: Security) -> Result<NamesrvHandl
                 };
                 crate::net::serve(listener, handler, 0xFFFF, security.tls.clone(), stop).await;
                 drop(scan);
+                drop(http);
             });
         })
         .map_err(|e| format!("spawning name server thread: {e}"))?;
@@ -133,5 +163,81 @@ pub fn start_with(listen: SocketAddr, security: Security) -> Result<NamesrvHandl
             Err(e)
         }
         Err(_) => Err("name server thread exited during start-up".into()),
+    }
+}
+
+impl crate::net::http::Pages for NamesrvHandler {
+    async fn metrics(self: Rc<Self>) -> String {
+        let (clusters, brokers, topics) = self.state.borrow().counts();
+        let page = NamesrvPage {
+            requests: self.requests.get(),
+            acl_refused: self.acl.as_ref().map_or(0, |a| a.refused.get()),
+            clusters,
+            brokers,
+            topics,
+            uptime_secs: (crate::protocol::now_ms() - self.boot_ms) / 1000,
+        };
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(page));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+#[derive(Debug)]
+struct NamesrvPage {
+    requests: u64,
+    acl_refused: u64,
+    clusters: usize,
+    brokers: usize,
+    topics: usize,
+    uptime_secs: i64,
+}
+
+impl prometheus_client::collector::Collector for NamesrvPage {
+    fn encode(
+        &self,
+        mut e: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use crate::broker::metrics::{counters, gauges};
+        let none = || vec![("node_type".to_string(), "namesrv".to_string())];
+        counters(
+            &mut e,
+            "rocketcore_namesrv_requests",
+            "Requests answered.",
+            vec![(none(), self.requests)],
+        )?;
+        counters(
+            &mut e,
+            "rocketcore_acl_denied",
+            "Requests the ACL refused.",
+            vec![(none(), self.acl_refused)],
+        )?;
+        gauges(
+            &mut e,
+            "rocketcore_namesrv_clusters",
+            "Clusters known.",
+            vec![(none(), self.clusters as i64)],
+        )?;
+        gauges(
+            &mut e,
+            "rocketcore_namesrv_brokers",
+            "Brokers registered and alive.",
+            vec![(none(), self.brokers as i64)],
+        )?;
+        gauges(
+            &mut e,
+            "rocketmq_topic_number",
+            "Topics with a route.",
+            vec![(none(), self.topics as i64)],
+        )?;
+        gauges(
+            &mut e,
+            "rocketcore_uptime_seconds",
+            "Since the name server started.",
+            vec![(none(), self.uptime_secs)],
+        )
     }
 }

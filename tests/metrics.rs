@@ -153,3 +153,41 @@ fn metrics_count_what_was_sent_and_pulled() {
     let (status, body) = http(addr, "GET /healthz HTTP/1.1\r\n\r\n");
     assert!(status.contains("200") && body == "ok\n");
 }
+
+#[test]
+fn a_name_server_serves_its_own_metrics() {
+    use std::io::BufRead;
+    let (ns_port, metrics_port) = (free_port(), free_port());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .args(["namesrv", "--listen", &format!("127.0.0.1:{ns_port}")])
+        .args(["--set", "metricsExporterType=PROM"])
+        .args(["--set", &format!("metricsPromExporterPort={metrics_port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let _ = std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    let result = std::panic::catch_unwind(|| {
+        assert!(line.starts_with("ready:"), "{line:?}");
+        let ns: SocketAddr = format!("127.0.0.1:{ns_port}").parse().unwrap();
+        let mut c = Client::connect(ns);
+        for _ in 0..3 {
+            let mut route = rocketcore::remoting::RemotingCommand::new_request(105);
+            route.set_ext("topic", "Nowhere");
+            c.call(route).unwrap();
+        }
+        let m = scrape(format!("127.0.0.1:{metrics_port}").parse().unwrap());
+        assert_eq!(
+            value(&m, "rocketcore_namesrv_requests_total", &[]),
+            Some(3.0)
+        );
+        assert_eq!(value(&m, "rocketcore_namesrv_brokers", &[]), Some(0.0));
+        assert_eq!(value(&m, "rocketmq_topic_number", &[]), Some(0.0));
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

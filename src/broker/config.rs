@@ -7,6 +7,63 @@ use std::path::PathBuf;
 
 use rocketcore_storage::config::StoreConfig;
 
+/// Where a server serves /metrics: RocketMQ 5's keys.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    /// `metricsExporterType=PROM`.
+    pub prom: bool,
+    pub host: IpAddr,
+    pub port: u16,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            prom: false,
+            // RocketMQ binds every address; the page names every topic and
+            // group, so loopback unless the operator says otherwise.
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 5557,
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Takes one metrics property: `Ok(false)` when `key` is not one.
+    pub fn apply_property(&mut self, key: &str, v: &str) -> Result<bool, String> {
+        let bad = |what: &str| format!("{key}={v}: {what}");
+        match key {
+            "metricsExporterType" => {
+                self.prom = match v.to_ascii_uppercase().as_str() {
+                    "PROM" => true,
+                    "DISABLE" => false,
+                    _ => {
+                        return Err(bad(
+                            "expected PROM or DISABLE (OTLP_GRPC and LOG are not supported)",
+                        ))
+                    }
+                }
+            }
+            "metricsPromExporterHost" => {
+                self.host = v.parse().map_err(|_| bad("not an IP address"))?
+            }
+            "metricsPromExporterPort" => {
+                self.port = v
+                    .parse()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| bad("not a port"))?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub fn listen(&self) -> Option<SocketAddr> {
+        self.prom.then(|| SocketAddr::new(self.host, self.port))
+    }
+}
+
 /// How appends are acknowledged (`flushDiskType`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushDiskType {
@@ -52,11 +109,8 @@ pub struct BrokerConfig {
     pub legacy_port: bool,
     /// Pin shard k to CPU k (off in `dev`, where the machine is shared).
     pub pin_cores: bool,
-    /// `metricsExporterType=PROM`: serve /metrics on
-    /// `metricsPromExporterHost:metricsPromExporterPort`.
-    pub metrics_prom: bool,
-    pub metrics_host: IpAddr,
-    pub metrics_port: u16,
+    /// `metricsExporterType`, `metricsPromExporterHost`/`Port`.
+    pub metrics: MetricsConfig,
     /// ACL and TLS (`aclEnable`, `aclFile`, `tls.*`).
     pub security: crate::security::SecurityConfig,
     /// Longest timer-message delay accepted (`timerMaxDelaySec`).
@@ -81,8 +135,7 @@ pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m
 impl BrokerConfig {
     /// Where /metrics is served, when it is.
     pub fn metrics_listen(&self) -> Option<SocketAddr> {
-        self.metrics_prom
-            .then(|| SocketAddr::new(self.metrics_host, self.metrics_port))
+        self.metrics.listen()
     }
 
     pub fn new(store_dir: PathBuf) -> BrokerConfig {
@@ -120,11 +173,7 @@ impl BrokerConfig {
             legacy_port: true,
             pin_cores: true,
             security: Default::default(),
-            metrics_prom: false,
-            // RocketMQ binds all addresses; metrics name every topic and
-            // group, so loopback unless the operator says otherwise.
-            metrics_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            metrics_port: 5557,
+            metrics: MetricsConfig::default(),
             timer_max_delay_sec: 3 * 24 * 3600,
             transaction_timeout_ms: 6_000,
             transaction_check_interval_ms: 60_000,
@@ -208,15 +257,7 @@ impl BrokerConfig {
                     let ms: u64 = v.parse().map_err(|_| bad("expected ms"))?;
                     self.register_interval_ms = ms.clamp(10_000, 60_000);
                 }
-                "metricsExporterType" => {
-                    self.metrics_prom = match v.to_ascii_uppercase().as_str() {
-                        "PROM" => true,
-                        "DISABLE" => false,
-                        _ => return Err(bad("expected PROM or DISABLE (OTLP_GRPC and LOG are not supported)")),
-                    }
-                }
-                "metricsPromExporterHost" => self.metrics_host = v.parse().map_err(|_| bad("not an IP address"))?,
-                "metricsPromExporterPort" => self.metrics_port = v.parse().ok().filter(|p| *p > 0).ok_or_else(|| bad("not a port"))?,
+                _ if self.metrics.apply_property(k, v).map_err(|e| format!("broker.conf: {e}"))? => {}
                 _ if self.security.apply_property(k, v).map_err(|e| format!("broker.conf: {e}"))? => {}
                 _ => ignored.push(k.clone()),
             }

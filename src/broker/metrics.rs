@@ -12,7 +12,11 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
+use super::mesh::ShardMsg;
 use super::shard::Shard;
+
+/// How long a scrape waits for a busy shard's snapshot.
+const SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Latency buckets: 16 µs doubling up to about 8.4 s, then +Inf.
 pub const LATENCY_BUCKETS: usize = 20;
@@ -182,6 +186,44 @@ impl Shard {
     }
 }
 
+/// Every shard's snapshot, this one's taken here; a shard that does not
+/// answer in time is left out of this page (and logged), not waited for.
+pub async fn page(shard: &Shard) -> String {
+    let mut snaps = vec![shard.metrics_snapshot()];
+    for k in 0..shard.shards {
+        if k == shard.id {
+            continue;
+        }
+        let (tx, rx) = flume::bounded(1);
+        if shard
+            .mesh_send(k, ShardMsg::Snapshot { reply: tx })
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        let got = futures_lite::future::or(async { rx.recv_async().await.ok() }, async {
+            glommio::timer::sleep(SNAPSHOT_TIMEOUT).await;
+            None
+        })
+        .await;
+        match got {
+            Some(s) => snaps.push(s),
+            None => tracing::warn!(shard = k, "metrics: no snapshot from shard {k} in time"),
+        }
+    }
+    let cfg = &shard.cfg;
+    let node = format!("{}-{}", cfg.broker_name, cfg.broker_id);
+    let uptime = (crate::protocol::now_ms() - shard.stats.boot_ms.get()) / 1000;
+    encode(snaps, &cfg.cluster_name, &node, uptime)
+}
+
+impl crate::net::http::Pages for Shard {
+    async fn metrics(self: std::rc::Rc<Self>) -> String {
+        page(&self).await
+    }
+}
+
 /// Every shard's snapshot, summed where series are not per shard.
 #[derive(Debug)]
 struct Page {
@@ -233,7 +275,7 @@ pub fn encode(shards: Vec<Snapshot>, cluster: &str, node_id: &str, uptime_secs: 
     out
 }
 
-type Labels = Vec<(String, String)>;
+pub(crate) type Labels = Vec<(String, String)>;
 
 impl Page {
     fn with(&self, extra: &[(&str, &str)]) -> Labels {
@@ -250,7 +292,7 @@ impl Page {
     }
 }
 
-fn counters(
+pub(crate) fn counters(
     e: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -263,7 +305,7 @@ fn counters(
     Ok(())
 }
 
-fn gauges(
+pub(crate) fn gauges(
     e: &mut DescriptorEncoder,
     name: &str,
     help: &str,

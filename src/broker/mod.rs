@@ -5,7 +5,6 @@
 pub mod config;
 pub mod file_writer;
 mod handlers;
-mod http;
 mod long_poll;
 pub mod mesh;
 pub mod meta;
@@ -289,7 +288,10 @@ async fn run_shard(
         )));
     }
     if let Some(l) = metrics {
-        tasks.push(glommio::spawn_local(http::serve(l, shard.clone())));
+        tasks.push(glommio::spawn_local(crate::net::http::serve(
+            l,
+            shard.clone(),
+        )));
     }
     let s = shard.clone();
     tasks.push(glommio::spawn_local(async move {

@@ -167,6 +167,15 @@ impl NamesrvState {
     }
 
     /// The options in force.
+    /// Clusters, live brokers and topics known, for metrics.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.cluster_addr_table.len(),
+            self.broker_live_table.len(),
+            self.topic_queue_table.len(),
+        )
+    }
+
     pub fn config(&self) -> &NamesrvConfig {
         &self.config
     }

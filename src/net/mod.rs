@@ -8,6 +8,7 @@
 pub mod blocking;
 mod client;
 mod conn;
+pub mod http;
 mod server;
 
 pub use client::RemotingClient;

@@ -1,33 +1,34 @@
-//! The broker's HTTP port (`metricsPromExporterPort`), served on shard 0:
-//! `GET /metrics` (Prometheus / OpenMetrics text) and `GET /healthz`.
-//! HTTP/1.1 with one request per connection: a scrape every few seconds
-//! needs nothing more, and a request line that is slow, oversized or
-//! malformed costs one task for at most `REQUEST_TIMEOUT`.
+//! A server's HTTP port (`metricsPromExporterPort`): `GET /metrics`
+//! (Prometheus / OpenMetrics text) and `GET /healthz`. HTTP/1.1 with one
+//! request per connection: a scrape every few seconds needs nothing more,
+//! and a request that is slow, oversized or malformed costs one task for at
+//! most `REQUEST_TIMEOUT`.
 
+use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 
-use super::shard::Shard;
-use super::ShardMsg;
+/// What a server shows on its HTTP port.
+pub trait Pages: 'static {
+    /// The /metrics page, OpenMetrics text.
+    fn metrics(self: Rc<Self>) -> impl Future<Output = String>;
+}
 
 /// Request heads larger than this are refused (431).
 const MAX_HEAD_BYTES: usize = 8 << 10;
 /// Reading a request and writing its answer must fit in this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a scrape waits for a busy shard's snapshot.
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub async fn serve(listener: TcpListener, shard: Rc<Shard>) {
+pub async fn serve<P: Pages>(listener: TcpListener, pages: Rc<P>) {
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                let shard = shard.clone();
+                let pages = pages.clone();
                 glommio::spawn_local(async move {
                     let _ = glommio::timer::timeout(REQUEST_TIMEOUT, async {
-                        answer(stream, &shard).await;
+                        answer(stream, &pages).await;
                         Ok(())
                     })
                     .await;
@@ -42,7 +43,7 @@ pub async fn serve(listener: TcpListener, shard: Rc<Shard>) {
     }
 }
 
-async fn answer(mut stream: TcpStream, shard: &Rc<Shard>) {
+async fn answer<P: Pages>(mut stream: TcpStream, pages: &Rc<P>) {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let (status, content_type, body) = loop {
@@ -54,7 +55,7 @@ async fn answer(mut stream: TcpStream, shard: &Rc<Shard>) {
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&head) {
             Ok(httparse::Status::Complete(_)) => {
-                break route(req.method.unwrap_or(""), req.path.unwrap_or(""), shard).await;
+                break route(req.method.unwrap_or(""), req.path.unwrap_or(""), pages).await;
             }
             Ok(httparse::Status::Partial) if head.len() < MAX_HEAD_BYTES => continue,
             Ok(httparse::Status::Partial) => {
@@ -78,49 +79,17 @@ async fn answer(mut stream: TcpStream, shard: &Rc<Shard>) {
 const TEXT: &str = "text/plain; charset=utf-8";
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn route(
+async fn route<P: Pages>(
     method: &str,
     path: &str,
-    shard: &Rc<Shard>,
+    pages: &Rc<P>,
 ) -> (&'static str, &'static str, String) {
     if method != "GET" {
         return ("405 Method Not Allowed", TEXT, "only GET\n".into());
     }
     match path.split('?').next().unwrap_or("") {
-        "/metrics" => ("200 OK", OPENMETRICS, metrics_page(shard).await),
+        "/metrics" => ("200 OK", OPENMETRICS, pages.clone().metrics().await),
         "/healthz" => ("200 OK", TEXT, "ok\n".into()),
         _ => ("404 Not Found", TEXT, "not found: try /metrics\n".into()),
     }
-}
-
-/// Every shard's snapshot, this one's taken here; a shard that does not
-/// answer in time is left out of this page (and logged), not waited for.
-async fn metrics_page(shard: &Rc<Shard>) -> String {
-    let mut snaps = vec![shard.metrics_snapshot()];
-    for k in 0..shard.shards {
-        if k == shard.id {
-            continue;
-        }
-        let (tx, rx) = flume::bounded(1);
-        if shard
-            .mesh_send(k, ShardMsg::Snapshot { reply: tx })
-            .await
-            .is_err()
-        {
-            continue;
-        }
-        let got = futures_lite::future::or(async { rx.recv_async().await.ok() }, async {
-            glommio::timer::sleep(SNAPSHOT_TIMEOUT).await;
-            None
-        })
-        .await;
-        match got {
-            Some(s) => snaps.push(s),
-            None => tracing::warn!(shard = k, "metrics: no snapshot from shard {k} in time"),
-        }
-    }
-    let cfg = &shard.cfg;
-    let node = format!("{}-{}", cfg.broker_name, cfg.broker_id);
-    let uptime = (crate::protocol::now_ms() - shard.stats.boot_ms.get()) / 1000;
-    super::metrics::encode(snaps, &cfg.cluster_name, &node, uptime)
 }

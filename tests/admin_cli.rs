@@ -283,6 +283,27 @@ fn every_verb_answers_against_dev() {
         "{route}"
     );
 
+    let conf = json(&ns, &["getBrokerConfig", "-b", &broker]);
+    assert_eq!(
+        conf["broker-a"]["brokerClusterName"], "DefaultCluster",
+        "{conf}"
+    );
+    assert_eq!(
+        conf["broker-a"]["listenPort"],
+        server.broker.port().to_string()
+    );
+    assert_eq!(conf["broker-a"]["aclEnable"], "false");
+    let text = ok(&ns, &["getBrokerConfig", "-c", "DefaultCluster"]);
+    assert!(
+        text.contains(&format!("============{broker}============")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("flushDiskType") && l.ends_with("ASYNC_FLUSH")),
+        "{text}"
+    );
+
     let status = json(&ns, &["brokerStatus", "-b", &broker]);
     assert_eq!(status[&broker]["msgPutTotalTodayNow"], "3", "{status}");
 

@@ -28,6 +28,14 @@ pub enum Verb {
         #[arg(short = 'c', long = "clusterName")]
         cluster: Option<String>,
     },
+    /// The settings a broker runs with (GET_BROKER_CONFIG).
+    #[command(name = "getBrokerConfig")]
+    GetBrokerConfig {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
     /// Every topic the name server knows.
     #[command(name = "topicList")]
     TopicList,
@@ -265,6 +273,22 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
                     text.push(format!("{name:<16} {addr:<22} {k:<32}: {v}"));
                 }
                 all.insert(addr.to_string(), json!(info));
+            }
+            print(s, json!(all), text.join("\n"));
+            Ok(())
+        }
+        Verb::GetBrokerConfig { broker, cluster } => {
+            let mut all = BTreeMap::new();
+            let mut text = Vec::new();
+            for (name, addr) in s.masters(broker, cluster.as_deref())? {
+                let r = s.expect_ok(addr, RemotingCommand::new_request(rq::GET_BROKER_CONFIG))?;
+                let body = String::from_utf8_lossy(r.body.as_deref().unwrap_or(b"")).into_owned();
+                let props = crate::broker::config::parse_properties(&body);
+                text.push(format!("============{addr}============"));
+                for (k, v) in &props {
+                    text.push(format!("{k:<50}=  {v}"));
+                }
+                all.insert(name, json!(props));
             }
             print(s, json!(all), text.join("\n"));
             Ok(())

@@ -133,6 +133,90 @@ pub const DEFAULT_REGISTER_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
 
 impl BrokerConfig {
+    /// The settings in force under their broker.conf names, for
+    /// GET_BROKER_CONFIG. Secrets (ACL credentials) are left out.
+    pub fn to_properties(&self) -> BTreeMap<&'static str, String> {
+        let flush = match self.flush_disk_type {
+            FlushDiskType::SyncFlush => "SYNC_FLUSH",
+            FlushDiskType::AsyncFlush => "ASYNC_FLUSH",
+        };
+        let namesrv: Vec<String> = self.namesrv_addrs.iter().map(|a| a.to_string()).collect();
+        let delete_when: Vec<String> = self.delete_when.iter().map(|h| format!("{h:02}")).collect();
+        let tls = match self.security.tls.effective_mode() {
+            crate::security::TlsMode::Disabled => "disabled",
+            crate::security::TlsMode::Permissive => "permissive",
+            crate::security::TlsMode::Enforcing => "enforcing",
+        };
+        BTreeMap::from([
+            ("brokerClusterName", self.cluster_name.clone()),
+            ("brokerName", self.broker_name.clone()),
+            ("brokerId", self.broker_id.to_string()),
+            ("brokerRole", "ASYNC_MASTER".to_string()),
+            ("namesrvAddr", namesrv.join(";")),
+            ("listenPort", self.listen.port().to_string()),
+            ("brokerIP1", self.advertised.ip().to_string()),
+            ("storePathRootDir", self.store_dir.display().to_string()),
+            ("flushDiskType", flush.to_string()),
+            (
+                "autoCreateTopicEnable",
+                self.auto_create_topic_enable.to_string(),
+            ),
+            (
+                "autoCreateSubscriptionGroup",
+                self.auto_create_subscription_group.to_string(),
+            ),
+            (
+                "defaultTopicQueueNums",
+                self.default_topic_queue_nums.to_string(),
+            ),
+            ("fileReservedTime", self.file_reserved_hours.to_string()),
+            ("deleteWhen", delete_when.join(";")),
+            (
+                "diskMaxUsedSpaceRatio",
+                format!("{}", (self.disk_max_used_ratio * 100.0).round()),
+            ),
+            ("messageDelayLevel", self.message_delay_level.clone()),
+            ("maxMessageSize", self.max_message_size.to_string()),
+            ("mappedFileSizeCommitLog", self.segment_bytes.to_string()),
+            ("flushIntervalCommitLog", self.flush_interval_ms.to_string()),
+            ("syncFlushTimeout", self.sync_flush_timeout_ms.to_string()),
+            (
+                "registerNameServerPeriod",
+                self.register_interval_ms.to_string(),
+            ),
+            ("timerMaxDelaySec", self.timer_max_delay_sec.to_string()),
+            (
+                "transactionTimeOut",
+                self.transaction_timeout_ms.to_string(),
+            ),
+            (
+                "transactionCheckInterval",
+                self.transaction_check_interval_ms.to_string(),
+            ),
+            (
+                "transactionCheckMax",
+                self.transaction_check_max.to_string(),
+            ),
+            (
+                "rejectTransactionMessage",
+                self.reject_transaction_message.to_string(),
+            ),
+            (
+                "enablePropertyFilter",
+                self.enable_property_filter.to_string(),
+            ),
+            ("aclEnable", self.security.acl_enable.to_string()),
+            ("tlsMode", tls.to_string()),
+            (
+                "metricsExporterType",
+                if self.metrics.prom { "PROM" } else { "DISABLE" }.to_string(),
+            ),
+            ("metricsPromExporterHost", self.metrics.host.to_string()),
+            ("metricsPromExporterPort", self.metrics.port.to_string()),
+            ("shards", self.shards.to_string()),
+        ])
+    }
+
     /// Where /metrics is served, when it is.
     pub fn metrics_listen(&self) -> Option<SocketAddr> {
         self.metrics.listen()
@@ -410,6 +494,32 @@ pub fn first_non_loopback_ipv4() -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_config_it_reports_reads_back_as_the_same_config() {
+        let mut cfg = BrokerConfig::new(PathBuf::from("/var/lib/rc"));
+        let props: BTreeMap<String, String> = [
+            ("brokerName", "broker-x"),
+            ("flushDiskType", "SYNC_FLUSH"),
+            ("deleteWhen", "04;16"),
+            ("diskMaxUsedSpaceRatio", "80"),
+            ("metricsExporterType", "PROM"),
+            ("namesrvAddr", "127.0.0.1:9876;127.0.0.2:9876"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        cfg.apply_properties(&props).unwrap();
+        let reported: BTreeMap<String, String> = cfg
+            .to_properties()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let mut again = BrokerConfig::new(PathBuf::from("elsewhere"));
+        let ignored = again.apply_properties(&reported).unwrap();
+        assert_eq!(ignored, ["shards"], "every other key is a broker.conf key");
+        assert_eq!(again.to_properties(), cfg.to_properties());
+    }
 
     #[test]
     fn broker_conf_properties_apply() {

@@ -253,6 +253,7 @@ impl Shard {
             rq::CONSUMER_SEND_MSG_BACK => Some(self.handle_send_back(ctx, &cmd).await),
             rq::GET_BROKER_RUNTIME_INFO if pinned => Some(self.handle_runtime_info_local(&cmd)),
             rq::GET_BROKER_RUNTIME_INFO => Some(self.handle_runtime_info(ctx, cmd).await),
+            rq::GET_BROKER_CONFIG => Some(self.handle_broker_config(&cmd)),
             _ => Some(RemotingCommand::not_supported_reply(&cmd)),
         }
     }

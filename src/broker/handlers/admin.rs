@@ -245,6 +245,19 @@ impl Shard {
         }
     }
 
+    /// GET_BROKER_CONFIG: the settings in force as Java's properties text
+    /// (`key=value` lines), which mqadmin and the dashboard parse.
+    pub fn handle_broker_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let mut text = String::new();
+        for (k, v) in self.cfg.to_properties() {
+            text.push_str(k);
+            text.push('=');
+            text.push_str(&v);
+            text.push('\n');
+        }
+        response(cmd, rs::SUCCESS, None).with_body(text.into_bytes())
+    }
+
     /// GET_BROKER_RUNTIME_INFO: sums every shard's counters.
     pub async fn handle_runtime_info(
         self: &Rc<Self>,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::Server;
@@ -283,6 +284,50 @@ fn every_verb_answers_against_dev() {
         "{route}"
     );
 
+    // A dead letter, sent back to its group.
+    ok(
+        &ns,
+        &["updateSubGroup", "-g", "DlqGroup", "-c", "DefaultCluster"],
+    );
+    let at = json(
+        &ns,
+        &[
+            "queryMsgByOffset",
+            "-t",
+            "AdminTopic",
+            "-b",
+            "broker-a",
+            "-i",
+            "1",
+            "-o",
+            "0",
+        ],
+    );
+    let mut back = rocketcore::remoting::RemotingCommand::new_request(36);
+    back.set_ext("offset", at["commitLogOffset"].as_i64().unwrap());
+    back.set_ext("group", "DlqGroup");
+    back.set_ext("delayLevel", -1);
+    back.set_ext("originTopic", "AdminTopic");
+    let r = c.call(back).unwrap();
+    assert_eq!(r.code, 0, "{:?}", r.remark);
+    wait_for_route(&ns, "%DLQ%DlqGroup");
+    let e = fails(
+        &ns,
+        &["resendDlqMessage", "-g", "DlqGroup", "-i", "NOSUCHID"],
+    );
+    assert!(e.contains("no dead letter with message id NOSUCHID"), "{e}");
+    let resent = json(&ns, &["resendDlqMessage", "-g", "DlqGroup"]);
+    assert_eq!(resent.as_array().unwrap().len(), 1, "{resent}");
+    assert_eq!(resent[0]["originTopic"], "AdminTopic", "{resent}");
+    wait_for_route(&ns, "%RETRY%DlqGroup");
+    let again = json(&ns, &["consumeMessage", "-t", "%RETRY%DlqGroup"]);
+    assert_eq!(again[0]["body"], "body 0", "{again}");
+    assert_eq!(
+        again[0]["properties"]["RETRY_TOPIC"], "AdminTopic",
+        "{again}"
+    );
+    assert_eq!(again[0]["keys"], "order-7", "{again}");
+
     let conf = json(&ns, &["getBrokerConfig", "-b", &broker]);
     assert_eq!(
         conf["broker-a"]["brokerClusterName"], "DefaultCluster",
@@ -305,7 +350,8 @@ fn every_verb_answers_against_dev() {
     );
 
     let status = json(&ns, &["brokerStatus", "-b", &broker]);
-    assert_eq!(status[&broker]["msgPutTotalTodayNow"], "3", "{status}");
+    // Three sends, the dead letter and its re-send.
+    assert_eq!(status[&broker]["msgPutTotalTodayNow"], "5", "{status}");
 
     let group = ok(
         &ns,
@@ -368,17 +414,7 @@ fn every_verb_answers_against_dev() {
 fn verbs_work_over_tls_with_signed_requests() {
     let store = common::store_dir("admin-secure");
     let certs = store.path().join("certs");
-    let made = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-        .args([
-            "tls-certs",
-            "--dir",
-            certs.to_str().unwrap(),
-            "--host",
-            "127.0.0.1",
-        ])
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    common::make_certificates(Path::new(env!("CARGO_BIN_EXE_rocketcore")), &certs);
     let acl = store.path().join("plain_acl.yml");
     std::fs::write(
         &acl,

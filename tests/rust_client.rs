@@ -190,21 +190,7 @@ fn rust_client_acl_refusals() {
 fn rust_client_over_tls() {
     let dir = common::store_dir("rust-client-tls");
     let certs = dir.path().join("certs");
-    let made = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-        .args([
-            "tls-certs",
-            "--dir",
-            certs.to_str().unwrap(),
-            "--host",
-            "127.0.0.1",
-        ])
-        .output()
-        .expect("run rocketcore tls-certs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    common::make_certificates(Path::new(env!("CARGO_BIN_EXE_rocketcore")), &certs);
     let cert = format!("tls.server.certPath={}", certs.join("server.pem").display());
     let key = format!("tls.server.keyPath={}", certs.join("server.key").display());
     let ca = certs.join("ca.pem");

@@ -343,21 +343,7 @@ fn certificates_from_files_are_served_and_verified_by_the_client() {
     let dir = store.path().join("certs");
     // A CA and a server certificate it signed for 127.0.0.1, made by the
     // command users have for it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-        .args([
-            "tls-certs",
-            "--dir",
-            dir.to_str().unwrap(),
-            "--host",
-            "127.0.0.1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::make_certificates(Path::new(env!("CARGO_BIN_EXE_rocketcore")), &dir);
     use std::os::unix::fs::PermissionsExt as _;
     let mode = std::fs::metadata(dir.join("server.key"))
         .unwrap()

@@ -256,6 +256,24 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
     Ok(out_dir)
 }
 
+fn link(args: &LoadArgs) -> Result<crate::client::Link, String> {
+    let tls = if args.tls {
+        Some(rocketcore::security::tls::build_client_config(
+            args.tls_ca.as_deref(),
+        )?)
+    } else {
+        None
+    };
+    let credentials = match (&args.access_key, &args.secret_key) {
+        (Some(a), Some(s)) => Some(rocketcore::security::Credentials {
+            access_key: a.clone(),
+            secret_key: s.clone(),
+        }),
+        _ => None,
+    };
+    Ok(crate::client::Link { tls, credentials })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,22 +297,4 @@ mod tests {
         let a = assign(&mixed, 1);
         assert_eq!(a[0].len(), 1, "one broker per connection");
     }
-}
-
-fn link(args: &LoadArgs) -> Result<crate::client::Link, String> {
-    let tls = if args.tls {
-        Some(rocketcore::security::tls::build_client_config(
-            args.tls_ca.as_deref(),
-        )?)
-    } else {
-        None
-    };
-    let credentials = match (&args.access_key, &args.secret_key) {
-        (Some(a), Some(s)) => Some(rocketcore::security::Credentials {
-            access_key: a.clone(),
-            secret_key: s.clone(),
-        }),
-        _ => None,
-    };
-    Ok(crate::client::Link { tls, credentials })
 }

@@ -197,21 +197,7 @@ fn bad_parameters_are_refused_before_any_load() {
 fn produce_over_tls_with_acl_credentials() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let certs = dir.path().join("certs");
-    let made = Command::new(server_binary())
-        .args([
-            "tls-certs",
-            "--dir",
-            certs.to_str().unwrap(),
-            "--host",
-            "127.0.0.1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    common::make_certificates(&server_binary(), &certs);
     let acl = dir.path().join("plain_acl.yml");
     std::fs::write(
         &acl,

@@ -161,6 +161,20 @@ pub enum Verb {
         #[arg(short = 'c', long = "MessageNumber", default_value_t = 32)]
         count: usize,
     },
+    /// Send a group's dead letters back to it: each message of `%DLQ%group`
+    /// (or only the one whose message id is -i) is sent to the group's
+    /// retry topic, so only that group consumes it again, under its original
+    /// topic name.
+    #[command(name = "resendDlqMessage")]
+    ResendDlqMessage {
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+        /// The message id (UNIQ_KEY) of the one message to re-send.
+        #[arg(short = 'i', long = "msgId")]
+        id: Option<String>,
+        #[arg(short = 'c', long = "MessageNumber", default_value_t = 32)]
+        count: usize,
+    },
     /// Take write permission away from a broker in the name server's routes.
     #[command(name = "wipeWritePerm")]
     WipeWritePerm {
@@ -429,6 +443,7 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             offset,
         } => query_by_offset(s, &topic, &broker, queue, offset),
         Verb::ConsumeMessage { topic, count } => consume_message(s, &topic, count),
+        Verb::ResendDlqMessage { group, id, count } => resend_dlq(s, &group, id.as_deref(), count),
         Verb::WipeWritePerm { broker } => write_perm(s, &broker, true),
         Verb::AddWritePerm { broker } => write_perm(s, &broker, false),
         Verb::ProducerConnection { group, topic } => {
@@ -566,30 +581,19 @@ fn queue_offset(s: &Session, addr: SocketAddr, code: i32, topic: &str, q: u32) -
 }
 
 fn topic_status(s: &Session, topic: &str) -> Result<()> {
-    let route = s.route(topic)?;
     let mut rows = Vec::new();
     let mut values = Vec::new();
-    for qd in &route.queue_datas {
-        let Some(addr) = route
-            .broker_datas
-            .iter()
-            .find(|b| b.broker_name == qd.broker_name)
-            .and_then(|b| b.broker_addrs.get(&0))
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-        else {
-            continue;
-        };
-        for q in 0..qd.read_queue_nums.max(qd.write_queue_nums) {
-            let min = queue_offset(s, addr, rq::GET_MIN_OFFSET, topic, q)?;
-            let max = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
-            rows.push(vec![
-                qd.broker_name.clone(),
-                q.to_string(),
-                min.to_string(),
-                max.to_string(),
-            ]);
-            values.push(json!({"brokerName": qd.broker_name, "queueId": q, "minOffset": min, "maxOffset": max}));
-        }
+    for (broker, addr, q) in queues(s, topic)? {
+        let min = queue_offset(s, addr, rq::GET_MIN_OFFSET, topic, q)?;
+        let max = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
+        rows.push(vec![
+            broker.clone(),
+            q.to_string(),
+            min.to_string(),
+            max.to_string(),
+        ]);
+        values
+            .push(json!({"brokerName": broker, "queueId": q, "minOffset": min, "maxOffset": max}));
     }
     print(
         s,
@@ -632,42 +636,30 @@ fn consumer_progress(s: &Session, group: &str, topic: Option<String>) -> Result<
     let mut values = Vec::new();
     let mut total = 0i64;
     for topic in &topics {
-        let route = s.route(topic)?;
-        for qd in &route.queue_datas {
-            let Some(addr) = route
-                .broker_datas
-                .iter()
-                .find(|b| b.broker_name == qd.broker_name)
-                .and_then(|b| b.broker_addrs.get(&0))
-                .and_then(|a| a.parse::<SocketAddr>().ok())
-            else {
-                continue;
+        for (broker, addr, q) in queues(s, topic)? {
+            let broker_offset = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
+            let mut cmd = RemotingCommand::new_request(rq::QUERY_CONSUMER_OFFSET);
+            cmd.set_ext("consumerGroup", group);
+            cmd.set_ext("topic", topic);
+            cmd.set_ext("queueId", q);
+            let r = s.call(addr, cmd)?;
+            // Never committed: everything in the queue is still ahead.
+            let consumer_offset = match r.code {
+                rs::SUCCESS => r.ext_i64("offset").map_err(|e| e.to_string())?,
+                _ => 0,
             };
-            for q in 0..qd.read_queue_nums {
-                let broker_offset = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
-                let mut cmd = RemotingCommand::new_request(rq::QUERY_CONSUMER_OFFSET);
-                cmd.set_ext("consumerGroup", group);
-                cmd.set_ext("topic", topic);
-                cmd.set_ext("queueId", q);
-                let r = s.call(addr, cmd)?;
-                // Never committed: everything in the queue is still ahead.
-                let consumer_offset = match r.code {
-                    rs::SUCCESS => r.ext_i64("offset").map_err(|e| e.to_string())?,
-                    _ => 0,
-                };
-                let diff = (broker_offset - consumer_offset).max(0);
-                total += diff;
-                rows.push(vec![
-                    topic.clone(),
-                    qd.broker_name.clone(),
-                    q.to_string(),
-                    broker_offset.to_string(),
-                    consumer_offset.to_string(),
-                    diff.to_string(),
-                ]);
-                values.push(json!({"topic": topic, "brokerName": qd.broker_name, "queueId": q,
-                    "brokerOffset": broker_offset, "consumerOffset": consumer_offset, "diff": diff}));
-            }
+            let diff = (broker_offset - consumer_offset).max(0);
+            total += diff;
+            rows.push(vec![
+                topic.clone(),
+                broker.clone(),
+                q.to_string(),
+                broker_offset.to_string(),
+                consumer_offset.to_string(),
+                diff.to_string(),
+            ]);
+            values.push(json!({"topic": topic, "brokerName": broker, "queueId": q,
+                "brokerOffset": broker_offset, "consumerOffset": consumer_offset, "diff": diff}));
         }
     }
     let header = [
@@ -700,7 +692,7 @@ fn queues(s: &Session, topic: &str) -> Result<Vec<(String, SocketAddr, u32)>> {
         else {
             continue;
         };
-        for q in 0..qd.read_queue_nums {
+        for q in 0..qd.read_queue_nums.max(qd.write_queue_nums) {
             out.push((qd.broker_name.clone(), addr, q));
         }
     }
@@ -884,6 +876,109 @@ fn consume_message(s: &Session, topic: &str, count: usize) -> Result<()> {
     Ok(())
 }
 
+/// Properties the broker set for the retry and dead-letter path; a
+/// re-sent message starts that path afresh.
+const DLQ_PATH_PROPS: &[&str] = &[
+    "DLQ_ORIGIN_TOPIC",
+    "DLQ_ORIGIN_MESSAGE_ID",
+    "RETRY_TOPIC",
+    "REAL_TOPIC",
+    "REAL_QID",
+    "DELAY",
+    "WAIT",
+    "__CRC32#",
+];
+
+fn resend_dlq(s: &Session, group: &str, only: Option<&str>, max: usize) -> Result<()> {
+    let dlq = format!("%DLQ%{group}");
+    let retry = format!("%RETRY%{group}");
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    'queues: for (_, addr, q) in queues(s, &dlq)? {
+        let mut offset = 0;
+        loop {
+            let Some(body) = pull_at(s, addr, &dlq, q, offset, 32)? else {
+                continue 'queues;
+            };
+            let recs = records(&body)?;
+            let Some(last) = recs.last() else {
+                continue 'queues;
+            };
+            offset = last.queue_offset() + 1;
+            for rec in &recs {
+                if rows.len() >= max {
+                    break 'queues;
+                }
+                let props = rec.properties();
+                let id = properties::get_str(props, "UNIQ_KEY").unwrap_or_default();
+                let origin_id = properties::get_str(props, "DLQ_ORIGIN_MESSAGE_ID").unwrap_or(id);
+                if only.is_some_and(|want| want != id && want != origin_id) {
+                    continue;
+                }
+                let origin = properties::get_str(props, "DLQ_ORIGIN_TOPIC")
+                    .or(properties::get_str(props, "RETRY_TOPIC"))
+                    .ok_or_else(|| format!("dead letter {id} does not name its original topic"))?
+                    .to_string();
+                let mut out = Vec::with_capacity(props.len());
+                properties::copy_without(props, &mut out, DLQ_PATH_PROPS);
+                // Clients consuming the retry topic restore the topic name
+                // from RETRY_TOPIC.
+                properties::push(&mut out, "RETRY_TOPIC", &origin);
+                properties::push(&mut out, "WAIT", "true");
+                // Where the dead letter lives serves the group's retry topic.
+                let r = send_to(s, addr, &retry, -1, rec.body(), &out)?;
+                let sent = r.ext_str("msgId").unwrap_or_default().to_string();
+                rows.push(vec![id.to_string(), origin.clone(), sent.clone()]);
+                values.push(json!({"msgId": id, "originTopic": origin, "resentAs": sent}));
+            }
+        }
+    }
+    if let Some(want) = only {
+        if rows.is_empty() {
+            return Err(format!("no dead letter with message id {want} in {dlq}"));
+        }
+    }
+    print(
+        s,
+        json!(values),
+        table(
+            &[
+                "#Message ID",
+                "#Original Topic",
+                "#Resent As (offset msgId)",
+            ],
+            &rows,
+        ),
+    );
+    Ok(())
+}
+
+/// SEND_MESSAGE of `body` with raw properties to `topic` on `addr`
+/// (`queue` -1: the broker chooses).
+fn send_to(
+    s: &Session,
+    addr: SocketAddr,
+    topic: &str,
+    queue: i32,
+    body: &[u8],
+    props: &[u8],
+) -> Result<RemotingCommand> {
+    let mut cmd = RemotingCommand::new_request(rq::SEND_MESSAGE);
+    cmd.set_ext("producerGroup", "rocketcore_admin");
+    cmd.set_ext("topic", topic);
+    cmd.set_ext("defaultTopic", "TBW102");
+    cmd.set_ext("defaultTopicQueueNums", 4);
+    cmd.set_ext("queueId", queue);
+    cmd.set_ext("sysFlag", 0);
+    cmd.set_ext("bornTimestamp", crate::protocol::now_ms());
+    cmd.set_ext("flag", 0);
+    cmd.set_ext("properties", String::from_utf8_lossy(props));
+    cmd.set_ext("reconsumeTimes", 0);
+    cmd.set_ext("unitMode", false);
+    cmd.set_ext("batch", false);
+    s.expect_ok(addr, cmd.with_body(body.to_vec()))
+}
+
 fn write_perm(s: &Session, broker: &str, wipe: bool) -> Result<()> {
     let code = if wipe {
         rq::WIPE_WRITE_PERM_OF_BROKER
@@ -983,20 +1078,7 @@ fn send_message(
         properties::push(&mut props, "TAGS", t);
     }
     properties::push(&mut props, "WAIT", "true");
-    let mut cmd = RemotingCommand::new_request(rq::SEND_MESSAGE);
-    cmd.set_ext("producerGroup", "rocketcore_admin");
-    cmd.set_ext("topic", topic);
-    cmd.set_ext("defaultTopic", "TBW102");
-    cmd.set_ext("defaultTopicQueueNums", 4);
-    cmd.set_ext("queueId", queue.unwrap_or(-1));
-    cmd.set_ext("sysFlag", 0);
-    cmd.set_ext("bornTimestamp", crate::protocol::now_ms());
-    cmd.set_ext("flag", 0);
-    cmd.set_ext("properties", String::from_utf8_lossy(&props));
-    cmd.set_ext("reconsumeTimes", 0);
-    cmd.set_ext("unitMode", false);
-    cmd.set_ext("batch", false);
-    let r = s.expect_ok(addr, cmd.with_body(text.as_bytes().to_vec()))?;
+    let r = send_to(s, addr, topic, queue.unwrap_or(-1), text.as_bytes(), &props)?;
     let id = r.ext_str("msgId").unwrap_or_default().to_string();
     let qid = r.ext_str("queueId").unwrap_or_default().to_string();
     let offset = r.ext_str("queueOffset").unwrap_or_default().to_string();

@@ -417,6 +417,22 @@ impl Drop for Server {
     }
 }
 
+/// Runs `<binary> tls-certs` to write a CA and a server certificate for
+/// 127.0.0.1 into `dir`, as a user would.
+pub fn make_certificates(binary: &Path, dir: &Path) {
+    let out = Command::new(binary)
+        .args(["tls-certs", "--dir"])
+        .arg(dir)
+        .args(["--host", "127.0.0.1"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    assert!(
+        out.status.success(),
+        "tls-certs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A blocking Remoting client: one connection, one request at a time.
 pub struct Client {
     stream: TcpStream,

@@ -119,6 +119,10 @@ fn a_full_disk_refuses_sends_keeps_reads_and_recovers_by_itself() {
         // would then delete acknowledged messages, as RocketMQ's does.
         "--set",
         "diskSpaceCleanForciblyRatio=100",
+        // RocketMQ's refusal ratio (tests/common turns it off for the
+        // other tests, whose disk is the host's).
+        "--set",
+        "diskSpaceWarningLevelRatio=90",
     ];
     // The log on the filesystem that fills up, as on a host with one data
     // disk: failing log writes must cost log lines, not a shard.

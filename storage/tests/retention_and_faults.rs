@@ -75,7 +75,12 @@ fn expired_segments_go_at_the_delete_hour_and_queues_follow() {
 #[test]
 fn disk_pressure_forces_deletion_and_a_full_disk_stops_only_writes() {
     let dir = store_dir("diskfull");
-    let cfg = small_config(dir.path());
+    let mut cfg = small_config(dir.path());
+    (
+        cfg.disk_max_used_ratio,
+        cfg.disk_force_clean_ratio,
+        cfg.disk_full_ratio,
+    ) = (0.75, 0.85, 0.90);
     let root = dir.path().to_path_buf();
     run(async move {
         let env = TestEnv::new();

@@ -211,6 +211,13 @@ impl ServerBuilder {
             .arg(broker.to_string())
             .arg("--store")
             .arg(&self.store)
+            // How full the host's disk is must not decide what a test
+            // keeps (RocketMQ's 85 % forced deletion, 90 % refused
+            // writes): a build machine's disk often is. Tests of a full
+            // disk set their own ratios, which come later and win.
+            .args(["--set", "diskSpaceWarningLevelRatio=100"])
+            .args(["--set", "diskSpaceCleanForciblyRatio=100"])
+            .args(["--set", "diskMaxUsedSpaceRatio=95"])
             .args(&self.args);
         let command_line = std::iter::once(command.get_program())
             .chain(command.get_args())

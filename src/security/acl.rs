@@ -4,7 +4,6 @@
 //! order: global white list, account, account white list, signature,
 //! permissions).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -68,8 +67,35 @@ struct Account {
     admin: bool,
     default_topic: Perm,
     default_group: Perm,
-    /// Topic names, and groups as their retry topic (`%RETRY%group`).
-    perms: HashMap<String, Perm>,
+    topics: HashMap<String, Perm>,
+    groups: HashMap<String, Perm>,
+}
+
+/// What a request touches: a topic, or a consumer group (which Java names
+/// by its retry topic, `%RETRY%group`).
+#[derive(Clone, Copy)]
+enum Resource<'a> {
+    Topic(&'a str),
+    Group(&'a str),
+}
+
+impl<'a> Resource<'a> {
+    /// A topic name, with a retry topic read as its group.
+    fn of_topic(topic: &'a str) -> Resource<'a> {
+        match topic.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
+            Some(group) => Resource::Group(group),
+            None => Resource::Topic(topic),
+        }
+    }
+}
+
+impl Account {
+    fn owns(&self, r: Resource<'_>) -> Perm {
+        match r {
+            Resource::Topic(t) => self.topics.get(t).copied().unwrap_or(self.default_topic),
+            Resource::Group(g) => self.groups.get(g).copied().unwrap_or(self.default_group),
+        }
+    }
 }
 
 /// One loaded `plain_acl.yml`.
@@ -174,30 +200,18 @@ impl PlainAcl {
                     return Err(at(format!("admin: expected true or false, got {other:?}")))
                 }
             };
-            let mut perms = HashMap::new();
-            let entries = a
-                .topic_perms
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| (e, false));
-            let groups = a
-                .group_perms
-                .unwrap_or_default()
-                .into_iter()
-                .map(|e| (e, true));
-            for (entry, is_group) in entries.chain(groups) {
-                let (name, p) = entry
-                    .split_once('=')
-                    .ok_or_else(|| at(format!("{entry:?}: expected name=PERM")))?;
-                let p = Perm::parse(p).map_err(&at)?;
-                let name = name.trim();
-                let resource = if is_group {
-                    format!("{RETRY_GROUP_TOPIC_PREFIX}{name}")
-                } else {
-                    name.to_string()
-                };
-                perms.insert(resource, p);
-            }
+            let table = |entries: Option<Vec<String>>| {
+                let mut out = HashMap::new();
+                for entry in entries.unwrap_or_default() {
+                    let (name, p) = entry
+                        .split_once('=')
+                        .ok_or_else(|| at(format!("{entry:?}: expected name=PERM")))?;
+                    out.insert(name.trim().to_string(), Perm::parse(p).map_err(&at)?);
+                }
+                Ok::<_, String>(out)
+            };
+            let topics = table(a.topic_perms)?;
+            let groups = table(a.group_perms)?;
             let account = Account {
                 secret,
                 white: AddrPattern::parse(a.white_remote_address.as_deref().unwrap_or(""))
@@ -205,7 +219,8 @@ impl PlainAcl {
                 admin,
                 default_topic: perm(a.default_topic_perm).map_err(&at)?,
                 default_group: perm(a.default_group_perm).map_err(&at)?,
-                perms,
+                topics,
+                groups,
             };
             if acl.accounts.insert(key.clone(), account).is_some() {
                 return Err(at(format!("accessKey {key:?} appears twice")));
@@ -229,30 +244,24 @@ impl PlainAcl {
         if ADMIN_CODES.contains(&req.code) {
             return Err(format!("request code {} needs an admin account", req.code));
         }
-        for (resource, needed) in resources(req) {
-            if needed == Perm::PUB && resource == TRACE_TOPIC {
-                continue;
+        each_resource(req, |resource, needed| {
+            if needed == Perm::PUB && matches!(resource, Resource::Topic(TRACE_TOPIC)) {
+                return Ok(());
             }
-            let owned = account.perms.get(resource.as_ref()).copied().unwrap_or(
-                if resource.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-                    account.default_group
-                } else {
-                    account.default_topic
-                },
-            );
-            if !owned.grants(needed) {
-                let what = match resource.strip_prefix(RETRY_GROUP_TOPIC_PREFIX) {
-                    Some(group) => format!("group {group}"),
-                    None => format!("topic {resource}"),
-                };
-                return Err(format!(
-                    "no {} permission on {what} (has {})",
-                    needed.name(),
-                    owned.name()
-                ));
+            let owned = account.owns(resource);
+            if owned.grants(needed) {
+                return Ok(());
             }
-        }
-        Ok(())
+            let what = match resource {
+                Resource::Topic(t) => format!("topic {t}"),
+                Resource::Group(g) => format!("group {g}"),
+            };
+            Err(format!(
+                "no {} permission on {what} (has {})",
+                needed.name(),
+                owned.name()
+            ))
+        })
     }
 
     /// Checks a request to a name server: changes need an admin account,
@@ -306,82 +315,65 @@ impl PlainAcl {
     }
 }
 
-/// What a request touches and the permission each needs (Java's
-/// `PlainAccessResource.parse`); codes not listed need only a signature.
-fn resources(req: &RemotingCommand) -> Vec<(Cow<'_, str>, Perm)> {
+/// Calls `check` with each resource a request touches and the permission
+/// it needs (Java's `PlainAccessResource.parse`), stopping at the first
+/// refusal; codes not listed need only a signature. Nothing is allocated
+/// but the heartbeat body it decodes.
+fn each_resource(
+    req: &RemotingCommand,
+    mut check: impl FnMut(Resource<'_>, Perm) -> Result<(), String>,
+) -> Result<(), String> {
     let Some(f) = req.ext_fields.as_ref() else {
-        return Vec::new();
+        return Ok(());
     };
     let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let retry = |group: &str| Cow::Owned(format!("{RETRY_GROUP_TOPIC_PREFIX}{group}"));
-    let mut out = Vec::new();
+    let topic = |k: &str| get(k).map(Resource::of_topic);
+    let group = |k: &str| get(k).map(Resource::Group);
+    let sub = |r: Option<Resource<'_>>,
+               check: &mut dyn FnMut(Resource<'_>, Perm) -> Result<(), String>| {
+        r.map_or(Ok(()), |r| check(r, Perm::SUB))
+    };
     match req.code {
         rc::SEND_MESSAGE | rc::SEND_MESSAGE_V2 | rc::SEND_BATCH_MESSAGE => {
-            let topic = if req.code == rc::SEND_MESSAGE {
-                get("topic")
+            let key = if req.code == rc::SEND_MESSAGE {
+                "topic"
             } else {
-                get("b")
+                "b"
             };
-            if let Some(topic) = topic {
-                let needed = if topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-                    Perm::SUB
-                } else {
-                    Perm::PUB
-                };
-                out.push((Cow::Borrowed(topic), needed));
+            match topic(key) {
+                // Sending to a retry topic is consuming for its group.
+                Some(r @ Resource::Group(_)) => check(r, Perm::SUB),
+                Some(r) => check(r, Perm::PUB),
+                None => Ok(()),
             }
         }
-        rc::CONSUMER_SEND_MSG_BACK => {
-            if let Some(g) = get("group") {
-                out.push((retry(g), Perm::SUB));
-            }
+        rc::CONSUMER_SEND_MSG_BACK => sub(group("group"), &mut check),
+        rc::PULL_MESSAGE | rc::LITE_PULL_MESSAGE | rc::UPDATE_CONSUMER_OFFSET => {
+            sub(topic("topic"), &mut check)?;
+            sub(group("consumerGroup"), &mut check)
         }
-        rc::PULL_MESSAGE | rc::LITE_PULL_MESSAGE => {
-            if let Some(t) = get("topic") {
-                out.push((Cow::Borrowed(t), Perm::SUB));
-            }
-            if let Some(g) = get("consumerGroup") {
-                out.push((retry(g), Perm::SUB));
-            }
-        }
-        rc::QUERY_MESSAGE => {
-            if let Some(t) = get("topic") {
-                out.push((Cow::Borrowed(t), Perm::SUB));
-            }
-        }
+        rc::QUERY_MESSAGE => sub(topic("topic"), &mut check),
         rc::UNREGISTER_CLIENT | rc::GET_CONSUMER_LIST_BY_GROUP => {
-            if let Some(g) = get("consumerGroup") {
-                out.push((retry(g), Perm::SUB));
-            }
-        }
-        rc::UPDATE_CONSUMER_OFFSET => {
-            if let Some(g) = get("consumerGroup") {
-                out.push((retry(g), Perm::SUB));
-            }
-            if let Some(t) = get("topic") {
-                out.push((Cow::Borrowed(t), Perm::SUB));
-            }
+            sub(group("consumerGroup"), &mut check)
         }
         rc::HEART_BEAT => {
-            if let Some(hb) = req.body.as_deref().and_then(|b| {
+            let Some(hb) = req.body.as_deref().and_then(|b| {
                 crate::protocol::decode_json::<crate::protocol::HeartbeatData>(b).ok()
-            }) {
-                for c in hb.consumer_data_set {
-                    out.push((
-                        Cow::Owned(format!("{RETRY_GROUP_TOPIC_PREFIX}{}", c.group_name)),
-                        Perm::SUB,
-                    ));
-                    for s in c.subscription_data_set {
-                        if !s.topic.starts_with(RETRY_GROUP_TOPIC_PREFIX) {
-                            out.push((Cow::Owned(s.topic), Perm::SUB));
-                        }
+            }) else {
+                return Ok(());
+            };
+            for c in &hb.consumer_data_set {
+                check(Resource::Group(&c.group_name), Perm::SUB)?;
+                for s in &c.subscription_data_set {
+                    if let Resource::Topic(t) = Resource::of_topic(&s.topic) {
+                        check(Resource::Topic(t), Perm::SUB)?;
                     }
                 }
             }
+            Ok(())
         }
-        _ => {}
+        _ => Ok(()),
     }
-    out
 }
 
 #[cfg(test)]

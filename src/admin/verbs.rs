@@ -1138,18 +1138,7 @@ fn describe_record(rec: &RecordView<'_>, store: &str) -> (Value, String) {
 }
 
 fn records(body: &[u8]) -> Result<Vec<RecordView<'_>>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= body.len() {
-        let n = i32::from_be_bytes([body[at], body[at + 1], body[at + 2], body[at + 3]]);
-        let end = at
-            .checked_add(usize::try_from(n).map_err(|_| "bad record size in reply".to_string())?)
-            .filter(|e| *e <= body.len())
-            .ok_or("truncated record in reply")?;
-        out.push(RecordView::parse(&body[at..end]).map_err(|e| e.to_string())?);
-        at = end;
-    }
-    Ok(out)
+    rocketcore_storage::record::split(body).map_err(|e| format!("bad record in reply: {e}"))
 }
 
 fn query_by_key(s: &Session, topic: &str, key: &str) -> Result<()> {

@@ -317,6 +317,18 @@ pub struct RecordView<'a> {
     props: (usize, usize),
 }
 
+/// The records of a pull or query reply: records back to back, each
+/// TOTALSIZE-prefixed.
+pub fn split(mut body: &[u8]) -> Result<Vec<RecordView<'_>>, RecordError> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let rec = RecordView::parse(body)?;
+        body = &body[rec.total_size()..];
+        out.push(rec);
+    }
+    Ok(out)
+}
+
 impl<'a> RecordView<'a> {
     /// Parses the record at the start of `b`, checking that every length is
     /// consistent with TOTALSIZE. Does not check the CRC (see `verify_crc`).

@@ -629,16 +629,7 @@ pub fn pull_request(group: &str, topic: &str, queue_id: i32, offset: i64) -> Rem
 
 /// Splits a pull body into records (TOTALSIZE-prefixed).
 pub fn records(body: &[u8]) -> Vec<rocketcore_storage::RecordView<'_>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 4 <= body.len() {
-        let n = i32::from_be_bytes(body[at..at + 4].try_into().unwrap()) as usize;
-        out.push(
-            rocketcore_storage::RecordView::parse(&body[at..at + n]).expect("well-formed record"),
-        );
-        at += n;
-    }
-    out
+    rocketcore_storage::record::split(body).expect("well-formed records")
 }
 
 /// Busy loops on every core, as a parallel build beside the broker would

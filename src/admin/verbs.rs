@@ -678,18 +678,22 @@ fn consumer_progress(s: &Session, group: &str, topic: Option<String>) -> Result<
     Ok(())
 }
 
+/// The master address of `broker` in a route.
+fn master(route: &crate::protocol::TopicRouteData, broker: &str) -> Option<SocketAddr> {
+    route
+        .broker_datas
+        .iter()
+        .find(|b| b.broker_name == broker)
+        .and_then(|b| b.broker_addrs.get(&0))
+        .and_then(|a| a.parse().ok())
+}
+
 /// Each queue of `topic` with its master's address.
 fn queues(s: &Session, topic: &str) -> Result<Vec<(String, SocketAddr, u32)>> {
     let route = s.route(topic)?;
     let mut out = Vec::new();
     for qd in &route.queue_datas {
-        let Some(addr) = route
-            .broker_datas
-            .iter()
-            .find(|b| b.broker_name == qd.broker_name)
-            .and_then(|b| b.broker_addrs.get(&0))
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-        else {
+        let Some(addr) = master(&route, &qd.broker_name) else {
             continue;
         };
         for q in 0..qd.read_queue_nums.max(qd.write_queue_nums) {
@@ -1063,12 +1067,7 @@ fn send_message(
         .iter()
         .find(|q| broker.as_deref().is_none_or(|b| q.broker_name == b))
         .ok_or_else(|| format!("topic {topic} has no queue on broker {broker:?}"))?;
-    let addr: SocketAddr = route
-        .broker_datas
-        .iter()
-        .find(|b| b.broker_name == qd.broker_name)
-        .and_then(|b| b.broker_addrs.get(&0))
-        .and_then(|a| a.parse().ok())
+    let addr = master(&route, &qd.broker_name)
         .ok_or_else(|| format!("broker {} has no master", qd.broker_name))?;
     let mut props = Vec::new();
     if let Some(k) = &keys {

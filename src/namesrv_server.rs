@@ -22,6 +22,71 @@ struct NamesrvHandler {
     boot_ms: i64,
     /// Set when ACL is on: requests that change state need an admin account.
     acl: Option<AclView>,
+    /// What GET_NAMESRV_CONFIG reports.
+    config: std::collections::BTreeMap<&'static str, String>,
+}
+
+impl NamesrvHandler {
+    /// GET/UPDATE_NAMESRV_CONFIG (319/318). Nothing here can change while
+    /// the name server runs, so an update is refused, naming the key.
+    fn config_request(&self, req: &RemotingCommand) -> Option<RemotingCommand> {
+        use crate::remoting::codes::{request_code as rq, response_code as rs};
+        let reply = |code, remark: Option<String>| {
+            RemotingCommand::new_response(code, remark).reply_to(req)
+        };
+        match req.code {
+            rq::GET_NAMESRV_CONFIG => {
+                let mut text = String::new();
+                for (k, v) in &self.config {
+                    text.push_str(&format!("{k}={v}\n"));
+                }
+                Some(reply(rs::SUCCESS, None).with_body(text.into_bytes()))
+            }
+            rq::UPDATE_NAMESRV_CONFIG => {
+                let body = String::from_utf8_lossy(req.body.as_deref().unwrap_or(b"")).into_owned();
+                let props = crate::broker::config::parse_properties(&body);
+                let black = ["configBlackList", "configStorePath", "kvConfigPath"];
+                Some(match props.keys().next() {
+                    None => reply(rs::SYSTEM_ERROR, Some("no key=value line in the request body".into())),
+                    Some(_) if props.keys().any(|k| black.contains(&k.as_str())) => {
+                        reply(rs::NO_PERMISSION, Some("Can not update config in black list.".into()))
+                    }
+                    Some(k) => reply(
+                        rs::SYSTEM_ERROR,
+                        Some(format!("{k} cannot change while the name server runs: set it in namesrv.conf and restart")),
+                    ),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn config_table(
+    listen: SocketAddr,
+    security: &Security,
+    metrics: Option<SocketAddr>,
+) -> std::collections::BTreeMap<&'static str, String> {
+    let tls = match security.tls.mode() {
+        crate::security::TlsMode::Disabled => "disabled",
+        crate::security::TlsMode::Permissive => "permissive",
+        crate::security::TlsMode::Enforcing => "enforcing",
+    };
+    std::collections::BTreeMap::from([
+        ("listenPort", listen.port().to_string()),
+        ("bindAddress", listen.ip().to_string()),
+        ("aclEnable", security.acl.is_some().to_string()),
+        ("tlsMode", tls.to_string()),
+        (
+            "metricsExporterType",
+            if metrics.is_some() { "PROM" } else { "DISABLE" }.to_string(),
+        ),
+        (
+            "metricsPromExporterPort",
+            metrics.map_or(String::new(), |m| m.port().to_string()),
+        ),
+        ("rocketcoreVersion", env!("CARGO_PKG_VERSION").to_string()),
+    ])
 }
 
 impl Handler for NamesrvHandler {
@@ -35,6 +100,9 @@ impl Handler for NamesrvHandler {
             if let Err(why) = acl.with(|a| a.check_namesrv(&req, conn.peer.ip())) {
                 return std::future::ready((!req.is_oneway()).then(|| acl.refuse(&req, &why)));
             }
+        }
+        if let Some(reply) = self.config_request(&req) {
+            return std::future::ready(Some(reply));
         }
         let reply = namesrv::process(
             &mut self.state.borrow_mut(),
@@ -110,6 +178,7 @@ pub fn start_with(
                     requests: std::cell::Cell::new(0),
                     boot_ms: crate::protocol::now_ms(),
                     acl: security.acl.clone().map(AclView::new),
+                    config: config_table(listen, &security, metrics),
                 });
                 let http = match metrics {
                     Some(addr) => match glommio::net::TcpListener::bind(addr) {

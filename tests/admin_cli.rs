@@ -115,7 +115,11 @@ fn every_verb_answers_against_dev() {
     assert_eq!(queues.len(), 3);
     assert_eq!(queues[1]["maxOffset"], 3, "{status}");
     assert_eq!(queues[0]["maxOffset"], 0, "{status}");
-    assert!(ok(&ns, &["topicStatus", "-t", "AdminTopic"]).starts_with("#Broker Name"));
+    assert!(queues[1]["lastUpdateTimestamp"].as_i64().unwrap() > 1_600_000_000_000);
+    assert_eq!(queues[0]["lastUpdateTimestamp"], 0, "{status}");
+    let text = ok(&ns, &["topicStatus", "-t", "AdminTopic"]);
+    assert!(text.starts_with("#Broker Name"), "{text}");
+    assert!(text.contains("#Last Updated"), "{text}");
 
     let found = json(&ns, &["queryMsgByKey", "-t", "AdminTopic", "-k", "order-7"]);
     let mut bodies: Vec<&str> = found
@@ -126,6 +130,30 @@ fn every_verb_answers_against_dev() {
         .collect();
     bodies.sort();
     assert_eq!(bodies, ["body 0", "body 1", "body 2"]);
+    let uniq = found[0]["properties"]["UNIQ_KEY"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_uniq = json(
+        &ns,
+        &["queryMsgByUniqueKey", "-i", &uniq, "-t", "AdminTopic"],
+    );
+    assert_eq!(by_uniq.as_array().unwrap().len(), 1, "{by_uniq}");
+    assert_eq!(by_uniq[0]["body"], found[0]["body"], "{by_uniq}");
+    let e = fails(
+        &ns,
+        &["queryMsgByUniqueKey", "-i", "NOSUCHKEY", "-t", "AdminTopic"],
+    );
+    assert!(
+        e.contains("no message of topic AdminTopic has message id NOSUCHKEY"),
+        "{e}"
+    );
+    let all = json(&ns, &["printMsg", "-t", "AdminTopic", "-b", "0"]);
+    assert_eq!(all.as_array().unwrap().len(), 3, "{all}");
+    let none = json(&ns, &["printMsg", "-t", "AdminTopic", "-e", "1"]);
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+    let text = ok(&ns, &["printMsg", "-t", "AdminTopic"]);
+    assert!(text.contains("BODY: \"body 1\""), "{text}");
     let one = ok(&ns, &["queryMsgById", "-i", &ids[2]]);
     assert!(one.contains("Message Body        : body 2"), "{one}");
     assert!(one.contains("Keys                : [order-7]"), "{one}");
@@ -156,11 +184,20 @@ fn every_verb_answers_against_dev() {
         &["consumerProgress", "-g", "LagGroup", "-t", "AdminTopic"],
     );
     assert!(
-        text.starts_with("#Topic") && text.ends_with("Consume Diff Total: 2\n"),
+        text.starts_with("#Topic")
+            && text.contains("#LastTime")
+            && text.contains("Consume Diff Total: 2\n"),
         "{text}"
     );
-    let e = fails(&ns, &["consumerProgress", "-g", "LagGroup"]);
-    assert!(e.contains("name the topic with -t"), "{e}");
+    // Without -t: every topic the group has offsets for (GET_CONSUME_STATS).
+    let lag = json(&ns, &["consumerProgress", "-g", "LagGroup"]);
+    assert_eq!(lag["diffTotal"], 2, "{lag}");
+    assert!(
+        lag["queues"][1]["lastTimestamp"].as_i64().unwrap() > 0,
+        "{lag}"
+    );
+    let e = fails(&ns, &["consumerProgress", "-g", "NobodyHere"]);
+    assert!(e.contains("group NobodyHere has no consume stats"), "{e}");
 
     // Reset by time: to now (nothing ahead), then to the epoch (all ahead);
     // then copied to another group.
@@ -394,6 +431,82 @@ fn every_verb_answers_against_dev() {
         ],
     );
 
+    // Settings: a hot key changes and outlives a restart; others are refused.
+    let updated = ok(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-k",
+            "rejectTransactionMessage",
+            "-v",
+            "true",
+            "-b",
+            &broker,
+        ],
+    );
+    assert!(
+        updated.contains(&format!("update broker config success, {broker}")),
+        "{updated}"
+    );
+    let conf = json(&ns, &["getBrokerConfig", "-b", &broker]);
+    assert_eq!(
+        conf["broker-a"]["rejectTransactionMessage"], "true",
+        "{conf}"
+    );
+    let e = fails(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-k",
+            "listenPort",
+            "-v",
+            "1",
+            "-c",
+            "DefaultCluster",
+        ],
+    );
+    assert!(
+        e.contains("listenPort cannot change while the broker runs"),
+        "{e}"
+    );
+    let e = fails(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-k",
+            "brokerConfigPath",
+            "-v",
+            "/x",
+            "-b",
+            &broker,
+        ],
+    );
+    assert!(e.contains("answered 16") && e.contains("black list"), "{e}");
+    let e = fails(
+        &ns,
+        &[
+            "updateBrokerConfig",
+            "-k",
+            "transactionCheckMax",
+            "-v",
+            "lots",
+            "-b",
+            &broker,
+        ],
+    );
+    assert!(e.contains("transactionCheckMax"), "{e}");
+    let nsconf = json(&ns, &["getNamesrvConfig"]);
+    assert_eq!(
+        nsconf["listenPort"],
+        server.namesrv.port().to_string(),
+        "{nsconf}"
+    );
+    let e = fails(&ns, &["updateNamesrvConfig", "-k", "listenPort", "-v", "1"]);
+    assert!(
+        e.contains("cannot change while the name server runs"),
+        "{e}"
+    );
+
     let e = fails(&ns, &["consumerConnection", "-g", "NobodyHere"]);
     assert!(e.contains("no consumer of group NobodyHere"), "{e}");
     let e = fails(&ns, &["queryMsgById", "-i", "not-an-id"]);
@@ -408,6 +521,15 @@ fn every_verb_answers_against_dev() {
         &["deleteTopic", "-t", "AdminTopic", "-c", "DefaultCluster"],
     );
     assert!(!ok(&ns, &["topicList"]).lines().any(|l| l == "AdminTopic"));
+
+    drop(server);
+    let server = Server::start_dev(store.path(), &[]);
+    let ns = server.namesrv.to_string();
+    let conf = json(&ns, &["getBrokerConfig", "-b", &server.broker.to_string()]);
+    assert_eq!(
+        conf["broker-a"]["rejectTransactionMessage"], "true",
+        "{conf}"
+    );
 }
 
 #[test]

@@ -227,3 +227,150 @@ fn sends_without_a_queue_go_round_the_queues() {
     }
     assert_eq!(per_queue, [2, 2, 2, 2]);
 }
+
+/// Topic stats (202), consume stats (208) and reset offset (222) gather the
+/// queues of both shards into Java's object-keyed bodies; a reset moves the
+/// group's next pull and outranks the consumer's stale commits until then.
+#[test]
+fn stats_and_offset_reset_over_two_shards() {
+    use rocketcore::protocol::object_keyed::decode_offset_table;
+    let dir = store_dir("admin-stats");
+    let server = Server::start_dev(&dir.path().join("store"), &["--shards", "2"]);
+    let mut c = Client::connect(server.broker);
+    assert_eq!(
+        c.call(create_topic_request("StatsTopic", 4)).unwrap().code,
+        rs::SUCCESS
+    );
+    for q in 0..4 {
+        for i in 0..=q {
+            let body = format!("m{q}-{i}");
+            let r = c
+                .call(send_request("StatsTopic", q, body.as_bytes(), ""))
+                .unwrap();
+            assert_eq!(r.code, rs::SUCCESS);
+        }
+    }
+    let r = c.call(req(202, &[("topic", "StatsTopic")])).unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    let (rest, queues) = decode_offset_table(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(rest["topicPutTps"], 0.0);
+    let max: Vec<i64> = queues
+        .iter()
+        .map(|(_, v)| v["maxOffset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(max, [1, 2, 3, 4]);
+    assert!(queues
+        .iter()
+        .all(|(_, v)| v["lastUpdateTimestamp"].as_i64().unwrap() > 0));
+    assert_eq!(
+        c.call(req(202, &[("topic", "NoSuchTopic")])).unwrap().code,
+        rs::TOPIC_NOT_EXIST
+    );
+
+    // The group committed 1 on every queue.
+    for q in 0..4 {
+        let qs = q.to_string();
+        let commit = req(
+            15,
+            &[
+                ("consumerGroup", "StatsGroup"),
+                ("topic", "StatsTopic"),
+                ("queueId", &qs),
+                ("commitOffset", "1"),
+            ],
+        );
+        assert_eq!(c.call(commit).unwrap().code, rs::SUCCESS);
+    }
+    let r = c
+        .call(req(208, &[("consumerGroup", "StatsGroup")]))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    let (_, queues) = decode_offset_table(r.body.as_deref().unwrap()).unwrap();
+    let lag: Vec<i64> = queues
+        .iter()
+        .map(|(_, v)| v["brokerOffset"].as_i64().unwrap() - v["consumerOffset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lag, [0, 1, 2, 3]);
+    assert_eq!(
+        c.call(req(208, &[("consumerGroup", "NoSuchGroup")]))
+            .unwrap()
+            .code,
+        rs::CONSUMER_NOT_ONLINE
+    );
+
+    // Back to the start of every queue.
+    let reset = req(
+        222,
+        &[
+            ("topic", "StatsTopic"),
+            ("group", "StatsGroup"),
+            ("timestamp", "0"),
+            ("isForce", "true"),
+            ("queueId", "-1"),
+        ],
+    );
+    let r = c.call(reset).unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    let (_, queues) = decode_offset_table(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(queues.len(), 4);
+    assert!(queues.iter().all(|(_, v)| *v == 0), "{queues:?}");
+    // A consumer still at 1 commits its old position: the reset stands.
+    let commit = req(
+        15,
+        &[
+            ("consumerGroup", "StatsGroup"),
+            ("topic", "StatsTopic"),
+            ("queueId", "3"),
+            ("commitOffset", "1"),
+        ],
+    );
+    assert_eq!(c.call(commit).unwrap().code, rs::SUCCESS);
+    let query = || {
+        req(
+            14,
+            &[
+                ("consumerGroup", "StatsGroup"),
+                ("topic", "StatsTopic"),
+                ("queueId", "3"),
+            ],
+        )
+    };
+    assert_eq!(c.call(query()).unwrap().ext_i64("offset").unwrap(), 0);
+    // Its next pull is told to move to 0; the one after reads from there.
+    let r = c
+        .call(pull_request("StatsGroup", "StatsTopic", 3, 1))
+        .unwrap();
+    assert_eq!(r.code, rs::PULL_OFFSET_MOVED, "{:?}", r.remark);
+    assert_eq!(r.ext_i64("nextBeginOffset").unwrap(), 0);
+    let r = c
+        .call(pull_request("StatsGroup", "StatsTopic", 3, 0))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    // Commits count again once the reset was delivered.
+    let commit = req(
+        15,
+        &[
+            ("consumerGroup", "StatsGroup"),
+            ("topic", "StatsTopic"),
+            ("queueId", "3"),
+            ("commitOffset", "2"),
+        ],
+    );
+    assert_eq!(c.call(commit).unwrap().code, rs::SUCCESS);
+    assert_eq!(c.call(query()).unwrap().ext_i64("offset").unwrap(), 2);
+    // Without force a reset only moves back: to the end changes nothing.
+    let forward = req(
+        222,
+        &[
+            ("topic", "StatsTopic"),
+            ("group", "StatsGroup"),
+            ("timestamp", "-1"),
+            ("isForce", "false"),
+            ("queueId", "3"),
+        ],
+    );
+    let r = c.call(forward).unwrap();
+    let (_, queues) = decode_offset_table(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(queues.len(), 1);
+    assert_eq!(queues[0].1, 2);
+}

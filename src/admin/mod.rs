@@ -6,10 +6,14 @@
 
 mod verbs;
 
+pub use verbs::{Verb, WRITE_VERBS};
+
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use serde_json::Value;
 
 use crate::net::blocking::{Conn, Link};
 use crate::protocol::{decode_json, ClusterInfo, TopicRouteData};
@@ -44,12 +48,31 @@ pub struct AdminArgs {
 pub struct Session {
     namesrv: SocketAddr,
     link: Link,
-    pub json: bool,
+    /// What the verb printed, as JSON and as text; the caller shows one.
+    out: RefCell<Vec<(Value, String)>>,
 }
 
 pub type Result<T> = std::result::Result<T, String>;
 
 impl Session {
+    pub fn new(namesrv: SocketAddr, link: Link) -> Session {
+        Session {
+            namesrv,
+            link,
+            out: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Keeps a verb's result for `take_output`.
+    pub fn print(&self, value: Value, text: String) {
+        self.out.borrow_mut().push((value, text));
+    }
+
+    /// What the verbs run so far produced, oldest first.
+    pub fn take_output(&self) -> Vec<(Value, String)> {
+        std::mem::take(&mut self.out.borrow_mut())
+    }
+
     pub fn call(&self, addr: SocketAddr, cmd: RemotingCommand) -> Result<RemotingCommand> {
         let mut c = Conn::connect(addr, &self.link).map_err(|e| format!("{addr}: {e}"))?;
         c.call(cmd).map_err(|e| format!("{addr}: {e}"))
@@ -67,6 +90,10 @@ impl Session {
             ));
         }
         Ok(r)
+    }
+
+    pub fn namesrv_addr(&self) -> SocketAddr {
+        self.namesrv
     }
 
     pub fn namesrv_ok(&self, cmd: RemotingCommand) -> Result<RemotingCommand> {
@@ -147,12 +174,19 @@ pub fn run(args: AdminArgs) -> Result<()> {
         }),
         _ => None,
     };
-    let session = Session {
-        namesrv,
-        link: Link { tls, credentials },
-        json: args.json,
-    };
-    verbs::run(&session, args.verb)
+    let session = Session::new(namesrv, Link { tls, credentials });
+    let result = verbs::run(&session, args.verb);
+    for (value, text) in session.take_output() {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        } else {
+            println!("{text}");
+        }
+    }
+    result
 }
 
 /// Left-aligned columns, as mqadmin's `%-Ns` formats print them.

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::{table, Result, Session};
+use crate::protocol::object_keyed::decode_offset_table;
 use crate::protocol::{decode_json, ConsumerConnection, KvTable, ProducerConnection, TopicList};
 use crate::remoting::codes::{request_code as rq, response_code as rs};
 use crate::remoting::RemotingCommand;
@@ -35,6 +36,29 @@ pub enum Verb {
         broker: Option<SocketAddr>,
         #[arg(short = 'c', long = "clusterName")]
         cluster: Option<String>,
+    },
+    /// Change settings of a running broker (UPDATE_BROKER_CONFIG).
+    #[command(name = "updateBrokerConfig")]
+    UpdateBrokerConfig {
+        #[arg(short = 'k', long = "key")]
+        key: String,
+        #[arg(short = 'v', long = "value")]
+        value: String,
+        #[arg(short = 'b', long = "brokerAddr", required_unless_present = "cluster")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
+    /// The settings the name server runs with (GET_NAMESRV_CONFIG).
+    #[command(name = "getNamesrvConfig")]
+    GetNamesrvConfig,
+    /// Change a setting of a running name server (UPDATE_NAMESRV_CONFIG).
+    #[command(name = "updateNamesrvConfig")]
+    UpdateNamesrvConfig {
+        #[arg(short = 'k', long = "key")]
+        key: String,
+        #[arg(short = 'v', long = "value")]
+        value: String,
     },
     /// Every topic the name server knows.
     #[command(name = "topicList")]
@@ -225,6 +249,31 @@ pub enum Verb {
         #[arg(short = 'k', long = "msgKey")]
         key: String,
     },
+    /// Messages by their message id (the UNIQ_KEY clients assign).
+    #[command(name = "queryMsgByUniqueKey")]
+    QueryMsgByUniqueKey {
+        #[arg(short = 'i', long = "msgId")]
+        id: String,
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+    },
+    /// Messages of a topic stored between two times, queue by queue (-b
+    /// and -e take millis, `now` or yyyy-MM-dd#HH:mm:ss:SSS; default: all).
+    #[command(name = "printMsg")]
+    PrintMsg {
+        #[arg(short = 't', long = "topic")]
+        topic: String,
+        #[arg(short = 'b', long = "beginTimestamp")]
+        begin: Option<String>,
+        #[arg(short = 'e', long = "endTimestamp")]
+        end: Option<String>,
+        /// Print bodies.
+        #[arg(short = 'd', long = "printBody", default_value_t = true, action = clap::ArgAction::Set)]
+        print_body: bool,
+        /// Messages printed at most.
+        #[arg(long = "max", default_value_t = 256)]
+        max: usize,
+    },
     /// One message by its offset message id (the broker's address and the
     /// commit-log offset).
     #[command(name = "queryMsgById")]
@@ -252,15 +301,27 @@ pub enum Verb {
     },
 }
 
+/// Verbs that change the cluster: the console runs them only for the
+/// holder of its admin password.
+pub const WRITE_VERBS: &[&str] = &[
+    "updateBrokerConfig",
+    "updateNamesrvConfig",
+    "updateTopic",
+    "deleteTopic",
+    "updateSubGroup",
+    "deleteSubGroup",
+    "resetOffsetByTime",
+    "cloneGroupOffset",
+    "resendDlqMessage",
+    "wipeWritePerm",
+    "addWritePerm",
+    "sendMessage",
+    "updateKvConfig",
+    "deleteKvConfig",
+];
+
 fn print(s: &Session, value: Value, text: String) {
-    if s.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).unwrap_or_default()
-        );
-    } else {
-        println!("{text}");
-    }
+    s.print(value, text);
 }
 
 fn body<T: serde::de::DeserializeOwned>(r: &RemotingCommand) -> Result<T> {
@@ -305,6 +366,53 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
                 all.insert(name, json!(props));
             }
             print(s, json!(all), text.join("\n"));
+            Ok(())
+        }
+        Verb::UpdateBrokerConfig {
+            key,
+            value,
+            broker,
+            cluster,
+        } => {
+            let mut done = Vec::new();
+            for (_, addr) in s.masters(broker, cluster.as_deref())? {
+                let cmd = RemotingCommand::new_request(rq::UPDATE_BROKER_CONFIG)
+                    .with_body(format!("{key}={value}\n").into_bytes());
+                s.expect_ok(addr, cmd)?;
+                done.push(addr.to_string());
+            }
+            let text = done
+                .iter()
+                .map(|a| format!("update broker config success, {a}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(
+                s,
+                json!({"brokers": done, "key": key, "value": value}),
+                text,
+            );
+            Ok(())
+        }
+        Verb::GetNamesrvConfig => {
+            let r = s.namesrv_ok(RemotingCommand::new_request(rq::GET_NAMESRV_CONFIG))?;
+            let body = String::from_utf8_lossy(r.body.as_deref().unwrap_or(b"")).into_owned();
+            let props = crate::broker::config::parse_properties(&body);
+            let mut text = vec![format!("============{}============", s.namesrv_addr())];
+            for (k, v) in &props {
+                text.push(format!("{k:<50}=  {v}"));
+            }
+            print(s, json!(props), text.join("\n"));
+            Ok(())
+        }
+        Verb::UpdateNamesrvConfig { key, value } => {
+            let cmd = RemotingCommand::new_request(rq::UPDATE_NAMESRV_CONFIG)
+                .with_body(format!("{key}={value}\n").into_bytes());
+            s.namesrv_ok(cmd)?;
+            print(
+                s,
+                json!({"key": key, "value": value}),
+                format!("update name server config success, {}", s.namesrv_addr()),
+            );
             Ok(())
         }
         Verb::TopicList => {
@@ -492,6 +600,14 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
         } => send_message(s, &topic, &body, keys, tags, broker, queue),
         Verb::QueryMsgByKey { topic, key } => query_by_key(s, &topic, &key),
         Verb::QueryMsgById { id } => query_by_id(s, &id),
+        Verb::QueryMsgByUniqueKey { id, topic } => query_by_unique_key(s, &topic, &id),
+        Verb::PrintMsg {
+            topic,
+            begin,
+            end,
+            print_body,
+            max,
+        } => print_msg(s, &topic, begin.as_deref(), end.as_deref(), print_body, max),
         Verb::UpdateKvConfig {
             namespace,
             key,
@@ -581,86 +697,97 @@ fn queue_offset(s: &Session, addr: SocketAddr, code: i32, topic: &str, q: u32) -
 }
 
 fn topic_status(s: &Session, topic: &str) -> Result<()> {
+    let route = s.route(topic)?;
     let mut rows = Vec::new();
     let mut values = Vec::new();
-    for (broker, addr, q) in queues(s, topic)? {
-        let min = queue_offset(s, addr, rq::GET_MIN_OFFSET, topic, q)?;
-        let max = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
-        rows.push(vec![
-            broker.clone(),
-            q.to_string(),
-            min.to_string(),
-            max.to_string(),
-        ]);
-        values
-            .push(json!({"brokerName": broker, "queueId": q, "minOffset": min, "maxOffset": max}));
+    for b in &route.broker_datas {
+        let Some(addr) = master(&route, &b.broker_name) else {
+            continue;
+        };
+        let mut cmd = RemotingCommand::new_request(rq::GET_TOPIC_STATS_INFO);
+        cmd.set_ext("topic", topic);
+        let r = s.expect_ok(addr, cmd)?;
+        let (_, entries) = decode_offset_table(r.body.as_deref().unwrap_or(b""))?;
+        for (q, v) in entries {
+            let num = |k: &str| v[k].as_i64().unwrap_or(0);
+            let last = num("lastUpdateTimestamp");
+            rows.push(vec![
+                q.broker_name.clone(),
+                q.queue_id.to_string(),
+                num("minOffset").to_string(),
+                num("maxOffset").to_string(),
+                format_time(last),
+            ]);
+            values.push(json!({"brokerName": q.broker_name, "queueId": q.queue_id,
+                "minOffset": num("minOffset"), "maxOffset": num("maxOffset"), "lastUpdateTimestamp": last}));
+        }
     }
     print(
         s,
         json!(values),
         table(
-            &["#Broker Name", "#QID", "#Min Offset", "#Max Offset"],
+            &[
+                "#Broker Name",
+                "#QID",
+                "#Min Offset",
+                "#Max Offset",
+                "#Last Updated",
+            ],
             &rows,
         ),
     );
     Ok(())
 }
 
-/// The topics a group's connected consumers subscribe to, retry topics
-/// left out (mqadmin lists them under the group's own name).
-fn subscribed_topics(s: &Session, group: &str) -> Result<Vec<String>> {
-    for (_, addr) in s.masters(None, None)? {
-        let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
-        cmd.set_ext("consumerGroup", group);
-        let r = s.call(addr, cmd)?;
-        if r.code == rs::SUCCESS {
-            let cc: ConsumerConnection = body(&r)?;
-            return Ok(cc
-                .subscription_table
-                .into_keys()
-                .filter(|t| !t.starts_with("%RETRY%"))
-                .collect());
-        }
-    }
-    Err(format!(
-        "no consumer of group {group} is connected: name the topic with -t"
-    ))
-}
-
 fn consumer_progress(s: &Session, group: &str, topic: Option<String>) -> Result<()> {
-    let topics = match topic {
-        Some(t) => vec![t],
-        None => subscribed_topics(s, group)?,
-    };
     let mut rows = Vec::new();
     let mut values = Vec::new();
-    let mut total = 0i64;
-    for topic in &topics {
-        for (broker, addr, q) in queues(s, topic)? {
-            let broker_offset = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
-            let mut cmd = RemotingCommand::new_request(rq::QUERY_CONSUMER_OFFSET);
-            cmd.set_ext("consumerGroup", group);
-            cmd.set_ext("topic", topic);
-            cmd.set_ext("queueId", q);
-            let r = s.call(addr, cmd)?;
-            // Never committed: everything in the queue is still ahead.
-            let consumer_offset = match r.code {
-                rs::SUCCESS => r.ext_i64("offset").map_err(|e| e.to_string())?,
-                _ => 0,
-            };
-            let diff = (broker_offset - consumer_offset).max(0);
-            total += diff;
-            rows.push(vec![
-                topic.clone(),
-                broker.clone(),
-                q.to_string(),
-                broker_offset.to_string(),
-                consumer_offset.to_string(),
-                diff.to_string(),
-            ]);
-            values.push(json!({"topic": topic, "brokerName": broker, "queueId": q,
-                "brokerOffset": broker_offset, "consumerOffset": consumer_offset, "diff": diff}));
+    let (mut total, mut inflight_total) = (0i64, 0i64);
+    for (_, addr) in s.masters(None, None)? {
+        let mut cmd = RemotingCommand::new_request(rq::GET_CONSUME_STATS);
+        cmd.set_ext("consumerGroup", group);
+        if let Some(t) = &topic {
+            cmd.set_ext("topic", t);
         }
+        let r = s.call(addr, cmd)?;
+        if r.code != rs::SUCCESS {
+            continue; // the group has nothing on this broker
+        }
+        let (_, mut entries) = decode_offset_table(r.body.as_deref().unwrap_or(b""))?;
+        entries.sort_by(|a, b| (&a.0.topic, a.0.queue_id).cmp(&(&b.0.topic, b.0.queue_id)));
+        for (q, v) in entries {
+            let num = |k: &str| v[k].as_i64().unwrap_or(0);
+            let (broker, consumer) = (num("brokerOffset"), num("consumerOffset"));
+            let diff = (broker - consumer).max(0);
+            let inflight = (num("pullOffset") - consumer).max(0);
+            let last = num("lastTimestamp");
+            total += diff;
+            inflight_total += inflight;
+            rows.push(vec![
+                q.topic.clone(),
+                q.broker_name.clone(),
+                q.queue_id.to_string(),
+                broker.to_string(),
+                consumer.to_string(),
+                diff.to_string(),
+                inflight.to_string(),
+                if last > 0 {
+                    format_time(last)
+                } else {
+                    "N/A".into()
+                },
+            ]);
+            values.push(
+                json!({"topic": q.topic, "brokerName": q.broker_name, "queueId": q.queue_id,
+                "brokerOffset": broker, "consumerOffset": consumer, "diff": diff,
+                "inflight": inflight, "lastTimestamp": last}),
+            );
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!(
+            "group {group} has no consume stats: no broker holds an offset or a subscription of it"
+        ));
     }
     let header = [
         "#Topic",
@@ -669,11 +796,16 @@ fn consumer_progress(s: &Session, group: &str, topic: Option<String>) -> Result<
         "#Broker Offset",
         "#Consumer Offset",
         "#Diff",
+        "#Inflight",
+        "#LastTime",
     ];
     print(
         s,
-        json!({"group": group, "queues": values, "diffTotal": total}),
-        format!("{}\n\nConsume Diff Total: {total}", table(&header, &rows)),
+        json!({"group": group, "queues": values, "diffTotal": total, "inflightTotal": inflight_total}),
+        format!(
+            "{}\n\nConsume Diff Total: {total}\nConsume Inflight Total: {inflight_total}",
+            table(&header, &rows)
+        ),
     );
     Ok(())
 }
@@ -761,18 +893,54 @@ fn parse_time(text: &str) -> Result<i64> {
 
 fn reset_offset_by_time(s: &Session, group: &str, topic: &str, when: &str) -> Result<()> {
     let ts = parse_time(when)?;
+    let route = s.route(topic)?;
     let mut rows = Vec::new();
     let mut values = Vec::new();
-    for (broker, addr, q) in queues(s, topic)? {
-        let mut cmd = RemotingCommand::new_request(rq::SEARCH_OFFSET_BY_TIMESTAMP);
-        cmd.set_ext("topic", topic);
-        cmd.set_ext("queueId", q);
-        cmd.set_ext("timestamp", ts);
-        let r = s.expect_ok(addr, cmd)?;
-        let offset = r.ext_i64("offset").map_err(|e| e.to_string())?;
-        commit_offset(s, addr, group, topic, q, offset)?;
-        rows.push(vec![broker.clone(), q.to_string(), offset.to_string()]);
+    let mut add = |broker: &str, q: i64, offset: i64| {
+        rows.push(vec![broker.to_string(), q.to_string(), offset.to_string()]);
         values.push(json!({"brokerName": broker, "queueId": q, "offset": offset}));
+    };
+    for b in &route.broker_datas {
+        let Some(addr) = master(&route, &b.broker_name) else {
+            continue;
+        };
+        let mut cmd = RemotingCommand::new_request(rq::INVOKE_BROKER_TO_RESET_OFFSET);
+        cmd.set_ext("topic", topic);
+        cmd.set_ext("group", group);
+        cmd.set_ext("timestamp", ts);
+        cmd.set_ext("isForce", true);
+        cmd.set_ext("queueId", -1);
+        let r = s.call(addr, cmd)?;
+        if r.code == rs::SUCCESS {
+            let (_, mut entries) = decode_offset_table(r.body.as_deref().unwrap_or(b""))?;
+            entries.sort_by_key(|e| e.0.queue_id);
+            for (q, v) in entries {
+                add(&q.broker_name, q.queue_id as i64, v.as_i64().unwrap_or(0));
+            }
+            continue;
+        }
+        // A broker that cannot reset itself (Java's, with no consumer
+        // online): commit the offsets found by time, as mqadmin does then.
+        if r.code != rs::CONSUMER_NOT_ONLINE && r.code != rs::REQUEST_CODE_NOT_SUPPORTED {
+            return Err(format!(
+                "{addr}: reset answered {} {}",
+                r.code,
+                r.remark.as_deref().unwrap_or("")
+            ));
+        }
+        for (broker, addr, q) in queues(s, topic)?
+            .into_iter()
+            .filter(|q| q.0 == b.broker_name)
+        {
+            let mut cmd = RemotingCommand::new_request(rq::SEARCH_OFFSET_BY_TIMESTAMP);
+            cmd.set_ext("topic", topic);
+            cmd.set_ext("queueId", q);
+            cmd.set_ext("timestamp", ts);
+            let r = s.expect_ok(addr, cmd)?;
+            let offset = r.ext_i64("offset").map_err(|e| e.to_string())?;
+            commit_offset(s, addr, group, topic, q, offset)?;
+            add(&broker, q as i64, offset);
+        }
     }
     print(
         s,
@@ -780,6 +948,31 @@ fn reset_offset_by_time(s: &Session, group: &str, topic: &str, when: &str) -> Re
         table(&["#brokerName", "#queueId", "#offset"], &rows),
     );
     Ok(())
+}
+
+/// Millis as mqadmin prints times (yyyy-MM-dd HH:mm:ss,SSS), in UTC.
+fn format_time(ms: i64) -> String {
+    if ms <= 0 {
+        return String::new();
+    }
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02},{:03}",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }
 
 fn clone_group_offset(s: &Session, src: &str, dest: &str, topic: &str) -> Result<()> {
@@ -1140,16 +1333,18 @@ fn records(body: &[u8]) -> Result<Vec<RecordView<'_>>> {
     rocketcore_storage::record::split(body).map_err(|e| format!("bad record in reply: {e}"))
 }
 
-fn query_by_key(s: &Session, topic: &str, key: &str) -> Result<()> {
+/// QUERY_MESSAGE for `key` on every master of `topic`: each match with
+/// the address of the broker that stores it.
+fn query_index(
+    s: &Session,
+    topic: &str,
+    key: &str,
+    unique: bool,
+) -> Result<Vec<(Value, String, i32, i64)>> {
     let route = s.route(topic)?;
-    let mut rows = Vec::new();
-    let mut values = Vec::new();
+    let mut found = Vec::new();
     for b in &route.broker_datas {
-        let Some(addr) = b
-            .broker_addrs
-            .get(&0)
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-        else {
+        let Some(addr) = master(&route, &b.broker_name) else {
             continue;
         };
         let mut cmd = RemotingCommand::new_request(rq::QUERY_MESSAGE);
@@ -1158,6 +1353,9 @@ fn query_by_key(s: &Session, topic: &str, key: &str) -> Result<()> {
         cmd.set_ext("maxNum", 64);
         cmd.set_ext("beginTimestamp", 0);
         cmd.set_ext("endTimestamp", i64::MAX);
+        if unique {
+            cmd.set_ext("_UNIQUE_KEY_QUERY", true);
+        }
         let r = s.call(addr, cmd)?;
         if r.code != rs::SUCCESS {
             continue;
@@ -1166,19 +1364,136 @@ fn query_by_key(s: &Session, topic: &str, key: &str) -> Result<()> {
             let id = properties::get_str(rec.properties(), "UNIQ_KEY")
                 .unwrap_or_default()
                 .to_string();
-            rows.push(vec![
-                id.clone(),
-                rec.queue_id().to_string(),
-                rec.queue_offset().to_string(),
-            ]);
-            values.push(describe_record(&rec, &addr.to_string()).0);
+            // The index files KEYS and UNIQ_KEY alike (and keeps hashes).
+            if unique && id != key {
+                continue;
+            }
+            let value = describe_record(&rec, &addr.to_string()).0;
+            found.push((value, id, rec.queue_id(), rec.queue_offset()));
         }
     }
+    Ok(found)
+}
+
+fn query_by_key(s: &Session, topic: &str, key: &str) -> Result<()> {
+    let found = query_index(s, topic, key, false)?;
+    let rows: Vec<Vec<String>> = found
+        .iter()
+        .map(|(_, id, q, o)| vec![id.clone(), q.to_string(), o.to_string()])
+        .collect();
+    let values: Vec<Value> = found.into_iter().map(|f| f.0).collect();
     print(
         s,
         json!(values),
         table(&["#Message ID", "#QID", "#Offset"], &rows),
     );
+    Ok(())
+}
+
+fn query_by_unique_key(s: &Session, topic: &str, id: &str) -> Result<()> {
+    let found = query_index(s, topic, id, true)?;
+    if found.is_empty() {
+        return Err(format!("no message of topic {topic} has message id {id}"));
+    }
+    let mut texts = Vec::new();
+    let mut values = Vec::new();
+    for (value, ..) in found {
+        texts.push(value_text(&value));
+        values.push(value);
+    }
+    print(s, json!(values), texts.join("\n\n"));
+    Ok(())
+}
+
+/// mqadmin's message block for a record described by `describe_record`.
+fn value_text(v: &Value) -> String {
+    let field = |k: &str| match &v[k] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    [
+        ("Topic", "topic"),
+        ("Tags", "tags"),
+        ("Keys", "keys"),
+        ("Queue ID", "queueId"),
+        ("Queue Offset", "queueOffset"),
+        ("CommitLog Offset", "commitLogOffset"),
+        ("Reconsume Times", "reconsumeTimes"),
+        ("Born Timestamp", "bornTimestamp"),
+        ("Store Timestamp", "storeTimestamp"),
+        ("Born Host", "bornHost"),
+        ("Store Host", "storeHost"),
+        ("Properties", "properties"),
+        ("Message Body", "body"),
+    ]
+    .iter()
+    .map(|(label, k)| format!("{label:<20}: {}", field(k)))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+fn print_msg(
+    s: &Session,
+    topic: &str,
+    begin: Option<&str>,
+    end: Option<&str>,
+    print_body: bool,
+    max: usize,
+) -> Result<()> {
+    let begin = begin.map(parse_time).transpose()?;
+    let end = end.map(parse_time).transpose()?;
+    let mut values = Vec::new();
+    let mut texts = Vec::new();
+    'queues: for (_, addr, q) in queues(s, topic)? {
+        let offset_at = |code: i32, ts: Option<i64>| -> Result<i64> {
+            match ts {
+                Some(ts) => {
+                    let mut cmd = RemotingCommand::new_request(rq::SEARCH_OFFSET_BY_TIMESTAMP);
+                    cmd.set_ext("topic", topic);
+                    cmd.set_ext("queueId", q);
+                    cmd.set_ext("timestamp", ts);
+                    let r = s.expect_ok(addr, cmd)?;
+                    r.ext_i64("offset").map_err(|e| e.to_string())
+                }
+                None => queue_offset(s, addr, code, topic, q),
+            }
+        };
+        let min = queue_offset(s, addr, rq::GET_MIN_OFFSET, topic, q)?;
+        let max_offset = queue_offset(s, addr, rq::GET_MAX_OFFSET, topic, q)?;
+        let mut offset = offset_at(rq::GET_MIN_OFFSET, begin)?;
+        texts.push(format!(
+            "minOffset={min}, maxOffset={max_offset}, queueId={q}"
+        ));
+        while offset < max_offset && values.len() < max {
+            let Some(body) = pull_at(s, addr, topic, q, offset, 32)? else {
+                break;
+            };
+            let recs = records(&body)?;
+            let Some(last) = recs.last() else {
+                break;
+            };
+            offset = last.queue_offset() + 1;
+            for rec in &recs {
+                if end.is_some_and(|e| rec.store_timestamp_ms() > e) {
+                    continue 'queues;
+                }
+                if values.len() >= max {
+                    break 'queues;
+                }
+                let (mut v, _) = describe_record(rec, &addr.to_string());
+                let id = properties::get_str(rec.properties(), "UNIQ_KEY").unwrap_or_default();
+                texts.push(match print_body {
+                    true => format!("MSGID: {id} {} BODY: {}", v["topic"], v["body"]),
+                    false => format!("MSGID: {id} {}", v["topic"]),
+                });
+                if !print_body {
+                    v["body"] = Value::Null;
+                }
+                values.push(v);
+            }
+        }
+    }
+    print(s, json!(values), texts.join("\n"));
     Ok(())
 }
 
@@ -1236,6 +1551,17 @@ mod tests {
             "2024-01-01#25:00:00:000",
         ] {
             assert!(parse_time(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_print_as_mqadmin_prints_them() {
+        assert_eq!(format_time(1_700_000_000_000), "2023-11-14 22:13:20,000");
+        assert_eq!(format_time(1_709_164_800_123), "2024-02-29 00:00:00,123");
+        assert_eq!(format_time(0), "");
+        for ms in [1, 86_399_999, 951_782_400_000, 4_102_444_800_000] {
+            let t = format_time(ms).replacen(' ', "#", 1).replace(',', ":");
+            assert_eq!(parse_time(&t).unwrap(), ms, "{t}");
         }
     }
 

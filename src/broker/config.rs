@@ -128,6 +128,23 @@ pub struct BrokerConfig {
     pub enable_property_filter: bool,
 }
 
+/// Keys UPDATE_BROKER_CONFIG may change on a running broker: each is read
+/// where it is used, not copied at start.
+pub const HOT_KEYS: &[&str] = &[
+    "autoCreateTopicEnable",
+    "autoCreateSubscriptionGroup",
+    "rejectTransactionMessage",
+    "transactionTimeOut",
+    "transactionCheckMax",
+    "timerMaxDelaySec",
+    "enablePropertyFilter",
+];
+/// Keys no request may change (Java's default `configBlackList`).
+pub const CONFIG_BLACK_LIST: &[&str] = &["configBlackList", "brokerConfigPath"];
+/// Hot updates, under the store directory, applied over broker.conf at
+/// start so that they outlive a restart.
+pub const UPDATES_FILE: &str = "config/brokerConfigUpdates.properties";
+
 pub const DEFAULT_LISTEN_PORT: u16 = 10911;
 pub const DEFAULT_REGISTER_INTERVAL_MS: u64 = 30_000;
 pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
@@ -354,6 +371,53 @@ impl BrokerConfig {
             self.advertised.set_ip(ip);
         }
         Ok(ignored)
+    }
+
+    /// UPDATE_BROKER_CONFIG: this configuration with `props` applied.
+    /// Only `HOT_KEYS` change a running broker; a black-listed key is
+    /// `Err((true, why))` (Java answers NO_PERMISSION), any other key or a
+    /// bad value `Err((false, why))`. Nothing is applied unless all are.
+    pub fn with_hot_update(
+        &self,
+        props: &BTreeMap<String, String>,
+    ) -> Result<BrokerConfig, (bool, String)> {
+        if props.is_empty() {
+            return Err((false, "no key=value line in the request body".into()));
+        }
+        for k in props.keys() {
+            if CONFIG_BLACK_LIST.contains(&k.as_str()) {
+                return Err((true, "Can not update config in black list.".into()));
+            }
+            if !HOT_KEYS.contains(&k.as_str()) {
+                return Err((
+                    false,
+                    format!(
+                        "{k} cannot change while the broker runs: set it in broker.conf and restart (hot keys: {})",
+                        HOT_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut next = self.clone();
+        next.apply_properties(props).map_err(|e| (false, e))?;
+        next.validate().map_err(|e| (false, e))?;
+        Ok(next)
+    }
+
+    /// Applies the hot updates an earlier run persisted. They were
+    /// checked when made; a file edited by hand since is checked again.
+    pub fn apply_persisted_updates(&mut self) -> Result<(), String> {
+        let path = self.store_dir.join(UPDATES_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let props = parse_properties(&text);
+        *self = self
+            .with_hot_update(&props)
+            .map_err(|(_, e)| format!("{}: {e}", path.display()))?;
+        Ok(())
     }
 
     /// The store configuration of one shard.

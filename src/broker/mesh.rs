@@ -51,6 +51,8 @@ pub enum ShardMsg {
     },
     /// New metadata from shard 0.
     Meta(Arc<MetaSnapshot>),
+    /// A configuration changed by UPDATE_BROKER_CONFIG.
+    Config(Arc<super::config::BrokerConfig>),
     /// Send a server-initiated command on one of this shard's connections.
     ToConn { conn_id: u64, cmd: RemotingCommand },
     /// A connection closed on some shard (to shard 0: drop its registrations).

@@ -212,7 +212,7 @@ pub async fn page(shard: &Shard) -> String {
             None => tracing::warn!(shard = k, "metrics: no snapshot from shard {k} in time"),
         }
     }
-    let cfg = &shard.cfg;
+    let cfg = shard.cfg().clone();
     let node = format!("{}-{}", cfg.broker_name, cfg.broker_id);
     let uptime = (crate::protocol::now_ms() - shard.stats.boot_ms.get()) / 1000;
     encode(snaps, &cfg.cluster_name, &node, uptime)

@@ -97,6 +97,7 @@ impl BrokerHandle {
 /// Starts the broker's shards and returns once all of them serve (or one
 /// failed to start, in which case the others are stopped).
 pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
+    cfg.apply_persisted_updates()?;
     cfg.validate()?;
     crate::net::ensure_port_free(cfg.listen, "broker listen")?;
     if cfg.legacy_port {

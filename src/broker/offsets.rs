@@ -90,6 +90,14 @@ impl ConsumerOffsets {
         }
     }
 
+    /// Topics `group` has an offset for here.
+    pub fn topics_of(&self, group: &str) -> Vec<String> {
+        self.table
+            .get(group)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Groups with an offset for `topic` here.
     pub fn groups_of(&self, topic: &str) -> Vec<String> {
         self.table
@@ -156,5 +164,54 @@ mod tests {
         assert_eq!(back.get("g2", "U", 1), Some(1));
         assert_eq!(back.get("g2", "T", 1), None);
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Offset resets waiting for the group's next pull of a queue
+/// (INVOKE_BROKER_TO_RESET_OFFSET): group → topic → queue → offset.
+/// Memory only: the reset offset itself is committed and persisted.
+#[derive(Default)]
+pub struct PendingResets(RefCell<HashMap<String, TopicOffsets>>);
+
+/// topic → queue → offset.
+type TopicOffsets = HashMap<String, HashMap<i32, i64>>;
+
+impl PendingResets {
+    pub fn set(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        self.0
+            .borrow_mut()
+            .entry(group.to_string())
+            .or_default()
+            .entry(topic.to_string())
+            .or_default()
+            .insert(queue_id, offset);
+    }
+
+    /// Checked first, so that a pull pays nothing while no reset waits.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    pub fn get(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        self.0
+            .borrow()
+            .get(group)?
+            .get(topic)?
+            .get(&queue_id)
+            .copied()
+    }
+
+    pub fn take(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        let mut all = self.0.borrow_mut();
+        let topics = all.get_mut(group)?;
+        let queues = topics.get_mut(topic)?;
+        let offset = queues.remove(&queue_id)?;
+        if queues.is_empty() {
+            topics.remove(topic);
+            if topics.is_empty() {
+                all.remove(group);
+            }
+        }
+        Some(offset)
     }
 }

@@ -17,7 +17,7 @@ pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(6);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 fn header(shard: &Shard, code: i32) -> RemotingCommand {
-    let cfg = &shard.cfg;
+    let cfg = shard.cfg().clone();
     let mut cmd = RemotingCommand::new_request(code);
     cmd.set_ext("brokerName", &cfg.broker_name);
     cmd.set_ext("brokerAddr", cfg.advertised);
@@ -39,8 +39,8 @@ pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
     for client in clients {
         let mut cmd = header(shard, rq::REGISTER_BROKER);
         let ha = std::net::SocketAddr::new(
-            shard.cfg.advertised.ip(),
-            shard.cfg.advertised.port().wrapping_add(1),
+            shard.cfg().advertised.ip(),
+            shard.cfg().advertised.port().wrapping_add(1),
         );
         cmd.set_ext("haServerAddr", ha);
         cmd.set_ext("compressed", "false");
@@ -60,7 +60,7 @@ pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
 
 /// Runs until the task is dropped.
 pub async fn register_loop(shard: Rc<Shard>, clients: Rc<Vec<RemotingClient>>) {
-    let interval = Duration::from_millis(shard.cfg.register_interval_ms);
+    let interval = Duration::from_millis(shard.cfg().register_interval_ms);
     let mut last = Instant::now();
     register_once(&shard, &clients).await;
     loop {

@@ -34,7 +34,8 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(40);
 pub struct Shard {
     pub id: usize,
     pub shards: usize,
-    pub cfg: Arc<BrokerConfig>,
+    /// Replaced whole by UPDATE_BROKER_CONFIG (`ShardMsg::Config`).
+    cfg: RefCell<Arc<BrokerConfig>>,
     pub store: Rc<ShardStore>,
     mesh: Vec<flume::Sender<ShardMsg>>,
     meta: RefCell<Arc<MetaSnapshot>>,
@@ -45,6 +46,7 @@ pub struct Shard {
     next_opaque: Cell<i32>,
     conns: RefCell<HashMap<u64, Weak<Conn>>>,
     pub offsets: RefCell<ConsumerOffsets>,
+    pub pending_resets: super::offsets::PendingResets,
     pub polls: LongPolls,
     pub stats: ShardStats,
     /// Set when shard 0 must re-register with the name servers now.
@@ -107,7 +109,7 @@ impl Shard {
         Shard {
             id,
             shards,
-            cfg,
+            cfg: RefCell::new(cfg),
             store,
             mesh,
             meta: RefCell::new(meta),
@@ -117,6 +119,7 @@ impl Shard {
             next_opaque: Cell::new(1),
             conns: RefCell::new(HashMap::new()),
             offsets: RefCell::new(offsets),
+            pending_resets: Default::default(),
             polls: LongPolls::default(),
             stats,
             register_now: Cell::new(false),
@@ -148,6 +151,20 @@ impl Shard {
 
     pub fn owner_of(&self, topic: &str, queue_id: i32) -> usize {
         owner_shard(topic, queue_id, self.shards)
+    }
+
+    /// The configuration in force. Never hold it across an await: an
+    /// update replaces it between tasks.
+    pub fn cfg(&self) -> std::cell::Ref<'_, Arc<BrokerConfig>> {
+        self.cfg.borrow()
+    }
+
+    pub fn set_cfg(&self, cfg: Arc<BrokerConfig>) {
+        *self.cfg.borrow_mut() = cfg;
+    }
+
+    pub fn mesh_senders(&self) -> &[flume::Sender<ShardMsg>] {
+        &self.mesh
     }
 
     /// Serves `cmd` here, or forwards it to the shard that owns it.
@@ -195,7 +212,8 @@ impl Shard {
             | rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG
             | rq::DELETE_SUBSCRIPTIONGROUP
             | rq::GET_CONSUMER_CONNECTION_LIST
-            | rq::GET_PRODUCER_CONNECTION_LIST => Some(0),
+            | rq::GET_PRODUCER_CONNECTION_LIST
+            | rq::UPDATE_BROKER_CONFIG => Some(0),
             // By the shard byte of the commit-log offset they name.
             rq::VIEW_MESSAGE_BY_ID | rq::CONSUMER_SEND_MSG_BACK => {
                 let off = cmd.ext_str_opt("offset")?.trim().parse::<i64>().ok()?;
@@ -254,6 +272,17 @@ impl Shard {
             rq::GET_BROKER_RUNTIME_INFO if pinned => Some(self.handle_runtime_info_local(&cmd)),
             rq::GET_BROKER_RUNTIME_INFO => Some(self.handle_runtime_info(ctx, cmd).await),
             rq::GET_BROKER_CONFIG => Some(self.handle_broker_config(&cmd)),
+            rq::GET_TOPIC_STATS_INFO
+            | rq::GET_CONSUME_STATS
+            | rq::INVOKE_BROKER_TO_RESET_OFFSET
+                if pinned =>
+            {
+                self.serve_pinned_part(cmd).await
+            }
+            rq::GET_TOPIC_STATS_INFO => Some(self.handle_topic_stats(ctx, &cmd).await),
+            rq::GET_CONSUME_STATS => Some(self.handle_consume_stats(ctx, &cmd).await),
+            rq::INVOKE_BROKER_TO_RESET_OFFSET => Some(self.handle_reset_offset(ctx, &cmd).await),
+            rq::UPDATE_BROKER_CONFIG => Some(self.handle_update_config(&cmd).await),
             _ => Some(RemotingCommand::not_supported_reply(&cmd)),
         }
     }
@@ -329,6 +358,7 @@ impl Shard {
                     }
                 }
                 ShardMsg::Meta(snapshot) => self.apply_meta(snapshot),
+                ShardMsg::Config(cfg) => self.set_cfg(cfg),
                 ShardMsg::ToConn { conn_id, cmd } => {
                     self.send_to_conn(conn_id, cmd);
                 }

@@ -207,7 +207,7 @@ impl Transactions {
     /// Every `transactionCheckInterval`: check or give up on half messages
     /// older than their check time; persist the marks.
     pub async fn run(shard: Rc<Shard>) {
-        let every = Duration::from_millis(shard.cfg.transaction_check_interval_ms);
+        let every = Duration::from_millis(shard.cfg().transaction_check_interval_ms);
         loop {
             glommio::timer::sleep(every).await;
             if shard.stopping.get() {
@@ -245,7 +245,7 @@ fn parse_end(cmd: &RemotingCommand) -> Result<EndHeader<'_>, String> {
 
 impl Shard {
     fn tx_durability(&self) -> Durability {
-        match self.cfg.flush_disk_type {
+        match self.cfg().flush_disk_type {
             FlushDiskType::SyncFlush => Durability::Synced,
             FlushDiskType::AsyncFlush => Durability::Buffered,
         }
@@ -404,7 +404,7 @@ impl Shard {
             properties: &props,
             sys_flag: 0,
             born_timestamp_ms: now_ms(),
-            born_host: self.cfg.advertised,
+            born_host: self.cfg().advertised,
             reconsume_times: 0,
             prepared_transaction_offset: 0,
         };
@@ -439,14 +439,14 @@ impl Shard {
             .collect();
         for (off, mut half) in due {
             half.checks += 1;
-            if half.checks > self.cfg.transaction_check_max {
+            if half.checks > self.cfg().transaction_check_max {
                 if self.tx.undecided.borrow_mut().remove(&off).is_none() {
                     continue; // decided meanwhile
                 }
                 tracing::warn!(
                     shard = self.id,
                     half_offset = off,
-                    checks = self.cfg.transaction_check_max,
+                    checks = self.cfg().transaction_check_max,
                     "half message still undecided after the last check; discarded"
                 );
                 if let Err((_, e)) = self
@@ -493,14 +493,14 @@ impl Shard {
         let tx_id = text(TRANSACTION_ID).unwrap_or(uniq);
         let mut cmd = RemotingCommand::new_request(rq::CHECK_TRANSACTION_STATE);
         let mut offset_id = String::with_capacity(32);
-        offset_msg_id(&mut offset_id, &self.cfg.advertised, phys);
+        offset_msg_id(&mut offset_id, &self.cfg().advertised, phys);
         cmd.set_ext("topic", topic);
         cmd.set_ext("tranStateTableOffset", off as i64);
         cmd.set_ext("commitLogOffset", phys);
         cmd.set_ext("msgId", uniq);
         cmd.set_ext("transactionId", tx_id);
         cmd.set_ext("offsetMsgId", offset_id);
-        cmd.set_ext("bname", self.cfg.broker_name.as_str());
+        cmd.set_ext("bname", self.cfg().broker_name.as_str());
         cmd.body = Some(v.rewrite_for(topic, qid).freeze());
         self.tx.checks_sent.set(self.tx.checks_sent.get() + 1);
         let group = group.to_string();

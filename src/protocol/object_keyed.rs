@@ -5,8 +5,8 @@
 //! fastjson writes `Map<MessageQueue, …>` as
 //! `{{"brokerName":"b","queueId":0,"topic":"t"}:…}`. That is not JSON, so
 //! serde cannot produce it, but it is the only form Java admin tools parse.
-//! These encoders write it by hand, byte-identical to the spec's examples.
-//! Nothing in the server reads these bodies, so there are no decoders.
+//! These encoders write it by hand, byte-identical to the spec's examples;
+//! [`decode_offset_table`] reads them back for the admin tools.
 //!
 //! Entries are written in the order given, and the caller must not repeat a
 //! queue (fastjson would keep the last duplicate, other readers may not).
@@ -127,6 +127,120 @@ fn push_java_double(out: &mut String, value: f64) {
     }
 }
 
+/// Reads an object-keyed body: the body with `offsetTable` taken out, and
+/// the table's entries in the order written. Works on what Java brokers
+/// send as well as on what the encoders above write.
+pub fn decode_offset_table(
+    body: &[u8],
+) -> Result<(serde_json::Value, Vec<(MessageQueue, serde_json::Value)>), String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+    let json = quote_object_keys(text)?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("bad body: {e}"))?;
+    let table = value
+        .as_object_mut()
+        .and_then(|o| o.remove("offsetTable"))
+        .unwrap_or(serde_json::Value::Null);
+    let mut entries = Vec::new();
+    if let serde_json::Value::Object(map) = table {
+        for (key, v) in map {
+            let queue: MessageQueue =
+                serde_json::from_str(&key).map_err(|e| format!("bad queue key {key}: {e}"))?;
+            entries.push((queue, v));
+        }
+    }
+    Ok((value, entries))
+}
+
+/// fastjson text with objects as map keys, as JSON: each such key becomes
+/// a string holding the key object's text.
+fn quote_object_keys(text: &str) -> Result<String, String> {
+    // For each open container: is it an object whose next token is a key?
+    let mut stack: Vec<bool> = Vec::new();
+    let mut out = String::with_capacity(text.len() + 64);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'"' => {
+                let end = string_end(bytes, i)?;
+                out.push_str(&text[i..end]);
+                i = end;
+                if let Some(top) = stack.last_mut() {
+                    *top = false;
+                }
+                continue;
+            }
+            b'{' if stack.last() == Some(&true) => {
+                let end = object_end(bytes, i)?;
+                out.push_str(&serde_json::to_string(&text[i..end]).unwrap_or_default());
+                i = end;
+                if let Some(top) = stack.last_mut() {
+                    *top = false;
+                }
+                continue;
+            }
+            b'{' => stack.push(true),
+            b'[' => stack.push(false),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    // Inside an object a comma is followed by a key; the
+                    // flag of an array is never read.
+                    *top = true;
+                }
+            }
+            _ => {}
+        }
+        out.push(c as char);
+        i += 1;
+    }
+    if !stack.is_empty() {
+        return Err("body ends inside an object".into());
+    }
+    Ok(out)
+}
+
+/// The index just past the string that starts at `start`.
+fn string_end(bytes: &[u8], start: usize) -> Result<usize, String> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Ok(i + 1),
+            _ => i += 1,
+        }
+    }
+    Err("body ends inside a string".into())
+}
+
+/// The index just past the object that starts at `start`.
+fn object_end(bytes: &[u8], start: usize) -> Result<usize, String> {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                i = string_end(bytes, i)?;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err("body ends inside an object key".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +330,42 @@ mod tests {
         // The key object is exactly what serde_json writes for a MessageQueue.
         let serde_key = serde_json::to_string(&odd).expect("encodes");
         assert!(json.contains(&serde_key), "{json} vs {serde_key}");
+    }
+
+    #[test]
+    fn object_keyed_bodies_read_back() {
+        let q1 = MessageQueue::new("T\\\"{x}", "broker-a", 1);
+        let body = encode_consume_stats(
+            1.5,
+            &[
+                (
+                    queue(),
+                    OffsetWrapper {
+                        broker_offset: 10,
+                        consumer_offset: 4,
+                        pull_offset: 4,
+                        last_timestamp: 7,
+                    },
+                ),
+                (q1.clone(), OffsetWrapper::default()),
+            ],
+        );
+        let (rest, entries) = decode_offset_table(&body).unwrap();
+        assert_eq!(rest["consumeTps"], 1.5);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].0, queue());
+        assert_eq!(entries[0].1["brokerOffset"], 10);
+        assert_eq!(entries[0].1["consumerOffset"], 4);
+        assert_eq!(entries[1].0, q1);
+        let reset = encode_reset_offset_body(&[(queue(), 42)]);
+        let (_, entries) = decode_offset_table(&reset).unwrap();
+        assert_eq!(entries[0].1, 42);
+        for bad in [
+            "{\"offsetTable\":{{\"topic\":\"t\"",
+            "{\"a\":\"x",
+            "{\"offsetTable\":{{\"topic\":1}:1}}",
+        ] {
+            assert!(decode_offset_table(bad.as_bytes()).is_err(), "{bad}");
+        }
     }
 }

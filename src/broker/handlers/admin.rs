@@ -249,7 +249,7 @@ impl Shard {
     /// (`key=value` lines), which mqadmin and the dashboard parse.
     pub fn handle_broker_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let mut text = String::new();
-        for (k, v) in self.cfg.to_properties() {
+        for (k, v) in self.cfg().to_properties() {
             text.push_str(k);
             text.push('=');
             text.push_str(&v);

@@ -85,7 +85,7 @@ impl Shard {
         for c in &hb.consumer_data_set {
             let group = &c.group_name;
             if !owner.snap().groups.contains_key(group) {
-                if !self.cfg.auto_create_subscription_group {
+                if !self.cfg().auto_create_subscription_group {
                     continue;
                 }
                 // Recreated by the next heartbeat if lost: not waited for.

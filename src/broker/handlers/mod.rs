@@ -7,5 +7,6 @@ mod offsets;
 mod pull;
 mod retry;
 mod send;
+mod stats;
 
 pub use send::{batch_body, offset_msg_id, parse_batch, store_error_code};

@@ -72,7 +72,11 @@ impl Shard {
                 "broker is shutting down".to_string(),
             );
         }
-        self.offsets.borrow_mut().set(group, topic, qid, offset);
+        // Until the consumer has pulled past a reset, its commits carry the
+        // position the reset took away.
+        if self.pending_resets.is_empty() || self.pending_resets.get(group, topic, qid).is_none() {
+            self.offsets.borrow_mut().set(group, topic, qid, offset);
+        }
         response(cmd, rs::SUCCESS, None)
     }
 

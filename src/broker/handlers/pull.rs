@@ -87,7 +87,7 @@ impl Shard {
     /// The compiled SQL92 filter for `expr`, from the shard's cache; the
     /// response code and reason when it cannot be used.
     pub fn sql_filter(&self, expr: &str) -> Result<Rc<Sql92Filter>, (i32, String)> {
-        if !self.cfg.enable_property_filter {
+        if !self.cfg().enable_property_filter {
             return Err((
                 rs::SYSTEM_ERROR,
                 "SQL92 filtering is off on this broker (enablePropertyFilter=false)".to_string(),
@@ -149,7 +149,7 @@ impl Shard {
                     ),
                 ));
             }
-        } else if !self.cfg.auto_create_subscription_group {
+        } else if !self.cfg().auto_create_subscription_group {
             return Some(response(
                 &cmd,
                 rs::SUBSCRIPTION_GROUP_NOT_EXIST,
@@ -231,7 +231,29 @@ impl Shard {
             // Borrowed from the metadata snapshot this request holds.
             sub.tag_codes.as_deref().map(Cow::Borrowed)
         };
-        if h.sys_flag & FLAG_COMMIT_OFFSET != 0 && h.commit_offset >= 0 && !self.stopping.get() {
+        // A reset by an administrator overrides what the consumer holds:
+        // it is told to move, and its commit of the old position is not kept.
+        let reset = match self.pending_resets.is_empty() {
+            true => None,
+            false => self.pending_resets.take(h.group, h.topic, h.queue_id),
+        };
+        if let Some(target) = reset.filter(|t| *t != h.queue_offset) {
+            let mut r = response(
+                &cmd,
+                rs::PULL_OFFSET_MOVED,
+                "offset reset by an administrator".to_string(),
+            );
+            r.set_ext("suggestWhichBrokerId", 0);
+            r.set_ext("nextBeginOffset", target);
+            r.set_ext("minOffset", self.store.min_offset(h.topic, h.queue_id));
+            r.set_ext("maxOffset", self.store.max_offset(h.topic, h.queue_id));
+            return Some(r);
+        }
+        if reset.is_none()
+            && h.sys_flag & FLAG_COMMIT_OFFSET != 0
+            && h.commit_offset >= 0
+            && !self.stopping.get()
+        {
             self.offsets
                 .borrow_mut()
                 .set(h.group, h.topic, h.queue_id, h.commit_offset);

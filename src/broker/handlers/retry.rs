@@ -121,7 +121,7 @@ impl Shard {
             Some(id) => id.to_string(),
             None => {
                 let mut id = String::with_capacity(32);
-                offset_msg_id(&mut id, &self.cfg.advertised, offset);
+                offset_msg_id(&mut id, &self.cfg().advertised, offset);
                 id
             }
         };

@@ -349,7 +349,7 @@ impl Shard {
             t.perm = perm::PERM_READ | perm::PERM_WRITE;
             t
         } else {
-            if !self.cfg.auto_create_topic_enable {
+            if !self.cfg().auto_create_topic_enable {
                 return Err(not_exist());
             }
             let Some(template) = owner.snap().topic(h.default_topic) else {
@@ -382,7 +382,7 @@ impl Shard {
         let mut body = cmd.body.clone().unwrap_or_default();
         let mut sys_flag = h.sys_flag;
         if h.batch {
-            match batch_body(body, sys_flag, self.cfg.max_message_size) {
+            match batch_body(body, sys_flag, self.cfg().max_message_size) {
                 Ok((b, f)) => (body, sys_flag) = (b, f),
                 Err(e) => {
                     return response(cmd, rs::MESSAGE_ILLEGAL, format!("bad batch body: {e}"))
@@ -399,7 +399,7 @@ impl Shard {
             1
         };
         self.uniq_seq.set(seq + reserve);
-        let durable = match self.cfg.flush_disk_type {
+        let durable = match self.cfg().flush_disk_type {
             FlushDiskType::SyncFlush if properties::get(props, "WAIT") != Some(b"false") => {
                 Durability::Synced
             }
@@ -413,7 +413,7 @@ impl Shard {
         let owned = with_uniq_key(props, self.id, seq);
         let props = owned.as_deref().unwrap_or(props);
         let half = transaction::is_half(props, h.sys_flag);
-        if half && self.cfg.reject_transaction_message {
+        if half && self.cfg().reject_transaction_message {
             return response(
                 cmd,
                 rs::NO_PERMISSION,
@@ -428,7 +428,7 @@ impl Shard {
                 props,
                 crate::broker::shard::now_ms(),
                 self.sched.levels_ms(),
-                (self.cfg.timer_max_delay_sec as i64).saturating_mul(1000),
+                (self.cfg().timer_max_delay_sec as i64).saturating_mul(1000),
             ) {
                 Ok(s) => s,
                 Err(why) => return response(cmd, rs::MESSAGE_ILLEGAL, why),
@@ -490,13 +490,13 @@ impl Shard {
                 appended.first_queue_offset as u64,
                 appended.first_phys,
                 props,
-                self.cfg.transaction_timeout_ms,
+                self.cfg().transaction_timeout_ms,
             );
         } else if staging == Staging::Direct {
             self.polls.notify(h.topic, qid);
         }
         let mut msg_id = String::with_capacity(32);
-        offset_msg_id(&mut msg_id, &self.cfg.advertised, appended.first_phys);
+        offset_msg_id(&mut msg_id, &self.cfg().advertised, appended.first_phys);
         let mut reply = self.send_reply(cmd, code, msg_id, qid, appended.first_queue_offset);
         if half {
             if let Some(uniq) = properties::get(props, properties::UNIQ_KEY) {
@@ -566,7 +566,7 @@ impl Shard {
             if i > 0 {
                 msg_id.push(',');
             }
-            offset_msg_id(&mut msg_id, &self.cfg.advertised, phys);
+            offset_msg_id(&mut msg_id, &self.cfg().advertised, phys);
             phys += record::encoded_len(h.topic, d, &fmt) as i64;
         }
         self.send_reply(cmd, code, msg_id, qid, appended.first_queue_offset)

@@ -1,0 +1,415 @@
+//! Admin requests over the queues of many shards: topic stats (202),
+//! consume stats (208), reset offset (222), and the configuration update
+//! (25). Each scatters a pinned copy to every shard, which answers for
+//! the queues it owns in a plain JSON list; the shard the client reached
+//! merges the lists into Java's object-keyed bodies.
+//!
+//! A reset also leaves a pending entry on the owning shard: the group's
+//! next pull of that queue is answered PULL_OFFSET_MOVED to the new
+//! offset, which every client obeys, and until then the client's own
+//! commits of that queue do not overwrite the reset.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::broker::config::{parse_properties, BrokerConfig, UPDATES_FILE};
+use crate::broker::mesh::{ReqCtx, ShardMsg};
+use crate::broker::shard::{response, Shard};
+use crate::protocol::message_queue::MessageQueue;
+use crate::protocol::object_keyed::{
+    encode_consume_stats, encode_reset_offset_body, encode_topic_stats, OffsetWrapper, TopicOffset,
+};
+use crate::remoting::codes::response_code as rs;
+use crate::remoting::RemotingCommand;
+
+/// Internal header on a scatter copy: which part of the work this shard does.
+const PHASE: &str = "rocketcorePhase";
+
+/// One queue's figures as a shard reports them to the merging shard.
+type Row = (String, i32, [i64; 4]);
+
+impl Shard {
+    /// Sends a pinned copy of `cmd` (with `phase`) to every shard, this
+    /// one included, and returns each body that came back.
+    async fn scatter(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+        phase: &str,
+    ) -> Result<Vec<Vec<u8>>, String> {
+        let mut out = Vec::with_capacity(self.shards);
+        for s in 0..self.shards {
+            let mut part = cmd.clone();
+            part.set_ext(PHASE, phase);
+            let reply = if s == self.id {
+                Box::pin(self.serve_pinned_part(part)).await
+            } else {
+                self.forward(s, ctx, part, true).await
+            };
+            match reply {
+                Some(r) if r.code == rs::SUCCESS => {
+                    out.push(r.body.map(|b| b.to_vec()).unwrap_or_default())
+                }
+                Some(r) => {
+                    return Err(r
+                        .remark
+                        .unwrap_or_else(|| format!("shard {s} answered {}", r.code)))
+                }
+                None => return Err(format!("shard {s} did not answer")),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The work one shard does for a scattered request.
+    pub async fn serve_pinned_part(
+        self: &Rc<Self>,
+        cmd: RemotingCommand,
+    ) -> Option<RemotingCommand> {
+        use crate::remoting::codes::request_code as rq;
+        let body = match (cmd.code, cmd.ext_str_opt(PHASE).unwrap_or("")) {
+            (rq::GET_TOPIC_STATS_INFO, _) => self.local_topic_stats(&cmd).await,
+            (rq::GET_CONSUME_STATS, "topics") => self.local_group_topics(&cmd),
+            (rq::GET_CONSUME_STATS, _) => self.local_consume_stats(&cmd).await,
+            (rq::INVOKE_BROKER_TO_RESET_OFFSET, _) => self.local_reset_offset(&cmd).await,
+            _ => return Some(RemotingCommand::not_supported_reply(&cmd)),
+        };
+        Some(match body {
+            Ok(b) => response(&cmd, rs::SUCCESS, None).with_body(b),
+            Err(e) => response(&cmd, rs::SYSTEM_ERROR, e),
+        })
+    }
+
+    fn owns(&self, topic: &str, q: i32) -> bool {
+        self.shards == 1 || self.owner_of(topic, q) == self.id
+    }
+
+    fn queue(&self, topic: &str, queue_id: i32) -> MessageQueue {
+        MessageQueue::new(topic, self.cfg().broker_name.as_str(), queue_id)
+    }
+
+    /// GET_TOPIC_STATS_INFO (202).
+    pub async fn handle_topic_stats(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let Ok(topic) = cmd.ext_str("topic") else {
+            return response(cmd, rs::SYSTEM_ERROR, "missing topic".to_string());
+        };
+        if self.meta().topic(topic).is_none() {
+            return response(
+                cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{topic}] not exist"),
+            );
+        }
+        let rows = match self.gather_rows(ctx, cmd, "").await {
+            Ok(r) => r,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
+        let entries: Vec<_> = rows
+            .into_iter()
+            .map(|(t, q, [min, max, last, _])| {
+                (
+                    self.queue(&t, q),
+                    TopicOffset {
+                        min_offset: min,
+                        max_offset: max,
+                        last_update_timestamp: last,
+                    },
+                )
+            })
+            .collect();
+        response(cmd, rs::SUCCESS, None).with_body(encode_topic_stats(&entries, 0.0))
+    }
+
+    async fn local_topic_stats(&self, cmd: &RemotingCommand) -> Result<Vec<u8>, String> {
+        let topic = cmd.ext_str("topic").map_err(|e| e.to_string())?;
+        let Some(cfg) = self.meta().topic(topic).cloned() else {
+            return rows_body(&[]);
+        };
+        let mut rows = Vec::new();
+        for q in 0..cfg.read_queue_nums.max(cfg.write_queue_nums) as i32 {
+            if !self.owns(topic, q) {
+                continue;
+            }
+            let min = self.store.min_offset(topic, q);
+            let max = self.store.max_offset(topic, q);
+            let last = match max > min {
+                true => self
+                    .store
+                    .store_time(topic, q, max - 1)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(0),
+                false => 0,
+            };
+            rows.push((topic.to_string(), q, [min as i64, max as i64, last, 0]));
+        }
+        rows_body(&rows)
+    }
+
+    async fn gather_rows(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+        phase: &str,
+    ) -> Result<Vec<Row>, String> {
+        let mut rows = Vec::new();
+        for body in self.scatter(ctx, cmd, phase).await? {
+            let part: Vec<Row> =
+                serde_json::from_slice(&body).map_err(|e| format!("bad shard reply: {e}"))?;
+            rows.extend(part);
+        }
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        Ok(rows)
+    }
+
+    /// GET_CONSUME_STATS (208): every queue of each topic the group has
+    /// offsets or a subscription for (or of the topics the request names).
+    pub async fn handle_consume_stats(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let Ok(group) = cmd.ext_str("consumerGroup") else {
+            return response(cmd, rs::SYSTEM_ERROR, "missing consumerGroup".to_string());
+        };
+        let named: Vec<String> = cmd
+            .ext_str_opt("topic")
+            .into_iter()
+            .chain(
+                cmd.ext_str_opt("topicList")
+                    .into_iter()
+                    .flat_map(|l| l.split(';')),
+            )
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
+        let topics = if named.is_empty() {
+            let mut all = std::collections::BTreeSet::new();
+            match self.scatter(ctx, cmd, "topics").await {
+                Ok(bodies) => {
+                    for b in bodies {
+                        let part: Vec<String> = serde_json::from_slice(&b).unwrap_or_default();
+                        all.extend(part);
+                    }
+                }
+                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+            }
+            if let Some(subs) = self.meta().subscriptions.get(group) {
+                all.extend(subs.topics.keys().cloned());
+            }
+            all.into_iter().collect::<Vec<_>>()
+        } else {
+            named
+        };
+        let meta = self.meta();
+        let topics: Vec<String> = topics
+            .into_iter()
+            .filter(|t| meta.topic(t).is_some())
+            .collect();
+        drop(meta);
+        if topics.is_empty() {
+            return response(
+                cmd,
+                rs::CONSUMER_NOT_ONLINE,
+                format!("group {group} has no offsets and no subscription on this broker"),
+            );
+        }
+        let mut part = cmd.clone();
+        part.set_ext("topicList", topics.join(";"));
+        let rows = match self.gather_rows(ctx, &part, "stats").await {
+            Ok(r) => r,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
+        let entries: Vec<_> = rows
+            .into_iter()
+            .map(|(t, q, [broker, consumer, pull, last])| {
+                (
+                    self.queue(&t, q),
+                    OffsetWrapper {
+                        broker_offset: broker,
+                        consumer_offset: consumer,
+                        pull_offset: pull,
+                        last_timestamp: last,
+                    },
+                )
+            })
+            .collect();
+        response(cmd, rs::SUCCESS, None).with_body(encode_consume_stats(0.0, &entries))
+    }
+
+    fn local_group_topics(&self, cmd: &RemotingCommand) -> Result<Vec<u8>, String> {
+        let group = cmd.ext_str("consumerGroup").map_err(|e| e.to_string())?;
+        serde_json::to_vec(&self.offsets.borrow().topics_of(group)).map_err(|e| e.to_string())
+    }
+
+    async fn local_consume_stats(&self, cmd: &RemotingCommand) -> Result<Vec<u8>, String> {
+        let group = cmd.ext_str("consumerGroup").map_err(|e| e.to_string())?;
+        let topics = cmd.ext_str("topicList").map_err(|e| e.to_string())?;
+        let mut rows = Vec::new();
+        for topic in topics.split(';') {
+            let Some(cfg) = self.meta().topic(topic).cloned() else {
+                continue;
+            };
+            for q in 0..cfg.read_queue_nums as i32 {
+                if !self.owns(topic, q) {
+                    continue;
+                }
+                let broker = self.store.max_offset(topic, q) as i64;
+                let consumer = self.offsets.borrow().get(group, topic, q).unwrap_or(0);
+                let last = match consumer > 0 {
+                    true => self
+                        .store
+                        .store_time(topic, q, consumer as u64 - 1)
+                        .await
+                        .ok()
+                        .flatten()
+                        .unwrap_or(0),
+                    false => 0,
+                };
+                rows.push((topic.to_string(), q, [broker, consumer, consumer, last]));
+            }
+        }
+        rows_body(&rows)
+    }
+
+    /// INVOKE_BROKER_TO_RESET_OFFSET (222), served the 5.x way: the broker
+    /// moves the committed offsets itself and the group's consumers learn
+    /// of it from their next pull.
+    pub async fn handle_reset_offset(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let parsed = (|| {
+            Ok::<_, crate::remoting::HeaderError>((
+                cmd.ext_str("topic")?,
+                cmd.ext_str("group")?,
+                cmd.ext_i64("timestamp")?,
+            ))
+        })();
+        let (topic, group, _) = match parsed {
+            Ok(x) => x,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, format!("bad header: {e}")),
+        };
+        if self.meta().topic(topic).is_none() {
+            return response(
+                cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{topic}] not exist"),
+            );
+        }
+        let rows = match self.gather_rows(ctx, cmd, "").await {
+            Ok(r) => r,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
+        tracing::info!(group, topic, queues = rows.len(), "consumer offsets reset");
+        let entries: Vec<_> = rows
+            .into_iter()
+            .map(|(t, q, [offset, ..])| (self.queue(&t, q), offset))
+            .collect();
+        response(cmd, rs::SUCCESS, None).with_body(encode_reset_offset_body(&entries))
+    }
+
+    async fn local_reset_offset(&self, cmd: &RemotingCommand) -> Result<Vec<u8>, String> {
+        let e = |x: crate::remoting::HeaderError| x.to_string();
+        let topic = cmd.ext_str("topic").map_err(e)?;
+        let group = cmd.ext_str("group").map_err(e)?;
+        let ts = cmd.ext_i64("timestamp").map_err(e)?;
+        let force = cmd.ext_bool_opt("isForce").unwrap_or(true);
+        let only = cmd.ext_i32_opt("queueId").map_err(e)?.filter(|q| *q >= 0);
+        let explicit = cmd.ext_i64_opt("offset").map_err(e)?.filter(|o| *o >= 0);
+        let Some(cfg) = self.meta().topic(topic).cloned() else {
+            return rows_body(&[]);
+        };
+        let mut rows = Vec::new();
+        for q in 0..cfg.read_queue_nums as i32 {
+            if !self.owns(topic, q) || only.is_some_and(|o| o != q) {
+                continue;
+            }
+            let min = self.store.min_offset(topic, q) as i64;
+            let max = self.store.max_offset(topic, q) as i64;
+            let target = match explicit {
+                Some(o) => o.clamp(min, max),
+                None if ts < 0 => max,
+                None => self
+                    .store
+                    .offset_by_time(topic, q, ts)
+                    .await
+                    .map_err(|e| e.to_string())? as i64,
+            };
+            let current = self.offsets.borrow().get(group, topic, q);
+            // Without force a reset only moves a group back, as Java's does.
+            let target = match current {
+                Some(c) if !force && target >= c => c,
+                _ => target,
+            };
+            self.offsets.borrow_mut().set(group, topic, q, target);
+            self.pending_resets.set(group, topic, q, target);
+            rows.push((topic.to_string(), q, [target, 0, 0, 0]));
+        }
+        rows_body(&rows)
+    }
+
+    /// UPDATE_BROKER_CONFIG (25), on shard 0: check, persist, then hand the
+    /// new configuration to every shard.
+    pub async fn handle_update_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let text = String::from_utf8_lossy(cmd.body.as_deref().unwrap_or(b"")).into_owned();
+        let props = parse_properties(&text);
+        let next = match self.cfg().with_hot_update(&props) {
+            Ok(n) => Arc::new(n),
+            Err((true, why)) => return response(cmd, rs::NO_PERMISSION, why),
+            Err((false, why)) => return response(cmd, rs::SYSTEM_ERROR, why),
+        };
+        if let Err(e) = persist_updates(&next, &props) {
+            return response(cmd, rs::SYSTEM_ERROR, e);
+        }
+        for (i, tx) in self.mesh_senders().iter().enumerate() {
+            if i != self.id && tx.send_async(ShardMsg::Config(next.clone())).await.is_err() {
+                return response(cmd, rs::SYSTEM_ERROR, format!("shard {i} is shutting down"));
+            }
+        }
+        let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+        tracing::info!(keys = keys.join(","), "broker configuration updated");
+        self.set_cfg(next);
+        response(cmd, rs::SUCCESS, None)
+    }
+}
+
+fn rows_body(rows: &[Row]) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(rows).map_err(|e| e.to_string())
+}
+
+/// Merges `props` into the updates file, atomically and durably.
+fn persist_updates(cfg: &BrokerConfig, props: &BTreeMap<String, String>) -> Result<(), String> {
+    use std::io::Write;
+    let path = cfg.store_dir.join(UPDATES_FILE);
+    let mut all = match std::fs::read_to_string(&path) {
+        Ok(t) => parse_properties(&t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(format!("reading {}: {e}", path.display())),
+    };
+    all.extend(props.iter().map(|(k, v)| (k.clone(), v.trim().to_string())));
+    let mut text =
+        String::from("# Set by UPDATE_BROKER_CONFIG; applied over broker.conf at start.\n");
+    for (k, v) in &all {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    let dir = path.parent().unwrap_or(&cfg.store_dir);
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| format!("writing {}: {e}", path.display()))
+}

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod console;
 pub mod filter;
 pub mod namesrv;
 pub mod namesrv_server;

@@ -249,8 +249,7 @@ fn run(cli: Cli) -> Result<(), String> {
             set,
         } => {
             let (security, metrics) = namesrv_settings(conf.as_ref(), &set)?;
-            let ns =
-                rocketcore::namesrv_server::start_with(listen, security.load()?, metrics.listen())?;
+            let ns = rocketcore::namesrv_server::start_with(listen, security.load()?, metrics)?;
             println!("ready: namesrv={listen}");
             let sig = wait_for_signal(&signals);
             tracing::info!("signal {sig}: stopping");
@@ -318,9 +317,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 // The broker reaches its own name server over TLS too.
                 cfg.security.tls.client_enable = true;
             }
-            // The broker's /metrics covers dev; one port is enough.
-            let ns =
-                rocketcore::namesrv_server::start_with(namesrv_listen, cfg.security.load()?, None)?;
+            // The broker's HTTP port (metrics, console) covers dev; one
+            // port is enough.
+            let ns = rocketcore::namesrv_server::start_with(
+                namesrv_listen,
+                cfg.security.load()?,
+                Default::default(),
+            )?;
             let store = cfg.store_dir.clone();
             let broker = match rocketcore::broker::start(cfg) {
                 Ok(b) => b,

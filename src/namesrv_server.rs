@@ -134,7 +134,7 @@ impl NamesrvHandle {
 /// Starts the name server on `listen` with neither ACL nor TLS; returns
 /// once it accepts connections.
 pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
-    start_with(listen, Security::none(), None)
+    start_with(listen, Security::none(), Default::default())
 }
 
 /// Starts the name server on `listen`, guarded as `security` says, with
@@ -142,8 +142,9 @@ pub fn start(listen: SocketAddr) -> Result<NamesrvHandle, String> {
 pub fn start_with(
     listen: SocketAddr,
     security: Security,
-    metrics: Option<SocketAddr>,
+    http: crate::broker::config::MetricsConfig,
 ) -> Result<NamesrvHandle, String> {
+    let metrics = http.listen();
     crate::net::ensure_port_free(listen, "name server")?;
     if let Some(m) = metrics {
         crate::net::ensure_port_free(m, "name server metrics")?;
@@ -182,10 +183,20 @@ pub fn start_with(
                 });
                 let http = match metrics {
                     Some(addr) => match glommio::net::TcpListener::bind(addr) {
-                        Ok(l) => Some(glommio::spawn_local(crate::net::http::serve(
-                            l,
-                            handler.clone(),
-                        ))),
+                        Ok(l) => {
+                            let pages = Rc::new(NamesrvPages {
+                                handler: handler.clone(),
+                                metrics: http.prom,
+                                console: http.console.then(|| {
+                                    Rc::new(console_for(
+                                        listen,
+                                        &security,
+                                        http.admin_password.clone(),
+                                    ))
+                                }),
+                            });
+                            Some(glommio::spawn_local(crate::net::http::serve(l, pages)))
+                        }
                         Err(e) => {
                             let _ = ready_tx.send(Err(format!(
                                 "binding the name server's metrics port {addr}: {e}"
@@ -235,8 +246,48 @@ pub fn start_with(
     }
 }
 
-impl crate::net::http::Pages for NamesrvHandler {
-    async fn metrics(self: Rc<Self>) -> String {
+/// What the name server's HTTP port serves.
+struct NamesrvPages {
+    handler: Rc<NamesrvHandler>,
+    metrics: bool,
+    console: Option<Rc<crate::console::Console>>,
+}
+
+/// The console of a name server talks to that name server, over TLS when
+/// it requires TLS, signed with the inner credentials when it has them.
+fn console_for(
+    listen: SocketAddr,
+    security: &Security,
+    password: Option<String>,
+) -> crate::console::Console {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let tls = match security.tls.mode() {
+        crate::security::TlsMode::Enforcing => crate::security::tls::build_client_config(None).ok(),
+        _ => None,
+    };
+    let link = crate::net::blocking::Link {
+        tls,
+        credentials: security.credentials.clone(),
+    };
+    crate::console::Console::new(addr, link, password, format!("name server {addr}"))
+}
+
+impl crate::net::http::Pages for NamesrvPages {
+    fn metrics(self: Rc<Self>) -> Option<impl std::future::Future<Output = String>> {
+        let handler = self.handler.clone();
+        self.metrics.then(|| handler.metrics_page())
+    }
+
+    fn console(&self) -> Option<Rc<crate::console::Console>> {
+        self.console.clone()
+    }
+}
+
+impl NamesrvHandler {
+    async fn metrics_page(self: Rc<Self>) -> String {
         let (clusters, brokers, topics) = self.state.borrow().counts();
         let page = NamesrvPage {
             requests: self.requests.get(),

@@ -175,7 +175,7 @@ pub fn run(args: AdminArgs) -> Result<()> {
         _ => None,
     };
     let session = Session::new(namesrv, Link { tls, credentials });
-    let result = verbs::run(&session, args.verb);
+    let result = run_verb(&session, args.verb);
     for (value, text) in session.take_output() {
         if args.json {
             println!(
@@ -187,6 +187,11 @@ pub fn run(args: AdminArgs) -> Result<()> {
         }
     }
     result
+}
+
+/// Runs one verb; what it prints is kept in `session` (`take_output`).
+pub fn run_verb(session: &Session, verb: Verb) -> Result<()> {
+    verbs::run(session, verb)
 }
 
 /// Left-aligned columns, as mqadmin's `%-Ns` formats print them.

@@ -132,10 +132,11 @@ pub enum Verb {
     },
     /// Lag of a consumer group per queue: the queue's max offset against
     /// the group's committed offset.
+    /// Without -g: every consumer group with its clients and total lag.
     #[command(name = "consumerProgress")]
     ConsumerProgress {
         #[arg(short = 'g', long = "groupName")]
-        group: String,
+        group: Option<String>,
         /// Topics to look at (default: the group's subscriptions, from its
         /// connected consumers).
         #[arg(short = 't', long = "topic")]
@@ -537,7 +538,10 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             Ok(())
         }
         Verb::ConsumerConnection { group } => consumer_connection(s, &group),
-        Verb::ConsumerProgress { group, topic } => consumer_progress(s, &group, topic),
+        Verb::ConsumerProgress { group, topic } => match group {
+            Some(g) => consumer_progress(s, &g, topic),
+            None => group_list(s),
+        },
         Verb::ResetOffsetByTime {
             group,
             topic,
@@ -671,7 +675,8 @@ fn cluster_list(s: &Session, only: Option<&str>) -> Result<()> {
                 ]);
                 values.push(json!({"cluster": cluster, "brokerName": name, "brokerId": id,
                     "addr": addr, "version": get("brokerVersionDesc"),
-                    "inTotalToday": get("msgPutTotalTodayNow"), "outTotalToday": get("msgGetTotalTodayNow")}));
+                    "inTotalToday": get("msgPutTotalTodayNow"), "outTotalToday": get("msgGetTotalTodayNow"),
+                    "diskRatio": get("commitLogDiskRatio"), "bootTimestamp": get("bootTimestamp")}));
             }
         }
     }
@@ -805,6 +810,111 @@ fn consumer_progress(s: &Session, group: &str, topic: Option<String>) -> Result<
         format!(
             "{}\n\nConsume Diff Total: {total}\nConsume Inflight Total: {inflight_total}",
             table(&header, &rows)
+        ),
+    );
+    Ok(())
+}
+
+/// Groups that clients never name: the brokers' and tools' own.
+fn is_system_group(g: &str) -> bool {
+    const PREFIXES: &[&str] = &["CID_RMQ_SYS_", "CID_ONSAPI_", "CID_ONS-HTTP-PROXY"];
+    const NAMES: &[&str] = &[
+        "TOOLS_CONSUMER",
+        "FILTERSRV_CONSUMER",
+        "SELF_TEST_C_GROUP",
+        "CID_SYS_RMQ_TRANS",
+        "rocketcore_admin_reader",
+    ];
+    NAMES.contains(&g) || PREFIXES.iter().any(|p| g.starts_with(p))
+}
+
+/// mqadmin's `consumerProgress` without -g: each group of every master
+/// with its online clients and total lag.
+fn group_list(s: &Session) -> Result<()> {
+    let masters = s.masters(None, None)?;
+    let mut groups = std::collections::BTreeSet::new();
+    for (_, addr) in &masters {
+        let r = s.expect_ok(
+            *addr,
+            RemotingCommand::new_request(rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+        )?;
+        let wrapper: crate::protocol::SubscriptionGroupWrapper = body(&r)?;
+        groups.extend(
+            wrapper
+                .subscription_group_table
+                .into_keys()
+                .filter(|g| !is_system_group(g)),
+        );
+    }
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for group in groups {
+        let (mut count, mut version, mut kind, mut model) =
+            (0usize, String::new(), String::new(), String::new());
+        let mut diff = 0i64;
+        let mut seen = false;
+        for (_, addr) in &masters {
+            let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
+            cmd.set_ext("consumerGroup", &group);
+            let r = s.call(*addr, cmd)?;
+            if r.code == rs::SUCCESS && count == 0 {
+                let cc: ConsumerConnection = body(&r)?;
+                count = cc.connection_set.len();
+                version = cc
+                    .connection_set
+                    .iter()
+                    .map(|c| c.version)
+                    .min()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                kind = cc.consume_type;
+                model = cc.message_model;
+            }
+            let mut cmd = RemotingCommand::new_request(rq::GET_CONSUME_STATS);
+            cmd.set_ext("consumerGroup", &group);
+            let r = s.call(*addr, cmd)?;
+            if r.code == rs::SUCCESS {
+                seen = true;
+                let (_, entries) = decode_offset_table(r.body.as_deref().unwrap_or(b""))?;
+                for (_, v) in entries {
+                    let num = |k: &str| v[k].as_i64().unwrap_or(0);
+                    diff += (num("brokerOffset") - num("consumerOffset")).max(0);
+                }
+            }
+        }
+        let state = if count == 0 {
+            "OFFLINE".to_string()
+        } else {
+            count.to_string()
+        };
+        rows.push(vec![
+            group.clone(),
+            state,
+            version.clone(),
+            kind.clone(),
+            model.clone(),
+            "0".into(),
+            diff.to_string(),
+        ]);
+        values.push(
+            json!({"group": group, "count": count, "version": version, "consumeType": kind,
+            "messageModel": model, "consumeTps": 0, "diffTotal": diff, "hasOffsets": seen}),
+        );
+    }
+    print(
+        s,
+        json!(values),
+        table(
+            &[
+                "#Group",
+                "#Count",
+                "#Version",
+                "#Type",
+                "#Model",
+                "#TPS",
+                "#Diff Total",
+            ],
+            &rows,
         ),
     );
     Ok(())

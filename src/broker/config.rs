@@ -10,8 +10,12 @@ use rocketcore_storage::config::StoreConfig;
 /// Where a server serves /metrics: RocketMQ 5's keys.
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
-    /// `metricsExporterType=PROM`.
+    /// `metricsExporterType=PROM`: /metrics on the HTTP port.
     pub prom: bool,
+    /// `consoleEnable`: the web console on the HTTP port.
+    pub console: bool,
+    /// `consoleAdminPassword`: unlocks the console's changes.
+    pub admin_password: Option<String>,
     pub host: IpAddr,
     pub port: u16,
 }
@@ -20,6 +24,8 @@ impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             prom: false,
+            console: false,
+            admin_password: None,
             // RocketMQ binds every address; the page names every topic and
             // group, so loopback unless the operator says otherwise.
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -44,6 +50,12 @@ impl MetricsConfig {
                     }
                 }
             }
+            "consoleEnable" => {
+                self.console = parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+            }
+            "consoleAdminPassword" => {
+                self.admin_password = Some(v.to_string()).filter(|p| !p.is_empty())
+            }
             "metricsPromExporterHost" => {
                 self.host = v.parse().map_err(|_| bad("not an IP address"))?
             }
@@ -59,8 +71,9 @@ impl MetricsConfig {
         Ok(true)
     }
 
+    /// Where the HTTP port listens, when /metrics or the console is on.
     pub fn listen(&self) -> Option<SocketAddr> {
-        self.prom.then(|| SocketAddr::new(self.host, self.port))
+        (self.prom || self.console).then(|| SocketAddr::new(self.host, self.port))
     }
 }
 
@@ -230,6 +243,7 @@ impl BrokerConfig {
             ),
             ("metricsPromExporterHost", self.metrics.host.to_string()),
             ("metricsPromExporterPort", self.metrics.port.to_string()),
+            ("consoleEnable", self.metrics.console.to_string()),
             ("shards", self.shards.to_string()),
         ])
     }

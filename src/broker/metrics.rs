@@ -218,9 +218,21 @@ pub async fn page(shard: &Shard) -> String {
     encode(snaps, &cfg.cluster_name, &node, uptime)
 }
 
-impl crate::net::http::Pages for Shard {
-    async fn metrics(self: std::rc::Rc<Self>) -> String {
-        page(&self).await
+/// What the broker's HTTP port (on shard 0) serves.
+pub struct BrokerPages {
+    pub shard: std::rc::Rc<Shard>,
+    pub metrics: bool,
+    pub console: Option<std::rc::Rc<crate::console::Console>>,
+}
+
+impl crate::net::http::Pages for BrokerPages {
+    fn metrics(self: std::rc::Rc<Self>) -> Option<impl std::future::Future<Output = String>> {
+        let shard = self.shard.clone();
+        self.metrics.then_some(async move { page(&shard).await })
+    }
+
+    fn console(&self) -> Option<std::rc::Rc<crate::console::Console>> {
+        self.console.clone()
     }
 }
 

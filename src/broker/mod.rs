@@ -289,10 +289,31 @@ async fn run_shard(
         )));
     }
     if let Some(l) = metrics {
-        tasks.push(glommio::spawn_local(crate::net::http::serve(
-            l,
-            shard.clone(),
-        )));
+        let cfg = shard.cfg().clone();
+        // The console reaches the cluster as this broker reaches its name
+        // servers: same TLS, same credentials.
+        let console = match (cfg.metrics.console, cfg.namesrv_addrs.first()) {
+            (true, Some(ns)) => Some(Rc::new(crate::console::Console::new(
+                *ns,
+                crate::net::blocking::Link {
+                    tls: security.client_tls.clone(),
+                    credentials: security.credentials.clone(),
+                },
+                cfg.metrics.admin_password.clone(),
+                format!("broker {} ({})", cfg.broker_name, cfg.advertised),
+            ))),
+            (true, None) => {
+                tracing::warn!("consoleEnable=true but no namesrvAddr: the console is off");
+                None
+            }
+            _ => None,
+        };
+        let pages = Rc::new(metrics::BrokerPages {
+            shard: shard.clone(),
+            metrics: cfg.metrics.prom,
+            console,
+        });
+        tasks.push(glommio::spawn_local(crate::net::http::serve(l, pages)));
     }
     let s = shard.clone();
     tasks.push(glommio::spawn_local(async move {

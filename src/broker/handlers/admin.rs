@@ -290,6 +290,13 @@ impl Shard {
         table.insert("brokerActive".into(), "true".into());
         table.insert("bootTimestamp".into(), self.stats.boot_ms.get().to_string());
         table.insert("shards".into(), self.shards.to_string());
+        // Tools parse it as a double outside any error handling: always set.
+        let disk = rocketcore_storage::Environment::disk_used_ratio(
+            &rocketcore_storage::SystemEnvironment,
+            &self.cfg().store_dir,
+        )
+        .unwrap_or(0.0);
+        table.insert("commitLogDiskRatio".into(), format!("{disk:.4}"));
         let body = serde_json::to_vec(&KvTable { table }).unwrap_or_default();
         response(&cmd, rs::SUCCESS, None).with_body(body)
     }

@@ -374,3 +374,62 @@ fn stats_and_offset_reset_over_two_shards() {
     assert_eq!(queues.len(), 1);
     assert_eq!(queues[0].1, 2);
 }
+
+/// GET_CONSUMER_RUNNING_INFO (307) is relayed to the consumer's own
+/// connection, on whichever shard holds it, and its answer relayed back;
+/// a client that is not online or does not answer is named in the reply.
+#[test]
+fn consumer_running_info_is_asked_of_the_client() {
+    let dir = store_dir("admin-running-info");
+    let server = Server::start_dev(&dir.path().join("store"), &["--shards", "2"]);
+    let mut consumer = Client::connect(server.broker);
+    let hb = RemotingCommand::new_request(34).with_body(
+        br#"{"clientID":"run-test@1","producerDataSet":[],"consumerDataSet":[{"groupName":"RunGroup","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","subscriptionDataSet":[],"unitMode":false}]}"#.to_vec(),
+    );
+    assert_eq!(consumer.call(hb).unwrap().code, rs::SUCCESS);
+    let ask = |client: &str| {
+        req(
+            307,
+            &[
+                ("consumerGroup", "RunGroup"),
+                ("clientId", client),
+                ("jstackEnable", "false"),
+            ],
+        )
+    };
+    let mut admin = Client::connect(server.broker);
+    let r = admin.call(ask("nobody@1")).unwrap();
+    assert_eq!(r.code, rs::SYSTEM_ERROR);
+    assert!(
+        r.remark.as_deref().unwrap_or("").contains("not online"),
+        "{:?}",
+        r.remark
+    );
+
+    let info = br#"{"properties":{"consumeType":"CONSUME_PASSIVELY"},"mqTable":{{"brokerName":"broker-a","queueId":0,"topic":"T"}:{"commitOffset":3}}}"#;
+    let broker = server.broker;
+    let asker =
+        std::thread::spawn(move || Client::connect(broker).call(ask("run-test@1")).unwrap());
+    let asked = consumer
+        .next_request(307, std::time::Duration::from_secs(10))
+        .expect("the broker asks the consumer");
+    assert_eq!(asked.ext_str("clientId").unwrap(), "run-test@1");
+    let answer = RemotingCommand::new_response(rs::SUCCESS, None)
+        .reply_to(&asked)
+        .with_body(info.to_vec());
+    let mut bytes = bytes::BytesMut::new();
+    answer.encode(&mut bytes).unwrap();
+    consumer.send_raw(&bytes).unwrap();
+    let r = asker.join().unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    assert_eq!(r.body.as_deref(), Some(&info[..]));
+
+    // Asked and not answered: the broker gives up and says so.
+    let asker =
+        std::thread::spawn(move || Client::connect(broker).call(ask("run-test@1")).unwrap());
+    assert!(consumer
+        .next_request(307, std::time::Duration::from_secs(10))
+        .is_some());
+    let r = asker.join().unwrap();
+    assert_eq!(r.code, rs::CONSUME_MSG_TIMEOUT, "{:?}", r.remark);
+}

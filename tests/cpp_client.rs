@@ -109,6 +109,14 @@ fn cpp_client_properties_and_keys() {
     scenario("properties.py");
 }
 
+/// The admin CLI on a topic and group made by the C++ client, and an
+/// offset reset that the running client follows (its pulls are held up to
+/// 20 s, so the reset may wait that long for a queue's next pull).
+#[test]
+fn cpp_client_admin_verbs_and_offset_reset() {
+    scenario_limited("admin_verbs.py", &[], Duration::from_secs(90));
+}
+
 #[test]
 fn cpp_client_new_group_reads_backlog() {
     scenario("late_consumer.py");
@@ -585,6 +593,7 @@ fn run_script(
         .arg(limit.as_secs().to_string())
         .current_dir(scripts_dir())
         .env("HOME", work.home())
+        .env("ROCKETCORE_BIN", env!("CARGO_BIN_EXE_rocketcore"))
         .env("PYTHONNOUSERSITE", "1")
         .env_remove("PYTHONPATH")
         .stdin(Stdio::null())

@@ -102,6 +102,14 @@ fn rust_client_sql92_subscription() {
     run_scenario("sql92", "RustClientSql92", &[], &[]);
 }
 
+/// Issue 11: the broker's admin answers (cluster, runtime, topic and consume
+/// stats, connections, name-server config) read by rocketmq-rust's own
+/// admin API, the code its rocketmq-admin-cli is built on.
+#[test]
+fn rust_client_admin_api_reads_the_broker() {
+    run_scenario("admin-read", "RustClientAdminRead", &[], &[]);
+}
+
 /// Issue 12: the accounts the ACL tests sign with.
 const ACL_FILE: &str = r#"
 accounts:

@@ -218,6 +218,19 @@ pub enum Verb {
         #[arg(short = 'g', long = "consumerGroup")]
         group: String,
     },
+    /// What each consumer of a group reports about itself
+    /// (GET_CONSUMER_RUNNING_INFO, relayed by the broker to the client).
+    #[command(name = "consumerStatus")]
+    ConsumerStatus {
+        #[arg(short = 'g', long = "consumerGroup")]
+        group: String,
+        /// Only this client id.
+        #[arg(short = 'i', long = "clientId")]
+        client: Option<String>,
+        /// Ask for the client's thread stacks too (Java clients).
+        #[arg(short = 's', long = "jstackEnable", default_value_t = false, action = clap::ArgAction::Set)]
+        jstack: bool,
+    },
     /// The clients of a producer group sending to a topic.
     #[command(name = "producerConnection")]
     ProducerConnection {
@@ -538,6 +551,11 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             Ok(())
         }
         Verb::ConsumerConnection { group } => consumer_connection(s, &group),
+        Verb::ConsumerStatus {
+            group,
+            client,
+            jstack,
+        } => consumer_status(s, &group, client.as_deref(), jstack),
         Verb::ConsumerProgress { group, topic } => match group {
             Some(g) => consumer_progress(s, &g, topic),
             None => group_list(s),
@@ -1346,6 +1364,70 @@ fn consumer_connection(s: &Session, group: &str) -> Result<()> {
             cc.consume_from_where
         );
         print(s, raw, text);
+        return Ok(());
+    }
+    Err(format!("no consumer of group {group} is connected"))
+}
+
+fn consumer_status(s: &Session, group: &str, only: Option<&str>, jstack: bool) -> Result<()> {
+    for (_, addr) in s.masters(None, None)? {
+        let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
+        cmd.set_ext("consumerGroup", group);
+        let r = s.call(addr, cmd)?;
+        if r.code != rs::SUCCESS {
+            continue;
+        }
+        let cc: ConsumerConnection = body(&r)?;
+        let mut rows = Vec::new();
+        let mut values = Vec::new();
+        for (i, c) in cc
+            .connection_set
+            .iter()
+            .filter(|c| only.is_none_or(|o| o == c.client_id))
+            .enumerate()
+        {
+            let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_RUNNING_INFO);
+            cmd.set_ext("consumerGroup", group);
+            cmd.set_ext("clientId", &c.client_id);
+            cmd.set_ext("jstackEnable", jstack);
+            let r = s.expect_ok(addr, cmd)?;
+            let info =
+                crate::protocol::object_keyed::parse_lenient(r.body.as_deref().unwrap_or(b"{}"))?;
+            let count = |k: &str| match &info[k] {
+                Value::Object(m) => m.len(),
+                Value::Array(a) => a.len(),
+                _ => 0,
+            };
+            rows.push(vec![
+                format!("{:03}", i + 1),
+                c.client_id.clone(),
+                c.version.to_string(),
+                count("subscriptionSet").to_string(),
+                count("mqTable").to_string(),
+            ]);
+            values
+                .push(json!({"clientId": c.client_id, "version": c.version, "runningInfo": info}));
+        }
+        if rows.is_empty() {
+            return Err(match only {
+                Some(id) => format!("client {id} is not a connected consumer of group {group}"),
+                None => format!("no consumer of group {group} is connected"),
+            });
+        }
+        print(
+            s,
+            json!(values),
+            table(
+                &[
+                    "#Index",
+                    "#ClientId",
+                    "#Version",
+                    "#Subscriptions",
+                    "#Queues",
+                ],
+                &rows,
+            ),
+        );
         return Ok(());
     }
     Err(format!("no consumer of group {group} is connected"))

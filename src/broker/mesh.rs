@@ -55,6 +55,13 @@ pub enum ShardMsg {
     Config(Arc<super::config::BrokerConfig>),
     /// Send a server-initiated command on one of this shard's connections.
     ToConn { conn_id: u64, cmd: RemotingCommand },
+    /// Send a request on one of this shard's connections and hand back the
+    /// client's answer (or why there is none).
+    AskConn {
+        conn_id: u64,
+        cmd: RemotingCommand,
+        reply: flume::Sender<Result<RemotingCommand, String>>,
+    },
     /// A connection closed on some shard (to shard 0: drop its registrations).
     ConnClosed { conn_id: u64 },
     /// To shard 0: send this transaction check to a live producer of `group`.

@@ -30,6 +30,9 @@ use crate::remoting::RemotingCommand;
 /// A forwarded request not answered within this long fails with
 /// SYSTEM_ERROR. Longer than the longest pull hold plus slack.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(40);
+/// How long a client may take to answer a request the broker relays to it
+/// (Java's default for GET_CONSUMER_RUNNING_INFO).
+pub const ASK_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Shard {
     pub id: usize,
@@ -163,10 +166,6 @@ impl Shard {
         *self.cfg.borrow_mut() = cfg;
     }
 
-    pub fn mesh_senders(&self) -> &[flume::Sender<ShardMsg>] {
-        &self.mesh
-    }
-
     /// Serves `cmd` here, or forwards it to the shard that owns it.
     pub async fn process(
         self: &Rc<Self>,
@@ -213,7 +212,8 @@ impl Shard {
             | rq::DELETE_SUBSCRIPTIONGROUP
             | rq::GET_CONSUMER_CONNECTION_LIST
             | rq::GET_PRODUCER_CONNECTION_LIST
-            | rq::UPDATE_BROKER_CONFIG => Some(0),
+            | rq::UPDATE_BROKER_CONFIG
+            | rq::GET_CONSUMER_RUNNING_INFO => Some(0),
             // By the shard byte of the commit-log offset they name.
             rq::VIEW_MESSAGE_BY_ID | rq::CONSUMER_SEND_MSG_BACK => {
                 let off = cmd.ext_str_opt("offset")?.trim().parse::<i64>().ok()?;
@@ -283,6 +283,7 @@ impl Shard {
             rq::GET_CONSUME_STATS => Some(self.handle_consume_stats(ctx, &cmd).await),
             rq::INVOKE_BROKER_TO_RESET_OFFSET => Some(self.handle_reset_offset(ctx, &cmd).await),
             rq::UPDATE_BROKER_CONFIG => Some(self.handle_update_config(&cmd).await),
+            rq::GET_CONSUMER_RUNNING_INFO => Some(self.handle_consumer_running_info(&cmd).await),
             _ => Some(RemotingCommand::not_supported_reply(&cmd)),
         }
     }
@@ -361,6 +362,17 @@ impl Shard {
                 ShardMsg::Config(cfg) => self.set_cfg(cfg),
                 ShardMsg::ToConn { conn_id, cmd } => {
                     self.send_to_conn(conn_id, cmd);
+                }
+                ShardMsg::AskConn {
+                    conn_id,
+                    cmd,
+                    reply,
+                } => {
+                    let me = self.clone();
+                    glommio::spawn_local(async move {
+                        let _ = reply.send(me.ask_conn(conn_id, cmd).await);
+                    })
+                    .detach();
                 }
                 ShardMsg::ConnClosed { conn_id } => self.on_conn_closed_owner(conn_id),
                 ShardMsg::CheckProducer { group, cmd } => self.check_with_producer(&group, cmd),
@@ -444,6 +456,38 @@ impl Shard {
             self.next_opaque.set(opaque.wrapping_add(1) & i32::MAX);
             cmd.opaque = opaque;
             conn.send(cmd);
+        }
+    }
+
+    /// Sends request `cmd` to a client on one of this shard's connections
+    /// and waits `ASK_CLIENT_TIMEOUT` for its answer.
+    pub async fn ask_conn(
+        &self,
+        conn_id: u64,
+        mut cmd: RemotingCommand,
+    ) -> Result<RemotingCommand, String> {
+        let conn = self
+            .conns
+            .borrow()
+            .get(&conn_id)
+            .and_then(Weak::upgrade)
+            .ok_or("the client's connection is closed")?;
+        let opaque = self.next_opaque.get();
+        self.next_opaque.set(opaque.wrapping_add(1) & i32::MAX);
+        cmd.opaque = opaque;
+        let rx = conn
+            .request(cmd)
+            .ok_or("the client's connection is closed")?;
+        let answer =
+            glommio::timer::timeout(ASK_CLIENT_TIMEOUT, async { Ok(rx.recv_async().await) }).await;
+        conn.forget(opaque);
+        match answer {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err("the client's connection is closed".into()),
+            Err(_) => Err(format!(
+                "the client did not answer in {}s",
+                ASK_CLIENT_TIMEOUT.as_secs()
+            )),
         }
     }
 

@@ -48,6 +48,9 @@ pub struct Conn {
     reader_waker: RefCell<Option<Waker>>,
     /// Server-initiated commands in the outbox.
     queued_server_commands: Cell<usize>,
+    /// Requests the server sent on this connection that wait for the
+    /// client's answer, by opaque (GET_CONSUMER_RUNNING_INFO).
+    awaiting: RefCell<std::collections::HashMap<i32, flume::Sender<RemotingCommand>>>,
 }
 
 impl Conn {
@@ -62,6 +65,7 @@ impl Conn {
             inflight: Cell::new(0),
             reader_waker: RefCell::new(None),
             queued_server_commands: Cell::new(0),
+            awaiting: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
@@ -83,6 +87,33 @@ impl Conn {
             self.queued_server_commands.set(queued + 1);
         }
         sent
+    }
+
+    /// Sends `cmd` (its opaque set by the caller) and returns where its
+    /// answer will arrive. The caller must `forget` the opaque when it
+    /// stops waiting, answered or not.
+    pub fn request(&self, cmd: RemotingCommand) -> Option<flume::Receiver<RemotingCommand>> {
+        let (tx, rx) = flume::bounded(1);
+        let opaque = cmd.opaque;
+        self.awaiting.borrow_mut().insert(opaque, tx);
+        if !self.send(cmd) {
+            self.awaiting.borrow_mut().remove(&opaque);
+            return None;
+        }
+        Some(rx)
+    }
+
+    pub fn forget(&self, opaque: i32) {
+        self.awaiting.borrow_mut().remove(&opaque);
+    }
+
+    /// Hands a response from the peer to the request that waits for it;
+    /// false when nothing does (a late or unasked-for answer, dropped).
+    pub(crate) fn complete(&self, cmd: RemotingCommand) -> bool {
+        match self.awaiting.borrow_mut().remove(&cmd.opaque) {
+            Some(tx) => tx.try_send(cmd).is_ok(),
+            None => false,
+        }
     }
 
     /// Queues the reply to a request; the request stays in flight until the

@@ -157,8 +157,9 @@ async fn read_loop<H: Handler, S: AsyncRead + Unpin>(
 
 async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCommand) {
     if cmd.is_response() {
-        // Replies to our own oneway requests do not exist; anything else is
-        // a peer answering something we never asked. Ignore it.
+        // An answer to a request the server sent (consumer running info);
+        // anything else answers something never asked and is ignored.
+        conn.complete(cmd);
         return;
     }
     conn.room_for_request().await;

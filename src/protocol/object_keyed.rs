@@ -152,6 +152,13 @@ pub fn decode_offset_table(
     Ok((value, entries))
 }
 
+/// Any fastjson body whose maps may have object keys (ConsumerRunningInfo's
+/// `mqTable`, say) as a JSON value; such keys become strings.
+pub fn parse_lenient(body: &[u8]) -> Result<serde_json::Value, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+    serde_json::from_str(&quote_object_keys(text)?).map_err(|e| format!("bad body: {e}"))
+}
+
 /// fastjson text with objects as map keys, as JSON: each such key becomes
 /// a string holding the key object's text.
 fn quote_object_keys(text: &str) -> Result<String, String> {

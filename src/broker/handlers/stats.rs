@@ -1,6 +1,6 @@
 //! Admin requests over the queues of many shards: topic stats (202),
-//! consume stats (208), reset offset (222), and the configuration update
-//! (25). Each scatters a pinned copy to every shard, which answers for
+//! consume stats (208), reset offset (222); the configuration update (25);
+//! and consumer running info (307), relayed to the client. Each scatters a pinned copy to every shard, which answers for
 //! the queues it owns in a plain JSON list; the shard the client reached
 //! merges the lists into Java's object-keyed bodies.
 //!
@@ -370,7 +370,7 @@ impl Shard {
         if let Err(e) = persist_updates(&next, &props) {
             return response(cmd, rs::SYSTEM_ERROR, e);
         }
-        for (i, tx) in self.mesh_senders().iter().enumerate() {
+        for (i, tx) in self.shard_senders().iter().enumerate() {
             if i != self.id && tx.send_async(ShardMsg::Config(next.clone())).await.is_err() {
                 return response(cmd, rs::SYSTEM_ERROR, format!("shard {i} is shutting down"));
             }
@@ -379,6 +379,78 @@ impl Shard {
         tracing::info!(keys = keys.join(","), "broker configuration updated");
         self.set_cfg(next);
         response(cmd, rs::SUCCESS, None)
+    }
+}
+
+impl Shard {
+    /// GET_CONSUMER_RUNNING_INFO (307), on shard 0: asks the consumer
+    /// itself, on whichever shard holds its connection, and relays its
+    /// answer (ConsumerRunningInfo) unchanged.
+    pub async fn handle_consumer_running_info(
+        self: &Rc<Self>,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        use crate::remoting::codes::request_code as rq;
+        let parsed = (|| {
+            Ok::<_, crate::remoting::HeaderError>((
+                cmd.ext_str("consumerGroup")?,
+                cmd.ext_str("clientId")?,
+            ))
+        })();
+        let (group, client) = match parsed {
+            Ok(x) => x,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, format!("bad header: {e}")),
+        };
+        let member = self.owner.as_ref().and_then(|o| {
+            let o = o.borrow();
+            o.consumers.get(group)?.members.get(client).cloned()
+        });
+        let Some(member) = member else {
+            return response(
+                cmd,
+                rs::SYSTEM_ERROR,
+                format!("The Consumer <{group}> <{client}> not online"),
+            );
+        };
+        let mut ask = RemotingCommand::new_request(rq::GET_CONSUMER_RUNNING_INFO);
+        ask.set_ext("consumerGroup", group);
+        ask.set_ext("clientId", client);
+        ask.set_ext(
+            "jstackEnable",
+            cmd.ext_bool_opt("jstackEnable").unwrap_or(false),
+        );
+        let answer = if member.conn_shard == self.id {
+            self.ask_conn(member.conn_id, ask).await
+        } else {
+            let (tx, rx) = flume::bounded(1);
+            let msg = ShardMsg::AskConn {
+                conn_id: member.conn_id,
+                cmd: ask,
+                reply: tx,
+            };
+            match self.shard_senders().get(member.conn_shard) {
+                Some(s) if s.send_async(msg).await.is_ok() => rx
+                    .recv_async()
+                    .await
+                    .unwrap_or_else(|_| Err("shard stopped".into())),
+                _ => Err(format!("shard {} is not running", member.conn_shard)),
+            }
+        };
+        match answer {
+            Ok(r) => {
+                let mut out = response(cmd, r.code, r.remark);
+                out.body = r.body;
+                out
+            }
+            Err(why) if why.contains("did not answer") => {
+                response(cmd, rs::CONSUME_MSG_TIMEOUT, why)
+            }
+            Err(why) => response(
+                cmd,
+                rs::SYSTEM_ERROR,
+                format!("The Consumer <{group}> <{client}> not online: {why}"),
+            ),
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 //! stdout; the client's own log lines go to stderr.
 
 mod acl_refused;
+mod admin_read;
 mod new_consumer;
 mod produce_consume;
 mod sql92;
@@ -132,16 +133,18 @@ pub(crate) enum Scenario {
     Sql92,
     NewConsumer,
     AclRefused,
+    AdminRead,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 6] = [
+    const ALL: [Scenario; 7] = [
         Scenario::ProduceConsume,
         Scenario::Transaction,
         Scenario::Timer,
         Scenario::Sql92,
         Scenario::NewConsumer,
         Scenario::AclRefused,
+        Scenario::AdminRead,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -152,6 +155,7 @@ impl Scenario {
             Scenario::Sql92 => "sql92",
             Scenario::NewConsumer => "new-consumer",
             Scenario::AclRefused => "acl-refused",
+            Scenario::AdminRead => "admin-read",
         }
     }
 
@@ -163,6 +167,7 @@ impl Scenario {
             Scenario::Sql92 => 20,
             Scenario::NewConsumer => 5,
             Scenario::AclRefused => 1,
+            Scenario::AdminRead => 20,
         }
     }
 
@@ -170,7 +175,11 @@ impl Scenario {
         match self {
             // Sized for 200 messages through a cold client on a loaded machine.
             Scenario::ProduceConsume => Duration::from_secs(120),
-            Scenario::Transaction | Scenario::Timer | Scenario::Sql92 | Scenario::AclRefused => {
+            Scenario::Transaction
+            | Scenario::Timer
+            | Scenario::Sql92
+            | Scenario::AclRefused
+            | Scenario::AdminRead => {
                 Duration::from_secs(60)
             }
             // Up to about 11 s a round, five rounds.
@@ -409,6 +418,7 @@ fn main() -> ExitCode {
             Scenario::Sql92 => sql92::run(&args, runtime).await,
             Scenario::NewConsumer => new_consumer::run(&args, runtime).await,
             Scenario::AclRefused => acl_refused::run(&args, runtime).await,
+            Scenario::AdminRead => admin_read::run(&args, runtime).await,
         }
     });
 

@@ -24,14 +24,6 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const WAIT: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "console-test-pw";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Installs Chromium and ChromeDriver from Debian's packages if absent.
 fn ensure_browser() {
     if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
@@ -147,7 +139,7 @@ struct Browser {
 
 impl Browser {
     fn start(shots: PathBuf) -> Browser {
-        let port = free_port();
+        let port = common::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -354,7 +346,7 @@ fn wait_for_route(ns: &str, topic: &str) {
 fn console_pages_in_headless_chromium() {
     ensure_browser();
     let store = common::store_dir("console");
-    let http_port = free_port();
+    let http_port = common::free_port();
     let server = Server::start_dev(
         store.path(),
         &[
@@ -613,7 +605,7 @@ fn console_pages_in_headless_chromium() {
 /// configured password it is read-only.
 #[test]
 fn name_server_console_is_read_only_without_a_password() {
-    let (ns_port, http_port) = (free_port(), free_port());
+    let (ns_port, http_port) = (common::free_port(), common::free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
         .args(["namesrv", "--listen", &format!("127.0.0.1:{ns_port}")])
         .args(["--set", "consoleEnable=true"])

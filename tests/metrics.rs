@@ -10,14 +10,6 @@ use std::time::Duration;
 
 use common::{Client, Server};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One HTTP request; (status line, body).
 fn http(addr: SocketAddr, request: &str) -> (String, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
@@ -54,7 +46,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, want: &[(&str, &str)]) -
 #[test]
 fn metrics_count_what_was_sent_and_pulled() {
     let store = common::store_dir("metrics");
-    let port = free_port();
+    let port = common::free_port();
     let server = Server::dev(store.path())
         .args([
             "--set",
@@ -157,7 +149,7 @@ fn metrics_count_what_was_sent_and_pulled() {
 #[test]
 fn a_name_server_serves_its_own_metrics() {
     use std::io::BufRead;
-    let (ns_port, metrics_port) = (free_port(), free_port());
+    let (ns_port, metrics_port) = (common::free_port(), common::free_port());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
         .args(["namesrv", "--listen", &format!("127.0.0.1:{ns_port}")])
         .args(["--set", "metricsExporterType=PROM"])

@@ -75,6 +75,14 @@ pub fn free_ports() -> (u16, u16) {
     panic!("could not find free loopback ports");
 }
 
+/// One free loopback port (for an HTTP port or a helper process).
+pub fn free_port() -> u16 {
+    bind_loopback(0)
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 pub fn store_dir(name: &str) -> tempfile::TempDir {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     std::fs::create_dir_all(&base).unwrap();

@@ -90,7 +90,28 @@ fn metrics_count_what_was_sent_and_pulled() {
     }
     assert_eq!(c.call(commit).unwrap().code, 0);
 
+    // Two delay-level messages (level 4, 30 s) wait in the schedule.
+    for _ in 0..2 {
+        let r = c
+            .call(common::send_request("Delayed", 0, body, "DELAY\u{1}4\u{2}"))
+            .unwrap();
+        assert_eq!(r.code, 0, "{:?}", r.remark);
+    }
+
     let m = scrape(addr);
+    let staged: f64 = m
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "rocketcore_staged_messages" && s.labels.get("kind") == Some("delay")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Gauge(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert_eq!(staged, 2.0, "delay-level messages waiting");
+    assert!(value(&m, "rocketcore_disk_total_bytes", &[]).is_some_and(|v| v > 0.0));
     let topic = [("topic", "Metered")];
     assert_eq!(value(&m, "rocketmq_messages_in_total", &topic), Some(50.0));
     assert_eq!(
@@ -116,7 +137,8 @@ fn metrics_count_what_was_sent_and_pulled() {
         .iter()
         .find(|b| b.less_than == f64::INFINITY)
         .unwrap();
-    assert_eq!(inf.count, 50.0, "{buckets:?}");
+    // The 50 sends and the 2 delayed ones.
+    assert_eq!(inf.count, 52.0, "{buckets:?}");
     let conns: f64 = m
         .samples
         .iter()

@@ -130,6 +130,11 @@ pub struct Snapshot {
     pub cache_hit_reads: u64,
     pub disk_reads: u64,
     pub acl_refused: u64,
+    /// Staged, not yet delivered: delay-level and timer messages, and
+    /// half messages not yet decided.
+    pub staged_delay: u64,
+    pub staged_timer: u64,
+    pub half_undecided: u64,
     pub topic_in: BTreeMap<String, Flow>,
     pub topic_out: BTreeMap<(String, String), Flow>,
     /// (topic, group) → messages not yet committed.
@@ -150,6 +155,7 @@ impl Shard {
                 *lag.entry((topic.to_string(), group.to_string()))
                     .or_insert(0u64) += (max - committed).max(0) as u64;
             });
+        let (staged_delay, staged_timer) = self.sched.waiting(&self.store);
         Snapshot {
             shard: self.id,
             connections: self.connection_count() as u64,
@@ -161,6 +167,9 @@ impl Shard {
             cache_hit_reads: st.cache_hit_reads,
             disk_reads: st.disk_reads,
             acl_refused: self.acl.as_ref().map_or(0, |a| a.refused.get()),
+            staged_delay,
+            staged_timer,
+            half_undecided: self.tx.undecided(),
             topic_in: self
                 .metrics
                 .topic_in
@@ -215,7 +224,8 @@ pub async fn page(shard: &Shard) -> String {
     let cfg = shard.cfg().clone();
     let node = format!("{}-{}", cfg.broker_name, cfg.broker_id);
     let uptime = (crate::protocol::now_ms() - shard.stats.boot_ms.get()) / 1000;
-    encode(snaps, &cfg.cluster_name, &node, uptime)
+    let disk = rocketcore_storage::env::disk_space(&cfg.store_dir).ok();
+    encode(snaps, &cfg.cluster_name, &node, uptime, disk)
 }
 
 /// What the broker's HTTP port (on shard 0) serves.
@@ -247,11 +257,19 @@ struct Page {
     send_latency: LatencySnapshot,
     pull_latency: LatencySnapshot,
     uptime_secs: i64,
+    /// (total, available) bytes of the store's filesystem.
+    disk: Option<(u64, u64)>,
 }
 
 /// The page for `shards` (one snapshot each), with constant labels
 /// `cluster` and `node_id` on every series.
-pub fn encode(shards: Vec<Snapshot>, cluster: &str, node_id: &str, uptime_secs: i64) -> String {
+pub fn encode(
+    shards: Vec<Snapshot>,
+    cluster: &str,
+    node_id: &str,
+    uptime_secs: i64,
+    disk: Option<(u64, u64)>,
+) -> String {
     let mut page = Page {
         labels: vec![
             ("cluster".into(), cluster.into()),
@@ -264,6 +282,7 @@ pub fn encode(shards: Vec<Snapshot>, cluster: &str, node_id: &str, uptime_secs: 
         send_latency: LatencySnapshot::default(),
         pull_latency: LatencySnapshot::default(),
         uptime_secs,
+        disk,
     };
     for s in &shards {
         for (t, f) in &s.topic_in {
@@ -474,6 +493,39 @@ impl prometheus_client::collector::Collector for Page {
             "Written but not yet durable.",
             as_gauge(self.per_shard(|s| s.flush_behind_bytes)),
         )?;
+        let staged = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                let shard = s.shard.to_string();
+                [
+                    ("delay", s.staged_delay),
+                    ("timer", s.staged_timer),
+                    ("half", s.half_undecided),
+                ]
+                .map(|(kind, n)| (self.with(&[("shard", &shard), ("kind", kind)]), n as i64))
+            })
+            .collect();
+        gauges(
+            &mut e,
+            "rocketcore_staged_messages",
+            "Waiting for delivery: delay-level and timer messages; half messages not yet decided.",
+            staged,
+        )?;
+        if let Some((total, available)) = self.disk {
+            gauges(
+                &mut e,
+                "rocketcore_disk_total_bytes",
+                "Size of the store's filesystem.",
+                vec![(self.labels.clone(), total as i64)],
+            )?;
+            gauges(
+                &mut e,
+                "rocketcore_disk_free_bytes",
+                "Free bytes of the store's filesystem, as unprivileged users see them.",
+                vec![(self.labels.clone(), available as i64)],
+            )?;
+        }
         gauges(
             &mut e,
             "rocketcore_uptime_seconds",
@@ -519,7 +571,12 @@ mod tests {
         };
         b.topic_in.insert("T".into(), Flow { msgs: 3, bytes: 30 });
         b.lag.insert(("T".into(), "G".into()), 7);
-        let page = encode(vec![a, b], "C", "broker-a", 5);
+        b.staged_timer = 4;
+        let page = encode(vec![a, b], "C", "broker-a", 5, Some((1000, 400)));
+        assert!(page.contains(
+            r#"rocketcore_staged_messages{cluster="C",node_id="broker-a",shard="1",kind="timer"} 4"#
+        ));
+        assert!(page.contains(r#"rocketcore_disk_free_bytes{cluster="C",node_id="broker-a"} 400"#));
         assert!(
             page.contains(
                 r#"rocketmq_messages_in_total{cluster="C",node_id="broker-a",topic="T"} 5"#

@@ -336,6 +336,22 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// Messages staged and not yet delivered: (delay levels, timers).
+    pub fn waiting(&self, store: &rocketcore_storage::ShardStore) -> (u64, u64) {
+        let next = self.level_next.borrow();
+        // Index q is the next offset of queue q (level q + 1).
+        let delay = (0..next.len())
+            .map(|q| {
+                store
+                    .max_offset(SCHEDULE_TOPIC, q as i32)
+                    .saturating_sub(next[q])
+            })
+            .sum();
+        let wheel = self.wheel.borrow();
+        let timers = wheel.slots.iter().map(Vec::len).sum::<usize>() + wheel.ready.len();
+        (delay, timers as u64)
+    }
+
     /// Loads the progress of shard `k` and rebuilds the wheel from its timer
     /// queue.
     pub async fn open(

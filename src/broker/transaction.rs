@@ -90,6 +90,13 @@ pub struct Transactions {
     pub(crate) checks_sent: Cell<u64>,
 }
 
+impl Transactions {
+    /// Half messages neither committed nor rolled back yet.
+    pub fn undecided(&self) -> u64 {
+        self.undecided.borrow().len() as u64
+    }
+}
+
 fn check_after(props: &[u8], stored_ms: i64, timeout_ms: u64) -> i64 {
     let immunity_ms =
         properties::get_number(props, CHECK_IMMUNITY).map_or(0, |s| s.saturating_mul(1000));

@@ -61,22 +61,29 @@ impl Environment for SystemEnvironment {
     }
 
     fn disk_used_ratio(&self, path: &Path) -> io::Result<f64> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: statvfs writes only into the struct we pass.
-        let st = unsafe {
-            let mut st: libc::statvfs = std::mem::zeroed();
-            if libc::statvfs(c.as_ptr(), &mut st) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            st
-        };
-        let total = st.f_blocks as f64;
-        if total == 0.0 {
+        let (total, available) = disk_space(path)?;
+        if total == 0 {
             return Ok(0.0);
         }
         // Count what unprivileged users cannot use as used, like `df`.
-        Ok(1.0 - st.f_bavail as f64 / total)
+        Ok(1.0 - available as f64 / total as f64)
     }
+}
+
+/// (total, available to unprivileged users) bytes of the filesystem
+/// holding `path`.
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs writes only into the struct we pass.
+    let st = unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        st
+    };
+    let block = st.f_frsize as u64;
+    Ok((st.f_blocks as u64 * block, st.f_bavail as u64 * block))
 }

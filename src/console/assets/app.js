@@ -117,11 +117,12 @@ function chart(points) {
 async function clusterPage() {
   const brokers = await busy("loading brokers", () => api(["clusterList"]));
   if (!brokers) return;
-  const rows = brokers.map((b) => [b.cluster, b.brokerName, b.brokerId, b.addr, b.version,
+  const rows = brokers.map((b, i) => [b.cluster, b.brokerName, b.brokerId, Number(b.brokerId) === 0 ? "MASTER" : "SLAVE",
+    b.addr, b.version, { html: `<span id="broker-tps-${i}">…</span>` },
     Number(b.inTotalToday), Number(b.outTotalToday), b.diskRatio === undefined ? "" : ratioBar(b.diskRatio),
     b.bootTimestamp ? time(b.bootTimestamp) : ""]);
   page().innerHTML = `<h2>Cluster</h2>
-    ${table("brokers", ["cluster", "broker", "id", "address", "version", "in (total)", "out (total)", "disk used", "started"], rows, showBroker)}
+    ${table("brokers", ["cluster", "broker", "id", "role", "address", "version", "msgs/s in / out", "in (total)", "out (total)", "disk used", "started"], rows, showBroker)}
     <h3>Throughput</h3><div id="tps">${chart(samples.length ? samples : [{ in: 0, out: 0 }])}</div>
     <div id="broker-detail"></div>`;
   async function showBroker(i) {
@@ -138,10 +139,17 @@ async function clusterPage() {
     try { now = await api(["clusterList"]); } catch (e) { return; }
     const t = Date.now();
     const sum = (k) => now.reduce((a, b) => a + Number(b[k] || 0), 0);
-    const cur = { t, in: sum("inTotalToday"), out: sum("outTotalToday") };
+    const cur = { t, in: sum("inTotalToday"), out: sum("outTotalToday"), brokers: now };
     if (last) {
       const dt = (cur.t - last.t) / 1000;
       samples.push({ in: Math.max(0, (cur.in - last.in) / dt), out: Math.max(0, (cur.out - last.out) / dt) });
+      now.forEach((b, i) => {
+        const before = last.brokers.find((x) => x.addr === b.addr);
+        const cell = document.getElementById("broker-tps-" + i);
+        if (!before || !cell) return;
+        const rate = (k) => Math.max(0, (Number(b[k]) - Number(before[k])) / dt).toFixed(1);
+        cell.textContent = `${rate("inTotalToday")} / ${rate("outTotalToday")}`;
+      });
       while (samples.length > 60) samples.shift();
       const el = $("#tps");
       if (el) el.innerHTML = chart(samples);
@@ -188,7 +196,7 @@ async function topicPage(params) {
   const stored = queues.reduce((a, q) => a + (q.maxOffset - q.minOffset), 0);
   const cluster = brokers.length ? brokers[0].cluster : "DefaultCluster";
   page().innerHTML = `<h2>Topic ${esc(topic)}</h2>
-    <p class="muted">${queues.length} queues, ${stored} messages stored</p>
+    <p class="muted">${queues.length} queues, ${stored} messages stored · <span id="topic-tps">measuring msgs/s in…</span></p>
     ${table("topic-queues", ["broker", "queue", "min offset", "max offset", "messages", "last stored"],
       queues.map((q) => [q.brokerName, q.queueId, q.minOffset, q.maxOffset, q.maxOffset - q.minOffset, time(q.lastUpdateTimestamp)]))}
     <h3>Send a test message</h3>
@@ -202,6 +210,16 @@ async function topicPage(params) {
     <h3>Route</h3><pre id="topic-route">${esc(JSON.stringify(routeData, null, 2))}</pre>
     <form id="delete-topic"><span class="muted">Deletes the topic from every broker of cluster ${esc(cluster)} and from the name server.</span>
     <button class="danger" type="submit">Delete topic</button></form>`;
+  // Put rate: the change of the queues' end offsets between two polls.
+  let lastEnd = { t: Date.now(), n: queues.reduce((a, q) => a + q.maxOffset, 0) };
+  timer = setInterval(async () => {
+    let now;
+    try { now = await api(["topicStatus", "-t", topic]); } catch (e) { return; }
+    const cur = { t: Date.now(), n: now.reduce((a, q) => a + q.maxOffset, 0) };
+    const el = $("#topic-tps");
+    if (el) el.textContent = `${Math.max(0, (cur.n - lastEnd.n) / ((cur.t - lastEnd.t) / 1000)).toFixed(1)} msgs/s in`;
+    lastEnd = cur;
+  }, 2000);
   $("#delete-topic").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     if (!confirm("Delete topic " + topic + "?")) return;

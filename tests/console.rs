@@ -665,6 +665,25 @@ fn name_server_console_is_read_only_without_a_password() {
         Some(&json!({"args": ["topicRoute", "-t", "Nope"]})),
     );
     assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    // Bad requests are refused with a reason, and the port keeps serving.
+    let (status, _) = http(addr, "GET", "/api/v1/admin", None);
+    assert_eq!(status, 405);
+    let raw = |request: &str| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let big = raw("POST /api/v1/admin HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n");
+    assert!(big.starts_with("HTTP/1.1 413"), "{big}");
+    let text = raw(
+        "POST /api/v1/admin HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert!(text.starts_with("HTTP/1.1 415"), "{text}");
+    let garbage = raw("\x01\x02 not http\r\n\r\n");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
     let (status, _) = http(addr, "GET", "/healthz", None);
     assert_eq!(status, 200);
 }

@@ -136,9 +136,16 @@ impl Console {
                 format!("{MAX_RUNNING} console requests are running; try again"),
             );
         }
+        // Counted down on drop: the HTTP timeout may cancel this future.
+        struct Running<'a>(&'a Cell<usize>);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
         self.running.set(self.running.get() + 1);
+        let _running = Running(&self.running);
         let result = self.run(line.verb).await;
-        self.running.set(self.running.get() - 1);
         match result {
             Ok((value, text)) => {
                 if writes {

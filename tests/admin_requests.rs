@@ -298,6 +298,21 @@ fn stats_and_offset_reset_over_two_shards() {
         rs::CONSUMER_NOT_ONLINE
     );
 
+    // Who consumes the topic (300), and its settings (351).
+    let r = c.call(req(300, &[("topic", "StatsTopic")])).unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    let groups: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(groups["groupList"], serde_json::json!(["StatsGroup"]));
+    let r = c.call(req(351, &[("topic", "StatsTopic")])).unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    let cfg: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
+    assert_eq!(cfg["topicName"], "StatsTopic");
+    assert_eq!(cfg["readQueueNums"], 4);
+    assert_eq!(
+        c.call(req(351, &[("topic", "NoSuchTopic")])).unwrap().code,
+        rs::TOPIC_NOT_EXIST
+    );
+
     // Back to the start of every queue.
     let reset = req(
         222,

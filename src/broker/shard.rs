@@ -275,6 +275,7 @@ impl Shard {
             rq::GET_TOPIC_STATS_INFO
             | rq::GET_CONSUME_STATS
             | rq::INVOKE_BROKER_TO_RESET_OFFSET
+            | rq::QUERY_TOPIC_CONSUME_BY_WHO
                 if pinned =>
             {
                 self.serve_pinned_part(cmd).await
@@ -284,6 +285,8 @@ impl Shard {
             rq::INVOKE_BROKER_TO_RESET_OFFSET => Some(self.handle_reset_offset(ctx, &cmd).await),
             rq::UPDATE_BROKER_CONFIG => Some(self.handle_update_config(&cmd).await),
             rq::GET_CONSUMER_RUNNING_INFO => Some(self.handle_consumer_running_info(&cmd).await),
+            rq::QUERY_TOPIC_CONSUME_BY_WHO => Some(self.handle_consumed_by(ctx, &cmd).await),
+            rq::GET_TOPIC_CONFIG => Some(self.handle_topic_config(&cmd)),
             _ => Some(RemotingCommand::not_supported_reply(&cmd)),
         }
     }

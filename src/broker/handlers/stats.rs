@@ -1,5 +1,6 @@
 //! Admin requests over the queues of many shards: topic stats (202),
-//! consume stats (208), reset offset (222); the configuration update (25);
+//! consume stats (208), reset offset (222), the groups of a topic (300);
+//! one topic's config (351); the configuration update (25);
 //! and consumer running info (307), relayed to the client. Each scatters a pinned copy to every shard, which answers for
 //! the queues it owns in a plain JSON list; the shard the client reached
 //! merges the lists into Java's object-keyed bodies.
@@ -73,6 +74,13 @@ impl Shard {
             (rq::GET_CONSUME_STATS, "topics") => self.local_group_topics(&cmd),
             (rq::GET_CONSUME_STATS, _) => self.local_consume_stats(&cmd).await,
             (rq::INVOKE_BROKER_TO_RESET_OFFSET, _) => self.local_reset_offset(&cmd).await,
+            (rq::QUERY_TOPIC_CONSUME_BY_WHO, _) => cmd
+                .ext_str("topic")
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::to_vec(&self.offsets.borrow().groups_of(t))
+                        .map_err(|e| e.to_string())
+                }),
             _ => return Some(RemotingCommand::not_supported_reply(&cmd)),
         };
         Some(match body {
@@ -355,6 +363,53 @@ impl Shard {
             rows.push((topic.to_string(), q, [target, 0, 0, 0]));
         }
         rows_body(&rows)
+    }
+
+    /// QUERY_TOPIC_CONSUME_BY_WHO (300): groups subscribed to the topic or
+    /// holding an offset of it on any shard.
+    pub async fn handle_consumed_by(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let Ok(topic) = cmd.ext_str("topic") else {
+            return response(cmd, rs::SYSTEM_ERROR, "missing topic".to_string());
+        };
+        let mut groups = std::collections::BTreeSet::new();
+        for (group, subs) in &self.meta().subscriptions {
+            if subs.topics.contains_key(topic) {
+                groups.insert(group.clone());
+            }
+        }
+        match self.scatter(ctx, cmd, "").await {
+            Ok(bodies) => {
+                for b in bodies {
+                    groups.extend(serde_json::from_slice::<Vec<String>>(&b).unwrap_or_default());
+                }
+            }
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        }
+        let body = crate::protocol::GroupList {
+            group_list: groups.into_iter().collect(),
+        };
+        response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+
+    /// GET_TOPIC_CONFIG (351): one topic's settings; TOPIC_NOT_EXIST when
+    /// this broker has none.
+    pub fn handle_topic_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let Ok(topic) = cmd.ext_str("topic") else {
+            return response(cmd, rs::SYSTEM_ERROR, "missing topic".to_string());
+        };
+        match self.meta().topic(topic) {
+            Some(cfg) => response(cmd, rs::SUCCESS, None)
+                .with_body(serde_json::to_vec(cfg).unwrap_or_default()),
+            None => response(
+                cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("No topic in this broker. topic: {topic}"),
+            ),
+        }
     }
 
     /// UPDATE_BROKER_CONFIG (25), on shard 0: check, persist, then hand the

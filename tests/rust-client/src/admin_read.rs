@@ -3,7 +3,8 @@
 //! `rocketmq-admin-cli` is built on), so they are checked by a decoder we
 //! did not write: cluster info (106), runtime info (28), topic list (206)
 //! and route (105), topic stats (202), consume stats (208, object-keyed),
-//! consumer connections (203) and the name server's config (319).
+//! the groups of a topic (300), consumer connections (203) and the name
+//! server's config (319).
 //!
 //! `--count` messages are sent and consumed by a push consumer; then every
 //! figure must agree with what was done.
@@ -108,7 +109,8 @@ async fn read_all(
     deadline: Instant,
     problems: &mut Vec<String>,
 ) -> Result<String, String> {
-    let e = |what: &str, err: rocketmq_client_rust::ClientError| format!("{what}: {}", describe(&err));
+    let e =
+        |what: &str, err: rocketmq_client_rust::ClientError| format!("{what}: {}", describe(&err));
     let cluster = admin
         .examine_broker_cluster_info()
         .await
@@ -129,9 +131,15 @@ async fn read_all(
         .and_then(|v| v.as_str().parse().ok())
         .unwrap_or(0);
     if put < args.count as u64 {
-        problems.push(format!("runtime info counts {put} messages put, sent {}", args.count));
+        problems.push(format!(
+            "runtime info counts {put} messages put, sent {}",
+            args.count
+        ));
     }
-    let disk = runtime.table.get("commitLogDiskRatio").map(|v| v.as_str().parse::<f64>());
+    let disk = runtime
+        .table
+        .get("commitLogDiskRatio")
+        .map(|v| v.as_str().parse::<f64>());
     if !matches!(disk, Some(Ok(r)) if (0.0..=1.0).contains(&r)) {
         problems.push(format!("commitLogDiskRatio is not a ratio: {disk:?}"));
     }
@@ -148,7 +156,10 @@ async fn read_all(
         .await
         .map_err(|x| e("route (105)", x))?
         .ok_or("no route")?;
-    let queues = route.queue_datas.first().map_or(0, |q| q.read_queue_nums as usize);
+    let queues = route
+        .queue_datas
+        .first()
+        .map_or(0, |q| q.read_queue_nums as usize);
 
     let stats = admin
         .topic_stats_at(broker_addr.clone(), args.topic.as_str().into())
@@ -179,7 +190,13 @@ async fn read_all(
     let mut entries = 0;
     while Instant::now() < deadline {
         let consume = admin
-            .examine_consume_stats(group.clone(), Some(args.topic.as_str().into()), None, None, None)
+            .examine_consume_stats(
+                group.clone(),
+                Some(args.topic.as_str().into()),
+                None,
+                None,
+                None,
+            )
             .await
             .map_err(|x| e("consume stats (208)", x))?;
         entries = consume.offset_table.len();
@@ -196,6 +213,17 @@ async fn read_all(
     if lag != 0 || entries != queues {
         problems.push(format!(
             "consume stats: lag {lag} over {entries} queues, expected 0 over {queues}"
+        ));
+    }
+
+    let by_who = admin
+        .query_topic_consume_by_who(args.topic.as_str().into())
+        .await
+        .map_err(|x| e("groups of the topic (300)", x))?;
+    if !by_who.group_list.iter().any(|g| g.as_str() == args.group) {
+        problems.push(format!(
+            "groups of the topic lack {}: {:?}",
+            args.group, by_who.group_list
         ));
     }
 
@@ -217,7 +245,9 @@ async fn read_all(
         .await
         .map_err(|x| format!("name server config (319): {x:?}"))?;
     if !ns_config.keys().any(|k| k.as_str() == "listenPort") {
-        problems.push(format!("name server config lacks listenPort: {ns_config:?}"));
+        problems.push(format!(
+            "name server config lacks listenPort: {ns_config:?}"
+        ));
     }
     Ok(format!(
         "{} brokers, {put} put, {stored} stored in {queues} queues, lag {lag}, consumers {languages:?}, {} name server keys",

@@ -179,9 +179,7 @@ impl Scenario {
             | Scenario::Timer
             | Scenario::Sql92
             | Scenario::AclRefused
-            | Scenario::AdminRead => {
-                Duration::from_secs(60)
-            }
+            | Scenario::AdminRead => Duration::from_secs(60),
             // Up to about 11 s a round, five rounds.
             Scenario::NewConsumer => Duration::from_secs(90),
         }

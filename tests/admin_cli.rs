@@ -198,6 +198,37 @@ fn every_verb_answers_against_dev() {
     );
     let e = fails(&ns, &["consumerProgress", "-g", "NobodyHere"]);
     assert!(e.contains("group NobodyHere has no consume stats"), "{e}");
+    // Every configured group of the broker at once (GET_BROKER_CONSUME_STATS).
+    ok(
+        &ns,
+        &["updateSubGroup", "-g", "LagGroup", "-c", "DefaultCluster"],
+    );
+    let all = json(&ns, &["brokerConsumeStats", "-b", &broker]);
+    assert_eq!(all["totalDiff"], 2, "{all}");
+    assert!(
+        all["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["group"] == "LagGroup" && q["queueId"] == 1 && q["diff"] == 2),
+        "{all}"
+    );
+    assert!(ok(&ns, &["brokerConsumeStats", "-b", &broker]).contains("Diff Total: 2"));
+    let orderly = json(&ns, &["brokerConsumeStats", "-b", &broker, "-o", "true"]);
+    assert_eq!(orderly["queues"].as_array().unwrap().len(), 0, "{orderly}");
+    // Producers by group (GET_ALL_PRODUCER_INFO), from a heartbeat.
+    let hb = rocketcore::remoting::RemotingCommand::new_request(34).with_body(
+        br#"{"clientID":"admin-producer@1","producerDataSet":[{"groupName":"AdminProducers"}],"consumerDataSet":[]}"#.to_vec(),
+    );
+    assert_eq!(c.call(hb).unwrap().code, 0);
+    let producers = json(&ns, &["producer", "-b", &broker]);
+    assert_eq!(
+        producers["AdminProducers"][0]["clientId"], "admin-producer@1",
+        "{producers}"
+    );
+    assert!(
+        ok(&ns, &["producer", "-b", &broker]).contains("producer group (AdminProducers) instance")
+    );
 
     // Reset by time: to now (nothing ahead), then to the epoch (all ahead);
     // then copied to another group.

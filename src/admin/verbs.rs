@@ -231,6 +231,21 @@ pub enum Verb {
         #[arg(short = 's', long = "jstackEnable", default_value_t = false, action = clap::ArgAction::Set)]
         jstack: bool,
     },
+    /// Every producer a broker knows, by group (GET_ALL_PRODUCER_INFO).
+    #[command(name = "producer")]
+    Producer {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: SocketAddr,
+    },
+    /// Lag of every group on one broker (GET_BROKER_CONSUME_STATS).
+    #[command(name = "brokerConsumeStats")]
+    BrokerConsumeStats {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: SocketAddr,
+        /// Only groups configured to consume orderly.
+        #[arg(short = 'o', long = "order", default_value_t = false, action = clap::ArgAction::Set)]
+        order: bool,
+    },
     /// The clients of a producer group sending to a topic.
     #[command(name = "producerConnection")]
     ProducerConnection {
@@ -551,6 +566,32 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             Ok(())
         }
         Verb::ConsumerConnection { group } => consumer_connection(s, &group),
+        Verb::Producer { broker } => {
+            let r = s.expect_ok(
+                broker,
+                RemotingCommand::new_request(rq::GET_ALL_PRODUCER_INFO),
+            )?;
+            let info =
+                crate::protocol::object_keyed::parse_lenient(r.body.as_deref().unwrap_or(b"{}"))?;
+            let mut text = Vec::new();
+            if let Some(groups) = info["data"].as_object() {
+                for (group, list) in groups {
+                    let list = list.as_array().cloned().unwrap_or_default();
+                    if list.is_empty() {
+                        text.push(format!("producer group ({group}) instances are empty"));
+                    }
+                    for p in list {
+                        text.push(format!("producer group ({group}) instance : {p}"));
+                    }
+                }
+            }
+            if text.is_empty() {
+                text.push(format!("no producer is registered on {broker}"));
+            }
+            print(s, info["data"].clone(), text.join("\n"));
+            Ok(())
+        }
+        Verb::BrokerConsumeStats { broker, order } => broker_consume_stats(s, broker, order),
         Verb::ConsumerStatus {
             group,
             client,
@@ -1367,6 +1408,63 @@ fn consumer_connection(s: &Session, group: &str) -> Result<()> {
         return Ok(());
     }
     Err(format!("no consumer of group {group} is connected"))
+}
+
+fn broker_consume_stats(s: &Session, broker: SocketAddr, order: bool) -> Result<()> {
+    let mut cmd = RemotingCommand::new_request(rq::GET_BROKER_CONSUME_STATS);
+    cmd.set_ext("isOrder", order);
+    let r = s.expect_ok(broker, cmd)?;
+    let list = crate::protocol::object_keyed::parse_lenient(r.body.as_deref().unwrap_or(b"{}"))?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for by_group in list["consumeStatsList"].as_array().into_iter().flatten() {
+        for (group, stats) in by_group.as_object().into_iter().flatten() {
+            for cs in stats.as_array().into_iter().flatten() {
+                for (key, o) in cs["offsetTable"].as_object().into_iter().flatten() {
+                    let q: crate::protocol::message_queue::MessageQueue = serde_json::from_str(key)
+                        .map_err(|e| format!("bad queue key {key}: {e}"))?;
+                    let num = |k: &str| o[k].as_i64().unwrap_or(0);
+                    let (b, c) = (num("brokerOffset"), num("consumerOffset"));
+                    let last = num("lastTimestamp");
+                    rows.push(vec![
+                        q.topic.clone(),
+                        group.clone(),
+                        q.broker_name.clone(),
+                        q.queue_id.to_string(),
+                        b.to_string(),
+                        c.to_string(),
+                        (b - c).max(0).to_string(),
+                        if last > 0 {
+                            format_time(last)
+                        } else {
+                            "N/A".into()
+                        },
+                    ]);
+                    values.push(json!({"topic": q.topic, "group": group, "brokerName": q.broker_name,
+                        "queueId": q.queue_id, "brokerOffset": b, "consumerOffset": c, "diff": (b - c).max(0),
+                        "lastTimestamp": last}));
+                }
+            }
+        }
+    }
+    let total = list["totalDiff"].as_i64().unwrap_or(0);
+    let header = [
+        "#Topic",
+        "#Group",
+        "#Broker Name",
+        "#QID",
+        "#Broker Offset",
+        "#Consumer Offset",
+        "#Diff",
+        "#LastTime",
+    ];
+    print(
+        s,
+        json!({"brokerAddr": list["brokerAddr"], "queues": values, "totalDiff": total,
+            "totalInflightDiff": list["totalInflightDiff"]}),
+        format!("{}\n\nDiff Total: {total}", table(&header, &rows)),
+    );
+    Ok(())
 }
 
 fn consumer_status(s: &Session, group: &str, only: Option<&str>, jstack: bool) -> Result<()> {

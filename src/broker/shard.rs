@@ -213,7 +213,8 @@ impl Shard {
             | rq::GET_CONSUMER_CONNECTION_LIST
             | rq::GET_PRODUCER_CONNECTION_LIST
             | rq::UPDATE_BROKER_CONFIG
-            | rq::GET_CONSUMER_RUNNING_INFO => Some(0),
+            | rq::GET_CONSUMER_RUNNING_INFO
+            | rq::GET_ALL_PRODUCER_INFO => Some(0),
             // By the shard byte of the commit-log offset they name.
             rq::VIEW_MESSAGE_BY_ID | rq::CONSUMER_SEND_MSG_BACK => {
                 let off = cmd.ext_str_opt("offset")?.trim().parse::<i64>().ok()?;
@@ -287,6 +288,8 @@ impl Shard {
             rq::GET_CONSUMER_RUNNING_INFO => Some(self.handle_consumer_running_info(&cmd).await),
             rq::QUERY_TOPIC_CONSUME_BY_WHO => Some(self.handle_consumed_by(ctx, &cmd).await),
             rq::GET_TOPIC_CONFIG => Some(self.handle_topic_config(&cmd)),
+            rq::GET_ALL_PRODUCER_INFO => Some(self.handle_all_producers(&cmd)),
+            rq::GET_BROKER_CONSUME_STATS => Some(self.handle_broker_consume_stats(ctx, &cmd).await),
             _ => Some(RemotingCommand::not_supported_reply(&cmd)),
         }
     }

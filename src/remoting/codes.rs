@@ -170,6 +170,8 @@ pub mod request_code {
         SEND_REPLY_MESSAGE = 324;
         /// C→B: request-reply, reply message with V2 keys.
         SEND_REPLY_MESSAGE_V2 = 325;
+        /// A→B: every producer the broker knows, by group.
+        GET_ALL_PRODUCER_INFO = 328;
         /// B→C: deliver a reply message to the requesting client.
         PUSH_REPLY_MESSAGE_TO_CLIENT = 326;
         /// A→N: give a broker write permission again.

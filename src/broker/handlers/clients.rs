@@ -3,7 +3,7 @@
 //! CHECK_CLIENT_CONFIG (46), connection lists (203/204), and what happens
 //! when a client's connection closes or it goes silent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -407,6 +407,34 @@ impl Shard {
             connection_set: conns,
         };
         response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+
+    /// GET_ALL_PRODUCER_INFO (328), on shard 0: ProducerTableInfo, every
+    /// producer group with its clients.
+    pub fn handle_all_producers(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        let data: BTreeMap<String, Vec<serde_json::Value>> = self
+            .owner
+            .as_ref()
+            .map(|o| {
+                o.borrow()
+                    .producers
+                    .iter()
+                    .map(|(group, members)| {
+                        let list = members
+                            .values()
+                            .map(|m| {
+                                serde_json::json!({"clientId": m.client_id, "remoteIP": m.peer.to_string(),
+                                    "language": m.language, "version": m.version,
+                                    "lastUpdateTimestamp": m.last_seen_ms})
+                            })
+                            .collect();
+                        (group.clone(), list)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let body = serde_json::to_vec(&serde_json::json!({ "data": data })).unwrap_or_default();
+        response(cmd, rs::SUCCESS, None).with_body(body)
     }
 
     /// Shard 0: a connection closed somewhere; drop what was registered on it.

@@ -1,6 +1,7 @@
 //! Admin requests over the queues of many shards: topic stats (202),
 //! consume stats (208), reset offset (222), the groups of a topic (300);
-//! one topic's config (351); the configuration update (25);
+//! one topic's config (351); every group's consume stats (317); the
+//! configuration update (25);
 //! and consumer running info (307), relayed to the client. Each scatters a pinned copy to every shard, which answers for
 //! the queues it owns in a plain JSON list; the shard the client reached
 //! merges the lists into Java's object-keyed bodies.
@@ -198,23 +199,42 @@ impl Shard {
             .filter(|t| !t.is_empty())
             .map(String::from)
             .collect();
-        let topics = if named.is_empty() {
+        match self.consume_entries(ctx, group, named).await {
+            Ok(entries) if entries.is_empty() => response(
+                cmd,
+                rs::CONSUMER_NOT_ONLINE,
+                format!("group {group} has no offsets and no subscription on this broker"),
+            ),
+            Ok(entries) => {
+                response(cmd, rs::SUCCESS, None).with_body(encode_consume_stats(0.0, &entries))
+            }
+            Err(e) => response(cmd, rs::SYSTEM_ERROR, e),
+        }
+    }
+
+    /// Every queue of `topics` (when empty: of each topic the group has
+    /// offsets for on any shard or a subscription to) with the group's
+    /// progress, in topic and queue order.
+    async fn consume_entries(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        group: &str,
+        topics: Vec<String>,
+    ) -> Result<Vec<(MessageQueue, OffsetWrapper)>, String> {
+        use crate::remoting::codes::request_code as rq;
+        let mut ask = RemotingCommand::new_request(rq::GET_CONSUME_STATS);
+        ask.set_ext("consumerGroup", group);
+        let topics = if topics.is_empty() {
             let mut all = std::collections::BTreeSet::new();
-            match self.scatter(ctx, cmd, "topics").await {
-                Ok(bodies) => {
-                    for b in bodies {
-                        let part: Vec<String> = serde_json::from_slice(&b).unwrap_or_default();
-                        all.extend(part);
-                    }
-                }
-                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+            for b in self.scatter(ctx, &ask, "topics").await? {
+                all.extend(serde_json::from_slice::<Vec<String>>(&b).unwrap_or_default());
             }
             if let Some(subs) = self.meta().subscriptions.get(group) {
                 all.extend(subs.topics.keys().cloned());
             }
             all.into_iter().collect::<Vec<_>>()
         } else {
-            named
+            topics
         };
         let meta = self.meta();
         let topics: Vec<String> = topics
@@ -223,19 +243,11 @@ impl Shard {
             .collect();
         drop(meta);
         if topics.is_empty() {
-            return response(
-                cmd,
-                rs::CONSUMER_NOT_ONLINE,
-                format!("group {group} has no offsets and no subscription on this broker"),
-            );
+            return Ok(Vec::new());
         }
-        let mut part = cmd.clone();
-        part.set_ext("topicList", topics.join(";"));
-        let rows = match self.gather_rows(ctx, &part, "stats").await {
-            Ok(r) => r,
-            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
-        };
-        let entries: Vec<_> = rows
+        ask.set_ext("topicList", topics.join(";"));
+        let rows = self.gather_rows(ctx, &ask, "stats").await?;
+        Ok(rows
             .into_iter()
             .map(|(t, q, [broker, consumer, pull, last])| {
                 (
@@ -248,8 +260,77 @@ impl Shard {
                     },
                 )
             })
-            .collect();
-        response(cmd, rs::SUCCESS, None).with_body(encode_consume_stats(0.0, &entries))
+            .collect())
+    }
+
+    /// GET_BROKER_CONSUME_STATS (317): ConsumeStatsList, one ConsumeStats
+    /// per (group, topic) for every subscription group of this broker.
+    /// `isOrder=true` keeps only groups configured `consumeMessageOrderly`,
+    /// as Java filters.
+    pub async fn handle_broker_consume_stats(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let only_orderly = cmd.ext_bool_opt("isOrder").unwrap_or(false);
+        let groups: Vec<String> = {
+            let meta = self.meta();
+            let mut g: Vec<String> = meta
+                .groups
+                .iter()
+                .filter(|(_, cfg)| !only_orderly || cfg.consume_message_orderly)
+                .map(|(name, _)| name.clone())
+                .collect();
+            g.sort();
+            g
+        };
+        let (mut total_diff, mut total_inflight) = (0i64, 0i64);
+        let mut list = String::from("[");
+        let mut first_group = true;
+        for group in &groups {
+            let entries = match self.consume_entries(ctx, group, Vec::new()).await {
+                Ok(e) => e,
+                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+            };
+            if entries.is_empty() {
+                continue;
+            }
+            // One ConsumeStats per topic, as Java builds them.
+            let mut per_topic: Vec<Vec<u8>> = Vec::new();
+            let mut start = 0;
+            while start < entries.len() {
+                let topic = &entries[start].0.topic;
+                let end = entries[start..]
+                    .iter()
+                    .position(|(q, _)| &q.topic != topic)
+                    .map_or(entries.len(), |n| start + n);
+                for (_, o) in &entries[start..end] {
+                    total_diff += (o.broker_offset - o.consumer_offset).max(0);
+                    total_inflight += (o.pull_offset - o.consumer_offset).max(0);
+                }
+                per_topic.push(encode_consume_stats(0.0, &entries[start..end]));
+                start = end;
+            }
+            if !first_group {
+                list.push(',');
+            }
+            first_group = false;
+            list.push('{');
+            list.push_str(&serde_json::to_string(group).unwrap_or_default());
+            list.push_str(":[");
+            let stats: Vec<String> = per_topic
+                .into_iter()
+                .map(|b| String::from_utf8(b).unwrap_or_default())
+                .collect();
+            list.push_str(&stats.join(","));
+            list.push_str("]}");
+        }
+        list.push(']');
+        let body = format!(
+            "{{\"brokerAddr\":{},\"consumeStatsList\":{list},\"totalDiff\":{total_diff},\"totalInflightDiff\":{total_inflight}}}",
+            serde_json::to_string(&self.cfg().advertised.to_string()).unwrap_or_default()
+        );
+        response(cmd, rs::SUCCESS, None).with_body(body.into_bytes())
     }
 
     fn local_group_topics(&self, cmd: &RemotingCommand) -> Result<Vec<u8>, String> {

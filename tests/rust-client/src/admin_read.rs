@@ -227,6 +227,10 @@ async fn read_all(
         ));
     }
 
+    // Not read here: rocketmq-rust 1.0's ProducerInfo (328) expects
+    // snake_case keys (`client_id`), where Java's broker writes camelCase
+    // (`clientId`, `remoteIP`) and rocketcore does as Java does.
+
     let conns = admin
         .examine_consumer_connection_info(group, None)
         .await

@@ -472,6 +472,33 @@ fn console_pages_in_headless_chromium() {
     assert_eq!(c.call(back).unwrap().code, 0);
     wait_for_route(&ns, "%DLQ%DlqGroup");
 
+    // An online consumer of ConsoleGroup that answers the broker's
+    // GET_CONSUMER_RUNNING_INFO as a client does.
+    let mut member = common::Client::connect(server.broker);
+    let hb = rocketcore::remoting::RemotingCommand::new_request(34).with_body(
+        br#"{"clientID":"console-client@1","producerDataSet":[],"consumerDataSet":[{"groupName":"ConsoleGroup","consumeType":"CONSUME_PASSIVELY","messageModel":"CLUSTERING","consumeFromWhere":"CONSUME_FROM_LAST_OFFSET","subscriptionDataSet":[],"unitMode":false}]}"#.to_vec(),
+    );
+    assert_eq!(member.call(hb).unwrap().code, 0);
+    let answering = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let responder = {
+        let answering = answering.clone();
+        std::thread::spawn(move || {
+            let info = br#"{"properties":{"consumeType":"CONSUME_PASSIVELY"},"mqTable":{{"brokerName":"broker-a","queueId":0,"topic":"ConsoleTopic"}:{"commitOffset":3}}}"#;
+            let until = Instant::now() + Duration::from_secs(120);
+            while answering.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < until {
+                let Some(asked) = member.next_request(307, Duration::from_millis(200)) else {
+                    continue;
+                };
+                let answer = rocketcore::remoting::RemotingCommand::new_response(0, None)
+                    .reply_to(&asked)
+                    .with_body(info.to_vec());
+                let mut bytes = bytes::BytesMut::new();
+                answer.encode(&mut bytes).unwrap();
+                member.send_raw(&bytes).unwrap();
+            }
+        })
+    };
+
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let b = Browser::start(shots.clone());
 
@@ -564,7 +591,14 @@ fn console_pages_in_headless_chromium() {
     );
     assert_eq!(lag["diffTotal"], 3, "the reset moved the group back: {lag}");
     b.wait_text("#page", "lag 3 messages in 2 queues");
+    b.wait_text("#group-connections", "console-client@1");
+    b.wait_text(
+        "#group-running",
+        "console-client@1: 1 queues, CONSUME_PASSIVELY",
+    );
     b.screenshot("group");
+    answering.store(false, std::sync::atomic::Ordering::Relaxed);
+    responder.join().unwrap();
 
     // Dead letters: browse and re-send.
     b.open(&format!("{base}/#dlq?g=DlqGroup"));

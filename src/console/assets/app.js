@@ -255,6 +255,7 @@ async function groupPage(params) {
     ${conns ? table("group-connections", ["client id", "address", "language", "version"], clients.map((c) => [c.clientId, c.clientAddr, c.language, c.version]))
       + `<p class="muted">${esc(conns.consumeType)} · ${esc(conns.messageModel)} · ${esc(conns.consumeFromWhere)}</p>`
       : '<p class="muted" id="group-connections">no consumer of this group is online</p>'}
+    <div id="group-running"></div>
     <h3>Reset offset</h3>
     <form id="reset-offset">
       <label>topic<select name="topic" id="reset-offset-topic">${topics.map((t) => `<option>${esc(t)}</option>`).join("")}</select></label>
@@ -263,6 +264,23 @@ async function groupPage(params) {
       <button type="submit">Reset</button></form>
     <form id="delete-group"><span class="muted">Deletes the group's subscription settings from every broker.</span>
       <button class="danger" type="submit">Delete group</button></form>`;
+  if (clients.length) {
+    // What each client reports about itself (GET_CONSUMER_RUNNING_INFO).
+    api(["consumerStatus", "-g", group]).then((status) => {
+      const el = $("#group-running");
+      if (!el) return;
+      el.innerHTML = `<h3>Running info</h3>` + status.map((c) => {
+        const info = c.runningInfo || {};
+        const props = info.properties || {};
+        return `<details><summary>${esc(c.clientId)}: ${Object.keys(info.mqTable || {}).length} queues, `
+          + `${esc(props.consumeType || props.PROP_CONSUME_TYPE || "")}</summary>`
+          + `<pre>${esc(JSON.stringify(info, null, 2))}</pre></details>`;
+      }).join("");
+    }).catch((e) => {
+      const el = $("#group-running");
+      if (el) el.innerHTML = `<p class="muted">running info: ${esc(e.message)}</p>`;
+    });
+  }
   $("#reset-offset").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const f = ev.target;

@@ -107,16 +107,9 @@ impl Shard {
         let Ok(topic) = cmd.ext_str("topic") else {
             return response(cmd, rs::SYSTEM_ERROR, "missing topic".to_string());
         };
-        if self.meta().topic(topic).is_none() {
-            return response(
-                cmd,
-                rs::TOPIC_NOT_EXIST,
-                format!("topic[{topic}] not exist"),
-            );
-        }
-        let rows = match self.gather_rows(ctx, cmd, "").await {
+        let rows = match self.topic_rows(ctx, cmd, topic).await {
             Ok(r) => r,
-            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+            Err(reply) => return reply,
         };
         let entries: Vec<_> = rows
             .into_iter()
@@ -159,6 +152,26 @@ impl Shard {
             rows.push((topic.to_string(), q, [min as i64, max as i64, last, 0]));
         }
         rows_body(&rows)
+    }
+
+    /// `gather_rows` for a request about `topic`; the error reply when the
+    /// topic is unknown or a shard failed.
+    async fn topic_rows(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+        topic: &str,
+    ) -> Result<Vec<Row>, RemotingCommand> {
+        if self.meta().topic(topic).is_none() {
+            return Err(response(
+                cmd,
+                rs::TOPIC_NOT_EXIST,
+                format!("topic[{topic}] not exist"),
+            ));
+        }
+        self.gather_rows(ctx, cmd, "")
+            .await
+            .map_err(|e| response(cmd, rs::SYSTEM_ERROR, e))
     }
 
     async fn gather_rows(
@@ -387,16 +400,9 @@ impl Shard {
             Ok(x) => x,
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, format!("bad header: {e}")),
         };
-        if self.meta().topic(topic).is_none() {
-            return response(
-                cmd,
-                rs::TOPIC_NOT_EXIST,
-                format!("topic[{topic}] not exist"),
-            );
-        }
-        let rows = match self.gather_rows(ctx, cmd, "").await {
+        let rows = match self.topic_rows(ctx, cmd, topic).await {
             Ok(r) => r,
-            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+            Err(reply) => return reply,
         };
         tracing::info!(group, topic, queues = rows.len(), "consumer offsets reset");
         let entries: Vec<_> = rows

@@ -129,19 +129,23 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     }
 }
 
-/// ChromeDriver and one browser session; both end on drop.
+/// ChromeDriver and one browser session; both end on drop, and so does
+/// every browser process: they share the driver's process group.
 struct Browser {
     driver: Child,
     addr: SocketAddr,
     session: String,
     shots: PathBuf,
+    _profile: tempfile::TempDir,
 }
 
 impl Browser {
     fn start(shots: PathBuf) -> Browser {
         let port = common::free_port();
+        use std::os::unix::process::CommandExt;
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -158,12 +162,13 @@ impl Browser {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-dev-shm-usage", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.keep().display())]}}}});
+                format!("--user-data-dir={}", profile.path().display())]}}}});
         let mut b = Browser {
             driver,
             addr,
             session: String::new(),
             shots,
+            _profile: profile,
         };
         let v = b.call("POST", "/session", Some(caps));
         b.session = v["sessionId"].as_str().expect("a session id").to_string();
@@ -304,9 +309,14 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         if !self.session.is_empty() {
-            let _ = http(self.addr, "DELETE", &self.s(""), None);
+            // Closing the session shuts the browser down cleanly; a driver
+            // that no longer answers must not turn this drop into a panic.
+            let (addr, path) = (self.addr, self.s(""));
+            let _ = std::panic::catch_unwind(move || http(addr, "DELETE", &path, None));
         }
-        let _ = self.driver.kill();
+        // SAFETY: signals the process group this test created for the
+        // driver (its id is the driver's pid); nothing else is in it.
+        unsafe { libc::kill(-(self.driver.id() as i32), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }

@@ -1,6 +1,11 @@
 //! Consumer offsets of the queues one shard owns: (group, topic, queue) →
 //! committed offset, persisted to `<store>/config/consumerOffset-<shard>.json`
 //! every few seconds and at shutdown. Shard-local.
+//!
+//! An offset an administrator reset (INVOKE_BROKER_TO_RESET_OFFSET) stays
+//! marked until the group's next pull of the queue takes the mark: until
+//! then the group's own commits carry the position the reset took away and
+//! are not kept. The mark is memory only; the offset is persisted.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -18,15 +23,26 @@ struct OffsetFile {
     offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
 }
 
+/// One queue's committed offset.
+#[derive(Clone, Copy)]
+struct Committed {
+    offset: i64,
+    /// Reset by an administrator; the consumer has not pulled since.
+    reset: bool,
+}
+
 pub struct ConsumerOffsets {
-    table: HashMap<String, HashMap<String, HashMap<i32, i64>>>,
+    table: HashMap<String, HashMap<String, HashMap<i32, Committed>>>,
+    /// Entries marked `reset`, so that a pull pays one comparison while
+    /// none waits.
+    resets: usize,
     dirty: bool,
     path: PathBuf,
 }
 
 impl ConsumerOffsets {
     pub fn load(path: PathBuf) -> Result<ConsumerOffsets, String> {
-        let mut table: HashMap<String, HashMap<String, HashMap<i32, i64>>> = HashMap::new();
+        let mut table: HashMap<String, HashMap<String, HashMap<i32, Committed>>> = HashMap::new();
         if let Ok(bytes) = std::fs::read(&path) {
             let f: OffsetFile = serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{} is not valid: {e}", path.display()))?;
@@ -34,24 +50,48 @@ impl ConsumerOffsets {
                 let Some((topic, group)) = key.split_once('@') else {
                     continue;
                 };
-                table
-                    .entry(group.to_string())
-                    .or_default()
-                    .insert(topic.to_string(), queues.into_iter().collect());
+                table.entry(group.to_string()).or_default().insert(
+                    topic.to_string(),
+                    queues
+                        .into_iter()
+                        .map(|(q, offset)| {
+                            (
+                                q,
+                                Committed {
+                                    offset,
+                                    reset: false,
+                                },
+                            )
+                        })
+                        .collect(),
+                );
             }
         }
         Ok(ConsumerOffsets {
             table,
+            resets: 0,
             dirty: false,
             path,
         })
     }
 
     pub fn get(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
-        self.table.get(group)?.get(topic)?.get(&queue_id).copied()
+        self.table
+            .get(group)?
+            .get(topic)?
+            .get(&queue_id)
+            .map(|c| c.offset)
     }
 
-    pub fn set(&mut self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+    /// Runs `f` on a queue's entry, created when missing (without
+    /// allocating when it exists: commits come with every pull).
+    fn update<R>(
+        &mut self,
+        group: &str,
+        topic: &str,
+        queue_id: i32,
+        f: impl FnOnce(&mut Committed) -> R,
+    ) -> R {
         let topics = match self.table.get_mut(group) {
             Some(t) => t,
             None => self.table.entry(group.to_string()).or_default(),
@@ -60,17 +100,64 @@ impl ConsumerOffsets {
             Some(q) => q,
             None => topics.entry(topic.to_string()).or_default(),
         };
-        if queues.insert(queue_id, offset) != Some(offset) {
-            self.dirty = true;
+        // i64::MIN: no commit can equal it, so the first one is kept.
+        f(queues.entry(queue_id).or_insert(Committed {
+            offset: i64::MIN,
+            reset: false,
+        }))
+    }
+
+    /// A commit by the group's consumer; not kept while a reset of the
+    /// queue waits for its pull.
+    pub fn set(&mut self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let changed = self.update(group, topic, queue_id, |c| {
+            let keep = !c.reset && c.offset != offset;
+            if keep {
+                c.offset = offset;
+            }
+            keep
+        });
+        self.dirty |= changed;
+    }
+
+    /// An administrator's reset: committed at once and marked until the
+    /// group's next pull of the queue (`take_reset`).
+    pub fn reset(&mut self, group: &str, topic: &str, queue_id: i32, offset: i64) {
+        let newly = self.update(group, topic, queue_id, |c| {
+            let newly = !c.reset;
+            *c = Committed {
+                offset,
+                reset: true,
+            };
+            newly
+        });
+        self.resets += usize::from(newly);
+        self.dirty = true;
+    }
+
+    /// The reset offset of a queue whose reset the group has not pulled
+    /// since, clearing the mark.
+    pub fn take_reset(&mut self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
+        if self.resets == 0 {
+            return None;
         }
+        let c = self
+            .table
+            .get_mut(group)?
+            .get_mut(topic)?
+            .get_mut(&queue_id)
+            .filter(|c| c.reset)?;
+        c.reset = false;
+        self.resets -= 1;
+        Some(c.offset)
     }
 
     /// Every committed offset: (group, topic, queue, offset).
     pub fn each(&self, mut f: impl FnMut(&str, &str, i32, i64)) {
         for (group, topics) in &self.table {
             for (topic, queues) in topics {
-                for (q, offset) in queues {
-                    f(group, topic, *q, *offset);
+                for (q, c) in queues {
+                    f(group, topic, *q, c.offset);
                 }
             }
         }
@@ -78,14 +165,20 @@ impl ConsumerOffsets {
 
     pub fn forget_topic(&mut self, topic: &str) {
         for topics in self.table.values_mut() {
-            if topics.remove(topic).is_some() {
+            if let Some(queues) = topics.remove(topic) {
+                self.resets -= queues.values().filter(|c| c.reset).count();
                 self.dirty = true;
             }
         }
     }
 
     pub fn forget_group(&mut self, group: &str) {
-        if self.table.remove(group).is_some() {
+        if let Some(topics) = self.table.remove(group) {
+            self.resets -= topics
+                .values()
+                .flat_map(|q| q.values())
+                .filter(|c| c.reset)
+                .count();
             self.dirty = true;
         }
     }
@@ -114,7 +207,7 @@ impl ConsumerOffsets {
             for (topic, queues) in topics {
                 f.offset_table.insert(
                     format!("{topic}@{group}"),
-                    queues.iter().map(|(q, o)| (*q, *o)).collect(),
+                    queues.iter().map(|(q, c)| (*q, c.offset)).collect(),
                 );
             }
         }
@@ -165,53 +258,22 @@ mod tests {
         assert_eq!(back.get("g2", "T", 1), None);
         let _ = std::fs::remove_dir_all(dir);
     }
-}
 
-/// Offset resets waiting for the group's next pull of a queue
-/// (INVOKE_BROKER_TO_RESET_OFFSET): group → topic → queue → offset.
-/// Memory only: the reset offset itself is committed and persisted.
-#[derive(Default)]
-pub struct PendingResets(RefCell<HashMap<String, TopicOffsets>>);
-
-/// topic → queue → offset.
-type TopicOffsets = HashMap<String, HashMap<i32, i64>>;
-
-impl PendingResets {
-    pub fn set(&self, group: &str, topic: &str, queue_id: i32, offset: i64) {
-        self.0
-            .borrow_mut()
-            .entry(group.to_string())
-            .or_default()
-            .entry(topic.to_string())
-            .or_default()
-            .insert(queue_id, offset);
-    }
-
-    /// Checked first, so that a pull pays nothing while no reset waits.
-    pub fn is_empty(&self) -> bool {
-        self.0.borrow().is_empty()
-    }
-
-    pub fn get(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
-        self.0
-            .borrow()
-            .get(group)?
-            .get(topic)?
-            .get(&queue_id)
-            .copied()
-    }
-
-    pub fn take(&self, group: &str, topic: &str, queue_id: i32) -> Option<i64> {
-        let mut all = self.0.borrow_mut();
-        let topics = all.get_mut(group)?;
-        let queues = topics.get_mut(topic)?;
-        let offset = queues.remove(&queue_id)?;
-        if queues.is_empty() {
-            topics.remove(topic);
-            if topics.is_empty() {
-                all.remove(group);
-            }
-        }
-        Some(offset)
+    #[test]
+    fn a_reset_outranks_commits_until_its_pull() {
+        let mut o =
+            ConsumerOffsets::load(std::env::temp_dir().join("rc-offsets-unused.json")).unwrap();
+        assert_eq!(o.take_reset("g", "T", 0), None);
+        o.set("g", "T", 0, 9);
+        o.reset("g", "T", 0, 2);
+        o.set("g", "T", 0, 9);
+        assert_eq!(o.get("g", "T", 0), Some(2));
+        assert_eq!(o.take_reset("g", "T", 0), Some(2));
+        assert_eq!(o.take_reset("g", "T", 0), None);
+        o.set("g", "T", 0, 3);
+        assert_eq!(o.get("g", "T", 0), Some(3));
+        o.reset("g", "T", 1, 0);
+        o.forget_group("g");
+        assert_eq!(o.resets, 0);
     }
 }

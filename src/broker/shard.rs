@@ -49,7 +49,6 @@ pub struct Shard {
     next_opaque: Cell<i32>,
     conns: RefCell<HashMap<u64, Weak<Conn>>>,
     pub offsets: RefCell<ConsumerOffsets>,
-    pub pending_resets: super::offsets::PendingResets,
     pub polls: LongPolls,
     pub stats: ShardStats,
     /// Set when shard 0 must re-register with the name servers now.
@@ -122,7 +121,6 @@ impl Shard {
             next_opaque: Cell::new(1),
             conns: RefCell::new(HashMap::new()),
             offsets: RefCell::new(offsets),
-            pending_resets: Default::default(),
             polls: LongPolls::default(),
             stats,
             register_now: Cell::new(false),

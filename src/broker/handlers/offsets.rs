@@ -72,11 +72,7 @@ impl Shard {
                 "broker is shutting down".to_string(),
             );
         }
-        // Until the consumer has pulled past a reset, its commits carry the
-        // position the reset took away.
-        if self.pending_resets.is_empty() || self.pending_resets.get(group, topic, qid).is_none() {
-            self.offsets.borrow_mut().set(group, topic, qid, offset);
-        }
+        self.offsets.borrow_mut().set(group, topic, qid, offset);
         response(cmd, rs::SUCCESS, None)
     }
 

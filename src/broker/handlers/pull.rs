@@ -233,10 +233,10 @@ impl Shard {
         };
         // A reset by an administrator overrides what the consumer holds:
         // it is told to move, and its commit of the old position is not kept.
-        let reset = match self.pending_resets.is_empty() {
-            true => None,
-            false => self.pending_resets.take(h.group, h.topic, h.queue_id),
-        };
+        let reset = self
+            .offsets
+            .borrow_mut()
+            .take_reset(h.group, h.topic, h.queue_id);
         if let Some(target) = reset.filter(|t| *t != h.queue_offset) {
             let mut r = response(
                 &cmd,

@@ -1,15 +1,15 @@
-//! Admin requests over the queues of many shards: topic stats (202),
-//! consume stats (208), reset offset (222), the groups of a topic (300);
-//! one topic's config (351); every group's consume stats (317); the
-//! configuration update (25);
-//! and consumer running info (307), relayed to the client. Each scatters a pinned copy to every shard, which answers for
+//! Admin requests that span shards or clients: topic stats (202), consume
+//! stats (208, and 317 for every group), reset offset (222) and the groups
+//! of a topic (300) scatter a pinned copy to every shard, which answers for
 //! the queues it owns in a plain JSON list; the shard the client reached
-//! merges the lists into Java's object-keyed bodies.
+//! merges the lists into Java's object-keyed bodies. Also one topic's
+//! config (351), the configuration update (25), and consumer running info
+//! (307), relayed to the client.
 //!
-//! A reset also leaves a pending entry on the owning shard: the group's
-//! next pull of that queue is answered PULL_OFFSET_MOVED to the new
-//! offset, which every client obeys, and until then the client's own
-//! commits of that queue do not overwrite the reset.
+//! A reset commits the new offset marked as a reset (`ConsumerOffsets`):
+//! the group's next pull of that queue is answered PULL_OFFSET_MOVED to
+//! it, which every client obeys, and until then the group's own commits of
+//! that queue do not overwrite it.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -445,8 +445,7 @@ impl Shard {
                 Some(c) if !force && target >= c => c,
                 _ => target,
             };
-            self.offsets.borrow_mut().set(group, topic, q, target);
-            self.pending_resets.set(group, topic, q, target);
+            self.offsets.borrow_mut().reset(group, topic, q, target);
             rows.push((topic.to_string(), q, [target, 0, 0, 0]));
         }
         rows_body(&rows)

@@ -90,8 +90,23 @@ impl Shard {
         })
     }
 
-    fn owns(&self, topic: &str, q: i32) -> bool {
-        self.shards == 1 || self.owner_of(topic, q) == self.id
+    /// Queues `0..count` of `topic` that this shard owns.
+    fn owned<'a>(&'a self, topic: &'a str, count: u32) -> impl Iterator<Item = i32> + 'a {
+        (0..count as i32).filter(move |q| self.shards == 1 || self.owner_of(topic, *q) == self.id)
+    }
+
+    /// Store time of the message at `offset`, 0 when there is none.
+    async fn stored_at(&self, topic: &str, q: i32, offset: Option<u64>) -> i64 {
+        match offset {
+            Some(o) => self
+                .store
+                .store_time(topic, q, o)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(0),
+            None => 0,
+        }
     }
 
     fn queue(&self, topic: &str, queue_id: i32) -> MessageQueue {
@@ -133,22 +148,10 @@ impl Shard {
             return rows_body(&[]);
         };
         let mut rows = Vec::new();
-        for q in 0..cfg.read_queue_nums.max(cfg.write_queue_nums) as i32 {
-            if !self.owns(topic, q) {
-                continue;
-            }
+        for q in self.owned(topic, cfg.read_queue_nums.max(cfg.write_queue_nums)) {
             let min = self.store.min_offset(topic, q);
             let max = self.store.max_offset(topic, q);
-            let last = match max > min {
-                true => self
-                    .store
-                    .store_time(topic, q, max - 1)
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(0),
-                false => 0,
-            };
+            let last = self.stored_at(topic, q, (max > min).then(|| max - 1)).await;
             rows.push((topic.to_string(), q, [min as i64, max as i64, last, 0]));
         }
         rows_body(&rows)
@@ -298,8 +301,7 @@ impl Shard {
             g
         };
         let (mut total_diff, mut total_inflight) = (0i64, 0i64);
-        let mut list = String::from("[");
-        let mut first_group = true;
+        let mut lists = Vec::new();
         for group in &groups {
             let entries = match self.consume_entries(ctx, group, Vec::new()).await {
                 Ok(e) => e,
@@ -309,39 +311,22 @@ impl Shard {
                 continue;
             }
             // One ConsumeStats per topic, as Java builds them.
-            let mut per_topic: Vec<Vec<u8>> = Vec::new();
-            let mut start = 0;
-            while start < entries.len() {
-                let topic = &entries[start].0.topic;
-                let end = entries[start..]
-                    .iter()
-                    .position(|(q, _)| &q.topic != topic)
-                    .map_or(entries.len(), |n| start + n);
-                for (_, o) in &entries[start..end] {
+            let mut per_topic = Vec::new();
+            for queues in entries.chunk_by(|a, b| a.0.topic == b.0.topic) {
+                for (_, o) in queues {
                     total_diff += (o.broker_offset - o.consumer_offset).max(0);
                     total_inflight += (o.pull_offset - o.consumer_offset).max(0);
                 }
-                per_topic.push(encode_consume_stats(0.0, &entries[start..end]));
-                start = end;
+                per_topic
+                    .push(String::from_utf8(encode_consume_stats(0.0, queues)).unwrap_or_default());
             }
-            if !first_group {
-                list.push(',');
-            }
-            first_group = false;
-            list.push('{');
-            list.push_str(&serde_json::to_string(group).unwrap_or_default());
-            list.push_str(":[");
-            let stats: Vec<String> = per_topic
-                .into_iter()
-                .map(|b| String::from_utf8(b).unwrap_or_default())
-                .collect();
-            list.push_str(&stats.join(","));
-            list.push_str("]}");
+            let key = serde_json::to_string(group).unwrap_or_default();
+            lists.push(format!("{{{key}:[{}]}}", per_topic.join(",")));
         }
-        list.push(']');
         let body = format!(
-            "{{\"brokerAddr\":{},\"consumeStatsList\":{list},\"totalDiff\":{total_diff},\"totalInflightDiff\":{total_inflight}}}",
-            serde_json::to_string(&self.cfg().advertised.to_string()).unwrap_or_default()
+            "{{\"brokerAddr\":{},\"consumeStatsList\":[{}],\"totalDiff\":{total_diff},\"totalInflightDiff\":{total_inflight}}}",
+            serde_json::to_string(&self.cfg().advertised.to_string()).unwrap_or_default(),
+            lists.join(",")
         );
         response(cmd, rs::SUCCESS, None).with_body(body.into_bytes())
     }
@@ -359,22 +344,12 @@ impl Shard {
             let Some(cfg) = self.meta().topic(topic).cloned() else {
                 continue;
             };
-            for q in 0..cfg.read_queue_nums as i32 {
-                if !self.owns(topic, q) {
-                    continue;
-                }
+            for q in self.owned(topic, cfg.read_queue_nums) {
                 let broker = self.store.max_offset(topic, q) as i64;
                 let consumer = self.offsets.borrow().get(group, topic, q).unwrap_or(0);
-                let last = match consumer > 0 {
-                    true => self
-                        .store
-                        .store_time(topic, q, consumer as u64 - 1)
-                        .await
-                        .ok()
-                        .flatten()
-                        .unwrap_or(0),
-                    false => 0,
-                };
+                let last = self
+                    .stored_at(topic, q, (consumer > 0).then(|| consumer as u64 - 1))
+                    .await;
                 rows.push((topic.to_string(), q, [broker, consumer, consumer, last]));
             }
         }
@@ -424,8 +399,8 @@ impl Shard {
             return rows_body(&[]);
         };
         let mut rows = Vec::new();
-        for q in 0..cfg.read_queue_nums as i32 {
-            if !self.owns(topic, q) || only.is_some_and(|o| o != q) {
+        for q in self.owned(topic, cfg.read_queue_nums) {
+            if only.is_some_and(|o| o != q) {
                 continue;
             }
             let min = self.store.min_offset(topic, q) as i64;

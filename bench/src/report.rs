@@ -421,21 +421,12 @@ fn fmt_ratio(a: f64, b: f64) -> String {
     }
 }
 
-/// Unix ms as "YYYY-MM-DD hh:mm:ss UTC" (proleptic Gregorian, no crate:
-/// Howard Hinnant's days-to-civil algorithm).
+/// Unix ms as "YYYY-MM-DD hh:mm:ss UTC".
 fn fmt_utc(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = rocketcore::protocol::civil::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         sod / 3600,

@@ -32,6 +32,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub mod check_client_config;
+pub mod civil;
 pub mod cluster_info;
 pub mod connection;
 pub mod data_version;

@@ -112,6 +112,22 @@ impl Session {
         decode_json(r.body.as_deref().unwrap_or(b"")).map_err(|e| e.to_string())
     }
 
+    /// Sends what `request` builds to each master `-b` or `-c` names;
+    /// every one must succeed. Their addresses, in order.
+    pub fn on_masters(
+        &self,
+        broker: Option<SocketAddr>,
+        cluster: Option<&str>,
+        request: impl Fn() -> RemotingCommand,
+    ) -> Result<Vec<SocketAddr>> {
+        let mut done = Vec::new();
+        for (_, addr) in self.masters(broker, cluster)? {
+            self.expect_ok(addr, request())?;
+            done.push(addr);
+        }
+        Ok(done)
+    }
+
     /// The master addresses `-b` names (one) or `-c` names (every master of
     /// the cluster), by broker name.
     pub fn masters(

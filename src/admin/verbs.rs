@@ -353,6 +353,27 @@ fn print(s: &Session, value: Value, text: String) {
     s.print(value, text);
 }
 
+/// One line per address.
+fn lines(addrs: &[SocketAddr], line: impl Fn(&SocketAddr) -> String) -> String {
+    addrs.iter().map(line).collect::<Vec<_>>().join("\n")
+}
+
+/// A properties-text body (GET_BROKER_CONFIG, GET_NAMESRV_CONFIG).
+fn properties_of(r: &RemotingCommand) -> BTreeMap<String, String> {
+    crate::broker::config::parse_properties(&String::from_utf8_lossy(
+        r.body.as_deref().unwrap_or(b""),
+    ))
+}
+
+/// Settings as mqadmin prints them: the server, then `key =  value`.
+fn properties_text(addr: SocketAddr, props: &BTreeMap<String, String>) -> String {
+    let mut text = format!("============{addr}============");
+    for (k, v) in props {
+        text.push_str(&format!("\n{k:<50}=  {v}"));
+    }
+    text
+}
+
 fn body<T: serde::de::DeserializeOwned>(r: &RemotingCommand) -> Result<T> {
     decode_json(r.body.as_deref().unwrap_or(b"")).map_err(|e| e.to_string())
 }
@@ -386,12 +407,8 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             let mut text = Vec::new();
             for (name, addr) in s.masters(broker, cluster.as_deref())? {
                 let r = s.expect_ok(addr, RemotingCommand::new_request(rq::GET_BROKER_CONFIG))?;
-                let body = String::from_utf8_lossy(r.body.as_deref().unwrap_or(b"")).into_owned();
-                let props = crate::broker::config::parse_properties(&body);
-                text.push(format!("============{addr}============"));
-                for (k, v) in &props {
-                    text.push(format!("{k:<50}=  {v}"));
-                }
+                let props = properties_of(&r);
+                text.push(properties_text(addr, &props));
                 all.insert(name, json!(props));
             }
             print(s, json!(all), text.join("\n"));
@@ -403,18 +420,11 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             broker,
             cluster,
         } => {
-            let mut done = Vec::new();
-            for (_, addr) in s.masters(broker, cluster.as_deref())? {
-                let cmd = RemotingCommand::new_request(rq::UPDATE_BROKER_CONFIG)
-                    .with_body(format!("{key}={value}\n").into_bytes());
-                s.expect_ok(addr, cmd)?;
-                done.push(addr.to_string());
-            }
-            let text = done
-                .iter()
-                .map(|a| format!("update broker config success, {a}"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let done = s.on_masters(broker, cluster.as_deref(), || {
+                RemotingCommand::new_request(rq::UPDATE_BROKER_CONFIG)
+                    .with_body(format!("{key}={value}\n").into_bytes())
+            })?;
+            let text = lines(&done, |a| format!("update broker config success, {a}"));
             print(
                 s,
                 json!({"brokers": done, "key": key, "value": value}),
@@ -424,13 +434,9 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
         }
         Verb::GetNamesrvConfig => {
             let r = s.namesrv_ok(RemotingCommand::new_request(rq::GET_NAMESRV_CONFIG))?;
-            let body = String::from_utf8_lossy(r.body.as_deref().unwrap_or(b"")).into_owned();
-            let props = crate::broker::config::parse_properties(&body);
-            let mut text = vec![format!("============{}============", s.namesrv_addr())];
-            for (k, v) in &props {
-                text.push(format!("{k:<50}=  {v}"));
-            }
-            print(s, json!(props), text.join("\n"));
+            let props = properties_of(&r);
+            let text = properties_text(s.namesrv_addr(), &props);
+            print(s, json!(props), text);
             Ok(())
         }
         Verb::UpdateNamesrvConfig { key, value } => {
@@ -470,8 +476,7 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             perm,
             order,
         } => {
-            let mut done = Vec::new();
-            for (_, addr) in s.masters(broker, cluster.as_deref())? {
+            let done = s.on_masters(broker, cluster.as_deref(), || {
                 let mut cmd = RemotingCommand::new_request(rq::UPDATE_AND_CREATE_TOPIC);
                 cmd.set_ext("topic", &topic);
                 cmd.set_ext("defaultTopic", "TBW102");
@@ -481,14 +486,9 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
                 cmd.set_ext("topicFilterType", "SINGLE_TAG");
                 cmd.set_ext("topicSysFlag", 0);
                 cmd.set_ext("order", order);
-                s.expect_ok(addr, cmd)?;
-                done.push(addr.to_string());
-            }
-            let text = done
-                .iter()
-                .map(|a| format!("create topic to {a} success."))
-                .collect::<Vec<_>>()
-                .join("\n");
+                cmd
+            })?;
+            let text = lines(&done, |a| format!("create topic to {a} success."));
             let config = json!({"topicName": topic, "readQueueNums": read_queues,
                 "writeQueueNums": write_queues, "perm": perm, "order": order});
             print(
@@ -499,12 +499,11 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             Ok(())
         }
         Verb::DeleteTopic { topic, cluster } => {
-            let masters = s.masters(None, Some(&cluster))?;
-            for (_, addr) in &masters {
+            s.on_masters(None, Some(&cluster), || {
                 let mut cmd = RemotingCommand::new_request(rq::DELETE_TOPIC_IN_BROKER);
                 cmd.set_ext("topic", &topic);
-                s.expect_ok(*addr, cmd)?;
-            }
+                cmd
+            })?;
             let mut cmd = RemotingCommand::new_request(rq::DELETE_TOPIC_IN_NAMESRV);
             cmd.set_ext("topic", &topic);
             cmd.set_ext("clusterName", &cluster);
@@ -537,15 +536,14 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
                 "notifyConsumerIdsChangedEnable": true,
             });
             let bytes = serde_json::to_vec(&config).map_err(|e| e.to_string())?;
-            let mut text = Vec::new();
-            for (_, addr) in s.masters(broker, cluster.as_deref())? {
-                let cmd = RemotingCommand::new_request(rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
-                    .with_body(bytes.clone());
-                s.expect_ok(addr, cmd)?;
-                text.push(format!("create subscription group to {addr} success."));
-            }
-            text.push(config.to_string());
-            print(s, config, text.join("\n"));
+            let done = s.on_masters(broker, cluster.as_deref(), || {
+                RemotingCommand::new_request(rq::UPDATE_AND_CREATE_SUBSCRIPTIONGROUP)
+                    .with_body(bytes.clone())
+            })?;
+            let text = lines(&done, |a| {
+                format!("create subscription group to {a} success.")
+            });
+            print(s, config.clone(), format!("{text}\n{config}"));
             Ok(())
         }
         Verb::DeleteSubGroup {
@@ -553,16 +551,15 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             broker,
             cluster,
         } => {
-            let mut text = Vec::new();
-            for (_, addr) in s.masters(broker, cluster.as_deref())? {
+            let done = s.on_masters(broker, cluster.as_deref(), || {
                 let mut cmd = RemotingCommand::new_request(rq::DELETE_SUBSCRIPTIONGROUP);
                 cmd.set_ext("groupName", &group);
-                s.expect_ok(addr, cmd)?;
-                text.push(format!(
-                    "delete subscription group [{group}] from broker [{addr}] success."
-                ));
-            }
-            print(s, json!({"group": group, "deleted": true}), text.join("\n"));
+                cmd
+            })?;
+            let text = lines(&done, |a| {
+                format!("delete subscription group [{group}] from broker [{a}] success.")
+            });
+            print(s, json!({"group": group, "deleted": true}), text);
             Ok(())
         }
         Verb::ConsumerConnection { group } => consumer_connection(s, &group),

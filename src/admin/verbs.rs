@@ -1353,43 +1353,49 @@ fn write_perm(s: &Session, broker: &str, wipe: bool) -> Result<()> {
     Ok(())
 }
 
-fn consumer_connection(s: &Session, group: &str) -> Result<()> {
+/// The first master that has consumers of `group` online, with its
+/// GET_CONSUMER_CONNECTION_LIST answer.
+fn group_connections(s: &Session, group: &str) -> Result<(SocketAddr, RemotingCommand)> {
     for (_, addr) in s.masters(None, None)? {
         let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
         cmd.set_ext("consumerGroup", group);
         let r = s.call(addr, cmd)?;
-        if r.code != rs::SUCCESS {
-            continue;
+        if r.code == rs::SUCCESS {
+            return Ok((addr, r));
         }
-        let cc: ConsumerConnection = body(&r)?;
-        let rows: Vec<Vec<String>> = cc
-            .connection_set
-            .iter()
-            .map(|c| {
-                vec![
-                    c.client_id.clone(),
-                    c.client_addr.clone(),
-                    c.language.clone(),
-                    c.version.to_string(),
-                ]
-            })
-            .collect();
-        let raw: Value =
-            serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}")).unwrap_or(Value::Null);
-        let text = format!(
-            "{}\n\nConsumeType: {}\nMessageModel: {}\nConsumeFromWhere: {}",
-            table(
-                &["#ClientId", "#ClientAddr", "#Language", "#Version"],
-                &rows
-            ),
-            cc.consume_type,
-            cc.message_model,
-            cc.consume_from_where
-        );
-        print(s, raw, text);
-        return Ok(());
     }
     Err(format!("no consumer of group {group} is connected"))
+}
+
+fn consumer_connection(s: &Session, group: &str) -> Result<()> {
+    let (_, r) = group_connections(s, group)?;
+    let cc: ConsumerConnection = body(&r)?;
+    let rows: Vec<Vec<String>> = cc
+        .connection_set
+        .iter()
+        .map(|c| {
+            vec![
+                c.client_id.clone(),
+                c.client_addr.clone(),
+                c.language.clone(),
+                c.version.to_string(),
+            ]
+        })
+        .collect();
+    let raw: Value =
+        serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}")).unwrap_or(Value::Null);
+    let text = format!(
+        "{}\n\nConsumeType: {}\nMessageModel: {}\nConsumeFromWhere: {}",
+        table(
+            &["#ClientId", "#ClientAddr", "#Language", "#Version"],
+            &rows
+        ),
+        cc.consume_type,
+        cc.message_model,
+        cc.consume_from_where
+    );
+    print(s, raw, text);
+    Ok(())
 }
 
 fn broker_consume_stats(s: &Session, broker: SocketAddr, order: bool) -> Result<()> {
@@ -1450,67 +1456,58 @@ fn broker_consume_stats(s: &Session, broker: SocketAddr, order: bool) -> Result<
 }
 
 fn consumer_status(s: &Session, group: &str, only: Option<&str>, jstack: bool) -> Result<()> {
-    for (_, addr) in s.masters(None, None)? {
-        let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_CONNECTION_LIST);
+    let (addr, r) = group_connections(s, group)?;
+    let cc: ConsumerConnection = body(&r)?;
+    let mut rows = Vec::new();
+    let mut values = Vec::new();
+    for (i, c) in cc
+        .connection_set
+        .iter()
+        .filter(|c| only.is_none_or(|o| o == c.client_id))
+        .enumerate()
+    {
+        let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_RUNNING_INFO);
         cmd.set_ext("consumerGroup", group);
-        let r = s.call(addr, cmd)?;
-        if r.code != rs::SUCCESS {
-            continue;
-        }
-        let cc: ConsumerConnection = body(&r)?;
-        let mut rows = Vec::new();
-        let mut values = Vec::new();
-        for (i, c) in cc
-            .connection_set
-            .iter()
-            .filter(|c| only.is_none_or(|o| o == c.client_id))
-            .enumerate()
-        {
-            let mut cmd = RemotingCommand::new_request(rq::GET_CONSUMER_RUNNING_INFO);
-            cmd.set_ext("consumerGroup", group);
-            cmd.set_ext("clientId", &c.client_id);
-            cmd.set_ext("jstackEnable", jstack);
-            let r = s.expect_ok(addr, cmd)?;
-            let info =
-                crate::protocol::object_keyed::parse_lenient(r.body.as_deref().unwrap_or(b"{}"))?;
-            let count = |k: &str| match &info[k] {
-                Value::Object(m) => m.len(),
-                Value::Array(a) => a.len(),
-                _ => 0,
-            };
-            rows.push(vec![
-                format!("{:03}", i + 1),
-                c.client_id.clone(),
-                c.version.to_string(),
-                count("subscriptionSet").to_string(),
-                count("mqTable").to_string(),
-            ]);
-            values
-                .push(json!({"clientId": c.client_id, "version": c.version, "runningInfo": info}));
-        }
-        if rows.is_empty() {
-            return Err(match only {
-                Some(id) => format!("client {id} is not a connected consumer of group {group}"),
-                None => format!("no consumer of group {group} is connected"),
-            });
-        }
-        print(
-            s,
-            json!(values),
-            table(
-                &[
-                    "#Index",
-                    "#ClientId",
-                    "#Version",
-                    "#Subscriptions",
-                    "#Queues",
-                ],
-                &rows,
-            ),
-        );
-        return Ok(());
+        cmd.set_ext("clientId", &c.client_id);
+        cmd.set_ext("jstackEnable", jstack);
+        let r = s.expect_ok(addr, cmd)?;
+        let info =
+            crate::protocol::object_keyed::parse_lenient(r.body.as_deref().unwrap_or(b"{}"))?;
+        let count = |k: &str| match &info[k] {
+            Value::Object(m) => m.len(),
+            Value::Array(a) => a.len(),
+            _ => 0,
+        };
+        rows.push(vec![
+            format!("{:03}", i + 1),
+            c.client_id.clone(),
+            c.version.to_string(),
+            count("subscriptionSet").to_string(),
+            count("mqTable").to_string(),
+        ]);
+        values.push(json!({"clientId": c.client_id, "version": c.version, "runningInfo": info}));
     }
-    Err(format!("no consumer of group {group} is connected"))
+    if rows.is_empty() {
+        return Err(match only {
+            Some(id) => format!("client {id} is not a connected consumer of group {group}"),
+            None => format!("no consumer of group {group} is connected"),
+        });
+    }
+    print(
+        s,
+        json!(values),
+        table(
+            &[
+                "#Index",
+                "#ClientId",
+                "#Version",
+                "#Subscriptions",
+                "#Queues",
+            ],
+            &rows,
+        ),
+    );
+    Ok(())
 }
 
 fn send_message(

@@ -139,6 +139,8 @@ pub struct BrokerConfig {
     /// Serve SQL92 subscriptions (`enablePropertyFilter`; on by default
     /// here, unlike Java, because it costs nothing unless used).
     pub enable_property_filter: bool,
+    /// Keys UPDATE_BROKER_CONFIG changed, as `UPDATES_FILE` holds them.
+    pub hot_updates: BTreeMap<String, String>,
 }
 
 /// Keys UPDATE_BROKER_CONFIG may change on a running broker: each is read
@@ -295,6 +297,7 @@ impl BrokerConfig {
             transaction_check_max: 15,
             reject_transaction_message: false,
             enable_property_filter: true,
+            hot_updates: BTreeMap::new(),
         }
     }
 
@@ -415,7 +418,19 @@ impl BrokerConfig {
         let mut next = self.clone();
         next.apply_properties(props).map_err(|e| (false, e))?;
         next.validate().map_err(|e| (false, e))?;
+        next.hot_updates
+            .extend(props.iter().map(|(k, v)| (k.clone(), v.trim().to_string())));
         Ok(next)
+    }
+
+    /// The text of `UPDATES_FILE` for `hot_updates`.
+    pub fn hot_updates_file(&self) -> Vec<u8> {
+        let mut text =
+            String::from("# Set by UPDATE_BROKER_CONFIG; applied over broker.conf at start.\n");
+        for (k, v) in &self.hot_updates {
+            text.push_str(&format!("{k}={v}\n"));
+        }
+        text.into_bytes()
     }
 
     /// Applies the hot updates an earlier run persisted. They were

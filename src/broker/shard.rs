@@ -39,6 +39,8 @@ pub struct Shard {
     pub shards: usize,
     /// Replaced whole by UPDATE_BROKER_CONFIG (`ShardMsg::Config`).
     cfg: RefCell<Arc<BrokerConfig>>,
+    /// Shard 0: an UPDATE_BROKER_CONFIG is being persisted.
+    pub config_updating: Cell<bool>,
     pub store: Rc<ShardStore>,
     mesh: Vec<flume::Sender<ShardMsg>>,
     meta: RefCell<Arc<MetaSnapshot>>,
@@ -112,6 +114,7 @@ impl Shard {
             id,
             shards,
             cfg: RefCell::new(cfg),
+            config_updating: Cell::new(false),
             store,
             mesh,
             meta: RefCell::new(meta),

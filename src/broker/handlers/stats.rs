@@ -11,11 +11,10 @@
 //! it, which every client obeys, and until then the group's own commits of
 //! that queue do not overwrite it.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::broker::config::{parse_properties, BrokerConfig, UPDATES_FILE};
+use crate::broker::config::{parse_properties, UPDATES_FILE};
 use crate::broker::mesh::{ReqCtx, ShardMsg};
 use crate::broker::shard::{response, Shard};
 use crate::protocol::message_queue::MessageQueue;
@@ -476,6 +475,20 @@ impl Shard {
     /// UPDATE_BROKER_CONFIG (25), on shard 0: check, persist, then hand the
     /// new configuration to every shard.
     pub async fn handle_update_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
+        // One at a time: each builds on the configuration the last one made.
+        if self.config_updating.replace(true) {
+            return response(
+                cmd,
+                rs::SYSTEM_ERROR,
+                "another broker config update is in progress; try again".to_string(),
+            );
+        }
+        let reply = self.update_config(cmd).await;
+        self.config_updating.set(false);
+        reply
+    }
+
+    async fn update_config(&self, cmd: &RemotingCommand) -> RemotingCommand {
         let text = String::from_utf8_lossy(cmd.body.as_deref().unwrap_or(b"")).into_owned();
         let props = parse_properties(&text);
         let next = match self.cfg().with_hot_update(&props) {
@@ -483,7 +496,11 @@ impl Shard {
             Err((true, why)) => return response(cmd, rs::NO_PERMISSION, why),
             Err((false, why)) => return response(cmd, rs::SYSTEM_ERROR, why),
         };
-        if let Err(e) = persist_updates(&next, &props) {
+        let written = crate::broker::file_writer::global()
+            .write(&next.store_dir.join(UPDATES_FILE), next.hot_updates_file())
+            .done()
+            .await;
+        if let Err(e) = written {
             return response(cmd, rs::SYSTEM_ERROR, e);
         }
         for (i, tx) in self.shard_senders().iter().enumerate() {
@@ -572,32 +589,4 @@ impl Shard {
 
 fn rows_body(rows: &[Row]) -> Result<Vec<u8>, String> {
     serde_json::to_vec(rows).map_err(|e| e.to_string())
-}
-
-/// Merges `props` into the updates file, atomically and durably.
-fn persist_updates(cfg: &BrokerConfig, props: &BTreeMap<String, String>) -> Result<(), String> {
-    use std::io::Write;
-    let path = cfg.store_dir.join(UPDATES_FILE);
-    let mut all = match std::fs::read_to_string(&path) {
-        Ok(t) => parse_properties(&t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(e) => return Err(format!("reading {}: {e}", path.display())),
-    };
-    all.extend(props.iter().map(|(k, v)| (k.clone(), v.trim().to_string())));
-    let mut text =
-        String::from("# Set by UPDATE_BROKER_CONFIG; applied over broker.conf at start.\n");
-    for (k, v) in &all {
-        text.push_str(&format!("{k}={v}\n"));
-    }
-    let dir = path.parent().unwrap_or(&cfg.store_dir);
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| format!("writing {}: {e}", path.display()))
 }

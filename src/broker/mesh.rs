@@ -60,7 +60,7 @@ pub enum ShardMsg {
     AskConn {
         conn_id: u64,
         cmd: RemotingCommand,
-        reply: flume::Sender<Result<RemotingCommand, String>>,
+        reply: flume::Sender<Result<RemotingCommand, super::shard::AskFailed>>,
     },
     /// A connection closed on some shard (to shard 0: drop its registrations).
     ConnClosed { conn_id: u64 },

@@ -30,6 +30,28 @@ use crate::remoting::RemotingCommand;
 /// A forwarded request not answered within this long fails with
 /// SYSTEM_ERROR. Longer than the longest pull hold plus slack.
 pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(40);
+/// Why a request the broker sent a client got no answer.
+#[derive(Debug)]
+pub enum AskFailed {
+    /// The connection, or the shard holding it, is gone.
+    Unreachable(String),
+    /// Sent, and not answered within `ASK_CLIENT_TIMEOUT`.
+    Timeout,
+}
+
+impl std::fmt::Display for AskFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskFailed::Unreachable(why) => f.write_str(why),
+            AskFailed::Timeout => write!(
+                f,
+                "the client did not answer in {}s",
+                ASK_CLIENT_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
 /// How long a client may take to answer a request the broker relays to it
 /// (Java's default for GET_CONSUMER_RUNNING_INFO).
 pub const ASK_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -472,29 +494,25 @@ impl Shard {
         &self,
         conn_id: u64,
         mut cmd: RemotingCommand,
-    ) -> Result<RemotingCommand, String> {
+    ) -> Result<RemotingCommand, AskFailed> {
+        let closed = || AskFailed::Unreachable("the client's connection is closed".into());
         let conn = self
             .conns
             .borrow()
             .get(&conn_id)
             .and_then(Weak::upgrade)
-            .ok_or("the client's connection is closed")?;
+            .ok_or_else(closed)?;
         let opaque = self.next_opaque.get();
         self.next_opaque.set(opaque.wrapping_add(1) & i32::MAX);
         cmd.opaque = opaque;
-        let rx = conn
-            .request(cmd)
-            .ok_or("the client's connection is closed")?;
+        let rx = conn.request(cmd).ok_or_else(closed)?;
         let answer =
             glommio::timer::timeout(ASK_CLIENT_TIMEOUT, async { Ok(rx.recv_async().await) }).await;
         conn.forget(opaque);
         match answer {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(_)) => Err("the client's connection is closed".into()),
-            Err(_) => Err(format!(
-                "the client did not answer in {}s",
-                ASK_CLIENT_TIMEOUT.as_secs()
-            )),
+            Ok(Err(_)) => Err(closed()),
+            Err(_) => Err(AskFailed::Timeout),
         }
     }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::broker::config::{parse_properties, UPDATES_FILE};
 use crate::broker::mesh::{ReqCtx, ShardMsg};
-use crate::broker::shard::{response, Shard};
+use crate::broker::shard::{response, AskFailed, Shard};
 use crate::protocol::message_queue::MessageQueue;
 use crate::protocol::object_keyed::{
     encode_consume_stats, encode_reset_offset_body, encode_topic_stats, OffsetWrapper, TopicOffset,
@@ -565,8 +565,11 @@ impl Shard {
                 Some(s) if s.send_async(msg).await.is_ok() => rx
                     .recv_async()
                     .await
-                    .unwrap_or_else(|_| Err("shard stopped".into())),
-                _ => Err(format!("shard {} is not running", member.conn_shard)),
+                    .unwrap_or_else(|_| Err(AskFailed::Unreachable("shard stopped".into()))),
+                _ => Err(AskFailed::Unreachable(format!(
+                    "shard {} is not running",
+                    member.conn_shard
+                ))),
             }
         };
         match answer {
@@ -575,10 +578,10 @@ impl Shard {
                 out.body = r.body;
                 out
             }
-            Err(why) if why.contains("did not answer") => {
-                response(cmd, rs::CONSUME_MSG_TIMEOUT, why)
+            Err(why @ AskFailed::Timeout) => {
+                response(cmd, rs::CONSUME_MSG_TIMEOUT, why.to_string())
             }
-            Err(why) => response(
+            Err(why @ AskFailed::Unreachable(_)) => response(
                 cmd,
                 rs::SYSTEM_ERROR,
                 format!("The Consumer <{group}> <{client}> not online: {why}"),

@@ -79,8 +79,6 @@ pub struct Response {
     pub status: &'static str,
     pub content_type: &'static str,
     pub body: Vec<u8>,
-    /// Extra header lines, each ending in CRLF.
-    pub extra_headers: &'static str,
 }
 
 impl Response {
@@ -89,7 +87,6 @@ impl Response {
             status,
             content_type,
             body: body.into(),
-            extra_headers: "",
         }
     }
 
@@ -184,11 +181,10 @@ async fn answer<P: Pages>(mut stream: TcpStream, pages: &Rc<P>) {
         Ok(Ok(req)) => route(req, pages).await,
     };
     let head = format!(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n{}Connection: close\r\n\r\n",
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
         response.status,
         response.content_type,
         response.body.len(),
-        response.extra_headers,
     );
     let _ = stream.write_all(head.as_bytes()).await;
     let _ = stream.write_all(&response.body).await;

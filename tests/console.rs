@@ -569,19 +569,17 @@ fn console_pages_in_headless_chromium() {
     b.screenshot("groups");
     b.open(&format!("{base}/#group?g=ConsoleGroup"));
     b.wait_text("#group-queues", "ConsoleTopic");
+    let progress = [
+        "consumerProgress",
+        "-g",
+        "ConsoleGroup",
+        "-t",
+        "ConsoleTopic",
+    ];
     b.type_into("#reset-offset-raw", "0");
     b.click("#reset-offset button");
     b.wait_text("#status", "wrong or missing admin password");
-    let lag = admin(
-        &ns,
-        &[
-            "consumerProgress",
-            "-g",
-            "ConsoleGroup",
-            "-t",
-            "ConsoleTopic",
-        ],
-    );
+    let lag = admin(&ns, &progress);
     assert_eq!(
         lag["diffTotal"], 0,
         "a refused reset changed nothing: {lag}"
@@ -589,16 +587,7 @@ fn console_pages_in_headless_chromium() {
     b.type_into("#admin-password", PASSWORD);
     b.click("#reset-offset button");
     b.wait_text("#status", "reset 2 queues of ConsoleTopic");
-    let lag = admin(
-        &ns,
-        &[
-            "consumerProgress",
-            "-g",
-            "ConsoleGroup",
-            "-t",
-            "ConsoleTopic",
-        ],
-    );
+    let lag = admin(&ns, &progress);
     assert_eq!(lag["diffTotal"], 3, "the reset moved the group back: {lag}");
     b.wait_text("#page", "lag 3 messages in 2 queues");
     b.wait_text("#group-connections", "console-client@1");

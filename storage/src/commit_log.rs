@@ -114,6 +114,9 @@ pub(crate) struct CommitLog {
     written: Cell<u64>,
     /// Durable end of the log: every byte below it is written and synced.
     flushed: Watermark,
+    /// End of what has been appended (the write position), for replication
+    /// streams that wait for new bytes.
+    appended: Watermark,
     /// Segments written since their last fdatasync.
     unsynced: RefCell<Vec<Rc<Segment>>>,
     last_sync: Cell<Instant>,
@@ -130,6 +133,17 @@ pub(crate) struct CommitLog {
     /// The next segment, asked of the allocator task by a round.
     alloc_next: Cell<Option<u64>>,
     alloc_wanted: Signal,
+}
+
+/// What `read_for_replica` found at an offset.
+#[derive(Debug)]
+pub enum ReplicaRead {
+    /// Log bytes from the offset (empty: nothing there yet).
+    Bytes(Bytes),
+    /// Below the log's start: retention deleted it.
+    Gone { min: u64 },
+    /// Past the log's end.
+    Ahead { end: u64 },
 }
 
 /// Where a batch landed.
@@ -194,6 +208,7 @@ impl CommitLog {
             }),
             written: Cell::new(min_offset),
             flushed: Watermark::new(min_offset),
+            appended: Watermark::new(min_offset),
             unsynced: RefCell::new(Vec::new()),
             last_sync: Cell::new(Instant::now()),
             kick: Signal::default(),
@@ -292,19 +307,7 @@ impl CommitLog {
         Self::check_writable(st, self.written.get(), self.cfg.write_buffer_bytes)?;
         let seg_end = self.segment_start(st.write_pos) + self.cfg.segment_bytes;
         if st.write_pos + total + BLANK_HEADER_BYTES as u64 > seg_end {
-            let remaining = seg_end - st.write_pos;
-            Self::reserve(&mut st.current, BLANK_HEADER_BYTES);
-            record::encode_blank_header(&mut st.current, remaining as usize);
-            let at = st.write_pos;
-            st.cache.push(at, st.current.split().freeze());
-            let mut pos = at + BLANK_HEADER_BYTES as u64;
-            while pos < seg_end {
-                let n = ((seg_end - pos) as usize).min(ZEROS.len());
-                st.cache.push(pos, Bytes::from_static(&ZEROS[..n]));
-                pos += n as u64;
-            }
-            st.write_pos = seg_end;
-            st.boundaries.push_back(seg_end);
+            Self::close_segment(st, seg_end);
         }
         let first = st.write_pos;
         Self::reserve(&mut st.current, total as usize);
@@ -324,6 +327,7 @@ impl CommitLog {
         st.write_pos = pos;
         st.boundaries.push_back(pos);
         drop(guard);
+        self.appended.advance(pos);
         // Every append is written promptly, synced or not: under
         // ASYNC_FLUSH a process crash must lose at most the round in flight
         // (the bytes are then in the file, only the fdatasync waits for the
@@ -331,6 +335,97 @@ impl CommitLog {
         // flusher takes whatever queued up while it was busy as one round.
         self.kick.raise();
         Ok(BatchPlacement { first, end: pos })
+    }
+
+    /// Ends the segment at the write position with a blank marker: header
+    /// plus shared zeros up to `seg_end`.
+    fn close_segment(st: &mut LogState, seg_end: u64) {
+        let remaining = seg_end - st.write_pos;
+        Self::reserve(&mut st.current, BLANK_HEADER_BYTES);
+        record::encode_blank_header(&mut st.current, remaining as usize);
+        let at = st.write_pos;
+        st.cache.push(at, st.current.split().freeze());
+        let mut pos = at + BLANK_HEADER_BYTES as u64;
+        while pos < seg_end {
+            let n = ((seg_end - pos) as usize).min(ZEROS.len());
+            st.cache.push(pos, Bytes::from_static(&ZEROS[..n]));
+            pos += n as u64;
+        }
+        st.write_pos = seg_end;
+        st.boundaries.push_back(seg_end);
+    }
+
+    /// Replication (slave side): files `run`, whole records the caller has
+    /// checked, at `at` (the write position) as one cache piece; or, with
+    /// `run` empty, closes the segment with a blank marker as the master's
+    /// log did there. Nothing is re-encoded: the bytes and offsets are the
+    /// master's.
+    pub(crate) fn append_replicated(&self, at: u64, run: Bytes) -> Result<u64> {
+        let mut guard = self.state.borrow_mut();
+        let st = &mut *guard;
+        Self::check_writable(st, self.written.get(), self.cfg.write_buffer_bytes)?;
+        if at != st.write_pos {
+            return Err(StoreError::IllegalMessage(format!(
+                "replicated bytes at {at} do not continue the log at {}",
+                st.write_pos
+            )));
+        }
+        let seg_end = self.segment_start(at) + self.cfg.segment_bytes;
+        if run.is_empty() {
+            Self::close_segment(st, seg_end);
+        } else {
+            if at + run.len() as u64 > seg_end {
+                return Err(StoreError::IllegalMessage(format!(
+                    "replicated records at {at} run past the segment end {seg_end}"
+                )));
+            }
+            let end = at + run.len() as u64;
+            st.cache.push(at, run);
+            st.write_pos = end;
+            st.boundaries.push_back(end);
+        }
+        let end = st.write_pos;
+        drop(guard);
+        self.appended.advance(end);
+        self.kick.raise();
+        Ok(end)
+    }
+
+    /// Replication (master side): log bytes from `pos` for a slave, at most
+    /// `max`, never across a cache piece or a segment end: a zero-copy slice
+    /// of the tail cache, or a DMA read of bytes already on the device.
+    pub(crate) async fn read_for_replica(&self, pos: u64, max: usize) -> Result<ReplicaRead> {
+        let cold_len = {
+            let st = self.state.borrow();
+            if pos < st.min_offset {
+                return Ok(ReplicaRead::Gone { min: st.min_offset });
+            }
+            if pos > st.write_pos {
+                return Ok(ReplicaRead::Ahead { end: st.write_pos });
+            }
+            if pos == st.write_pos {
+                return Ok(ReplicaRead::Bytes(Bytes::new()));
+            }
+            if pos >= st.cache.start() {
+                let (at, piece) = st.cache.piece_at(pos).expect("pos lies in the cache");
+                let from = (pos - at) as usize;
+                let to = piece.len().min(from + max);
+                return Ok(ReplicaRead::Bytes(piece.slice(from..to)));
+            }
+            let seg_end = self.segment_start(pos) + self.cfg.segment_bytes;
+            (st.cache.start().min(seg_end) - pos).min(max as u64) as usize
+        };
+        match self.read(pos, cold_len).await? {
+            Some(b) => Ok(ReplicaRead::Bytes(b)),
+            None => Ok(ReplicaRead::Gone {
+                min: self.min_offset(),
+            }),
+        }
+    }
+
+    /// Waits until the log grows past `pos` or `deadline` passes.
+    pub(crate) async fn wait_appended(&self, pos: u64, deadline: Instant) -> bool {
+        self.appended.wait_for(pos + 1, deadline).await.is_ok()
     }
 
     fn reserve(current: &mut BytesMut, n: usize) {
@@ -922,6 +1017,7 @@ impl CommitLog {
         drop(st);
         self.written.set(end);
         self.flushed.reset(end);
+        self.appended.reset(end);
         Ok(())
     }
 

@@ -20,10 +20,11 @@ pub mod record;
 mod recovery;
 mod retention;
 mod store;
-mod sync;
+pub mod sync;
 mod tail_cache;
 
 pub use checkpoint::Checkpoint;
+pub use commit_log::ReplicaRead;
 pub use config::{Durability, StoreConfig};
 pub use consume_queue::CqUnit;
 pub use env::{Environment, IoOp, SystemEnvironment};
@@ -31,6 +32,7 @@ pub use error::{Result, StoreError};
 pub use record::{MessageDraft, RecordView};
 pub use recovery::RecoveryReport;
 pub use store::{Appended, QueueRead, ReadStatus, RecordFilter, ShardStore, StoreStats};
+pub use sync::{WaitError, Watermark};
 
 /// Bits of a global physical offset that hold the in-shard offset.
 pub const SHARD_OFFSET_BITS: u32 = 56;

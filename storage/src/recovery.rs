@@ -30,7 +30,7 @@ pub struct RecoveryReport {
     pub lost_synced_bytes: u64,
 }
 
-enum Step<'a> {
+pub(crate) enum Step<'a> {
     /// A valid record, already parsed.
     Record(RecordView<'a>),
     /// Jump to the next segment.
@@ -39,7 +39,12 @@ enum Step<'a> {
     Corrupt(String),
 }
 
-fn validate(buf: &[u8], expect_phys: i64, max_record: usize, crc_required: bool) -> Step<'_> {
+pub(crate) fn validate(
+    buf: &[u8],
+    expect_phys: i64,
+    max_record: usize,
+    crc_required: bool,
+) -> Step<'_> {
     let size = match record::head(buf) {
         Ok(Head::Empty) => return Step::End,
         Ok(Head::Blank(_)) => return Step::Blank,

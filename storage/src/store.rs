@@ -361,6 +361,163 @@ impl ShardStore {
         Ok(appended)
     }
 
+    /// In-shard end of the log: where the next append lands.
+    pub fn log_end(&self) -> u64 {
+        self.log.write_pos()
+    }
+
+    /// In-shard start of the live log.
+    pub fn log_start(&self) -> u64 {
+        self.log.min_offset()
+    }
+
+    /// In-shard end of what is synced to the device.
+    pub fn log_flushed(&self) -> u64 {
+        self.log.flushed()
+    }
+
+    /// Replication (master side): the log's bytes from in-shard `pos` for
+    /// a slave (see `CommitLog::read_for_replica`).
+    pub async fn read_for_replica(&self, pos: u64, max: usize) -> Result<crate::ReplicaRead> {
+        self.log.read_for_replica(pos, max).await
+    }
+
+    /// Waits up to `timeout` for the log to grow past in-shard `pos`.
+    pub async fn wait_appended(&self, pos: u64, timeout: Duration) -> bool {
+        if self.log.write_pos() > pos {
+            return true;
+        }
+        glommio::timer::timeout(timeout, async {
+            Ok(self.log.wait_appended(pos, far_future()).await)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Replication (slave side): appends the whole records at the front of
+    /// `buf`, the master's log bytes from in-shard `at` (this log's end),
+    /// at the same offsets, and dispatches their consume-queue units and
+    /// index keys as recovery would. Every record is checked as recovery
+    /// checks it; a blank end-of-segment marker closes the segment here
+    /// too. Consumed bytes are split off `buf`; a trailing partial record
+    /// stays for the next call. After a blank marker the log ends at the
+    /// segment end, past the bytes consumed: the caller drops the master's
+    /// filler up to `log_end()`. `on_queue` hears each queue that grew.
+    pub fn append_replicated(
+        &self,
+        at: u64,
+        buf: &mut bytes::BytesMut,
+        on_queue: &mut dyn FnMut(&str, i32),
+    ) -> Result<usize> {
+        if self.stopping.get() {
+            return Err(StoreError::ShuttingDown);
+        }
+        let max_record = self.cfg.max_record_bytes() as usize;
+        let seg_end = self.log.segment_start(at) + self.cfg.segment_bytes;
+        let mut pos = at;
+        let mut n = 0usize;
+        let mut records = 0u64;
+        loop {
+            let rest = &buf[n..];
+            if rest.len() < record::BLANK_HEADER_BYTES {
+                break;
+            }
+            match record::head(rest) {
+                Ok(record::Head::Record(size)) if size <= max_record && rest.len() < size => break,
+                Ok(record::Head::Blank(_)) if n == 0 => {
+                    self.log.append_replicated(at, Bytes::new())?;
+                    let consumed = buf.len().min((seg_end - at) as usize);
+                    let _ = buf.split_to(consumed);
+                    return Ok(consumed);
+                }
+                // A blank after records: file the records first.
+                Ok(record::Head::Blank(_)) => break,
+                _ => {}
+            }
+            let v = match recovery::validate(
+                rest,
+                to_global(self.shard, pos),
+                max_record,
+                self.cfg.record_crc,
+            ) {
+                recovery::Step::Record(v) => v,
+                recovery::Step::Corrupt(why) => {
+                    return Err(StoreError::Corruption {
+                        location: format!("replicated record at {pos}"),
+                        reason: why,
+                    })
+                }
+                recovery::Step::End | recovery::Step::Blank => {
+                    return Err(StoreError::Corruption {
+                        location: format!("replicated record at {pos}"),
+                        reason: "zeros where a record should start".into(),
+                    })
+                }
+            };
+            let size = v.total_size();
+            if pos + size as u64 > seg_end {
+                return Err(StoreError::Corruption {
+                    location: format!("replicated record at {pos}"),
+                    reason: format!("runs past the segment end {seg_end}"),
+                });
+            }
+            pos += size as u64;
+            n += size;
+            records += 1;
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        // Filed first, so a refusal (a full write buffer) changes nothing.
+        let run = buf.split_to(n).freeze();
+        if let Err(e) = self.log.append_replicated(at, run.clone()) {
+            let mut back = bytes::BytesMut::with_capacity(run.len() + buf.len());
+            back.extend_from_slice(&run);
+            back.extend_from_slice(buf);
+            *buf = back;
+            return Err(e);
+        }
+        let mut pos = at;
+        let mut i = 0usize;
+        while i < run.len() {
+            let v = RecordView::parse(&run[i..]).expect("checked above");
+            let size = v.total_size();
+            let phys = to_global(self.shard, pos);
+            let topic = std::str::from_utf8(v.topic()).unwrap_or_default();
+            let q = self.queue_or_create(topic, v.queue_id())?;
+            let qo = v.queue_offset() as u64;
+            if qo >= q.max() {
+                q.pad_to(qo);
+                q.push(CqUnit {
+                    phys,
+                    size: size as i32,
+                    tags_code: v.tags_code(),
+                });
+                on_queue(topic, v.queue_id());
+            } else {
+                tracing::warn!(
+                    shard = self.shard,
+                    topic,
+                    queue = v.queue_id(),
+                    "replicated record repeats queue offset {qo} (queue is at {})",
+                    q.max()
+                );
+            }
+            self.index.add(
+                v.topic(),
+                properties::index_keys(v.properties()),
+                phys,
+                to_global(self.shard, pos + size as u64),
+                v.store_timestamp_ms(),
+            );
+            pos += size as u64;
+            i += size;
+        }
+        self.appended_records
+            .set(self.appended_records.get() + records);
+        Ok(n)
+    }
+
     pub fn min_offset(&self, topic: &str, queue_id: i32) -> u64 {
         self.queue(topic, queue_id).map_or(0, |q| q.min())
     }

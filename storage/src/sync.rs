@@ -13,7 +13,7 @@ use std::time::Instant;
 /// reason. Deadlines are enforced by whoever calls `expire` periodically,
 /// so a waiting append costs no timer of its own.
 #[derive(Default)]
-pub(crate) struct Watermark {
+pub struct Watermark {
     value: Cell<u64>,
     failed: RefCell<Option<String>>,
     waiters: RefCell<Vec<Waiter>>,
@@ -26,31 +26,31 @@ struct Waiter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum WaitError {
+pub enum WaitError {
     Failed(String),
     TimedOut,
 }
 
 impl Watermark {
-    pub(crate) fn new(value: u64) -> Self {
+    pub fn new(value: u64) -> Self {
         Watermark {
             value: Cell::new(value),
             ..Default::default()
         }
     }
 
-    pub(crate) fn get(&self) -> u64 {
+    pub fn get(&self) -> u64 {
         self.value.get()
     }
 
-    pub(crate) fn advance(&self, to: u64) {
+    pub fn advance(&self, to: u64) {
         debug_assert!(to >= self.value.get(), "watermark moved backwards");
         self.value.set(to);
         self.wake_where(|w| w.target <= to);
     }
 
     /// Wakes waiters whose deadline has passed; they return `TimedOut`.
-    pub(crate) fn expire(&self, now: Instant) {
+    pub fn expire(&self, now: Instant) {
         self.wake_where(|w| w.deadline <= now);
     }
 
@@ -72,22 +72,22 @@ impl Watermark {
     }
 
     /// Sets the value without waking anyone (recovery, before any waiter exists).
-    pub(crate) fn reset(&self, to: u64) {
+    pub fn reset(&self, to: u64) {
         self.value.set(to);
     }
 
-    pub(crate) fn fail(&self, why: String) {
+    pub fn fail(&self, why: String) {
         *self.failed.borrow_mut() = Some(why);
         self.wake_where(|_| true);
     }
 
     /// True while some task waits for a value above the current one.
-    pub(crate) fn has_waiters(&self) -> bool {
+    pub fn has_waiters(&self) -> bool {
         let v = self.value.get();
         self.waiters.borrow().iter().any(|w| w.target > v)
     }
 
-    pub(crate) fn wait_for(&self, target: u64, deadline: Instant) -> WaitFor<'_> {
+    pub fn wait_for(&self, target: u64, deadline: Instant) -> WaitFor<'_> {
         WaitFor {
             mark: self,
             target,
@@ -96,7 +96,7 @@ impl Watermark {
     }
 }
 
-pub(crate) struct WaitFor<'a> {
+pub struct WaitFor<'a> {
     mark: &'a Watermark,
     target: u64,
     deadline: Instant,
@@ -128,30 +128,30 @@ impl Future for WaitFor<'_> {
 
 /// A level-triggered wake-up for one waiting task (the flusher).
 #[derive(Default)]
-pub(crate) struct Signal {
+pub struct Signal {
     raised: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
 impl Signal {
-    pub(crate) fn raise(&self) {
+    pub fn raise(&self) {
         self.raised.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();
         }
     }
 
-    pub(crate) fn wait(&self) -> SignalWait<'_> {
+    pub fn wait(&self) -> SignalWait<'_> {
         SignalWait { signal: self }
     }
 
     /// Consumes a raise that has already happened, without waiting.
-    pub(crate) fn take(&self) -> bool {
+    pub fn take(&self) -> bool {
         self.raised.replace(false)
     }
 }
 
-pub(crate) struct SignalWait<'a> {
+pub struct SignalWait<'a> {
     signal: &'a Signal,
 }
 

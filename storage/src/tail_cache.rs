@@ -57,6 +57,13 @@ impl TailCache {
         Some(self.pieces.partition_point(|(s, _)| *s <= at) - 1)
     }
 
+    /// The piece holding `at`, with its start.
+    pub(crate) fn piece_at(&self, at: u64) -> Option<(u64, Bytes)> {
+        let i = self.piece_index(at)?;
+        let (s, b) = &self.pieces[i];
+        Some((*s, b.clone()))
+    }
+
     /// `len` bytes at `at` when they lie in one piece: a zero-copy slice.
     pub(crate) fn get(&self, at: u64, len: usize) -> Option<Bytes> {
         let i = self.piece_index(at)?;

@@ -1,0 +1,208 @@
+//! Slave-side appends of a master's log bytes: the bytes arrive in pieces
+//! of any size (records cut anywhere, blank markers, cold and cached
+//! ranges), land at the master's offsets, rebuild the same queues and
+//! index, survive a restart, and bad bytes are refused without a trace.
+
+mod common;
+
+use std::rc::Rc;
+
+use bytes::BytesMut;
+use common::*;
+use rocketcore_storage::{
+    Durability, ReadStatus, ReplicaRead, ShardStore, StoreError, SystemEnvironment,
+};
+
+/// Copies everything the master has into the slave, `chunk` bytes at a
+/// time, through the same calls the HA stream makes.
+async fn replicate(master: &ShardStore, slave: &ShardStore, chunk: usize) -> u64 {
+    let mut pending = BytesMut::new();
+    let mut stream_pos = slave.log_end();
+    let mut woken = 0u64;
+    loop {
+        let bytes = match master.read_for_replica(stream_pos, chunk).await.unwrap() {
+            ReplicaRead::Bytes(b) => b,
+            other => panic!("unexpected {other:?}"),
+        };
+        if bytes.is_empty() {
+            break;
+        }
+        stream_pos += bytes.len() as u64;
+        pending.extend_from_slice(&bytes);
+        loop {
+            let local = slave.log_end();
+            let pend_at = stream_pos - pending.len() as u64;
+            if pend_at < local {
+                let skip = ((local - pend_at) as usize).min(pending.len());
+                let _ = pending.split_to(skip);
+            }
+            if pending.is_empty() {
+                break;
+            }
+            let at = stream_pos - pending.len() as u64;
+            let n = match slave.append_replicated(at, &mut pending, &mut |_, _| woken += 1) {
+                Ok(n) => n,
+                // A full write buffer: the HA client waits for the flusher.
+                Err(StoreError::Busy { .. }) => {
+                    slave.flush().await.unwrap();
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            };
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    assert!(pending.is_empty(), "{} bytes left over", pending.len());
+    woken
+}
+
+async fn fill(store: &ShardStore, n: u64) {
+    for i in 0..n {
+        let b = body_for(i);
+        let p = props_for(i);
+        let topic = if i % 3 == 0 { "RepA" } else { "RepB" };
+        let drafts: Vec<_> = (0..(1 + i % 4)).map(|_| draft(&b, &p)).collect();
+        store
+            .append(topic, (i % 2) as i32, &drafts, Durability::Buffered)
+            .await
+            .unwrap();
+        if i % 100 == 99 {
+            store.flush().await.unwrap();
+        }
+    }
+}
+
+async fn same_queues(master: &ShardStore, slave: &ShardStore) {
+    for topic in ["RepA", "RepB"] {
+        for q in 0..2 {
+            assert_eq!(master.max_offset(topic, q), slave.max_offset(topic, q));
+            let a = master
+                .read_queue(topic, q, 0, 10_000, 64 << 20, None)
+                .await
+                .unwrap();
+            let b = slave
+                .read_queue(topic, q, 0, 10_000, 64 << 20, None)
+                .await
+                .unwrap();
+            assert_eq!(a.status, ReadStatus::Found);
+            assert_eq!(a.messages, b.messages, "{topic}/{q}");
+        }
+    }
+}
+
+#[test]
+fn a_slave_rebuilds_the_masters_log_from_pieces_of_any_size() {
+    let mdir = store_dir("rep-master");
+    let sdir = store_dir("rep-slave");
+    let mcfg = small_config(mdir.path());
+    let scfg = small_config(sdir.path());
+    run(async move {
+        let master = ShardStore::open(mcfg, 1, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        let slave = ShardStore::open(scfg.clone(), 1, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        // Several segments, so blank markers and cold (evicted) ranges are
+        // part of the stream.
+        fill(&master, 1200).await;
+        master.flush().await.unwrap();
+        assert!(master.log_end() > 3 * scfg.segment_bytes);
+        let woken = replicate(&master, &slave, 777).await;
+        assert!(woken > 0);
+        assert_eq!(master.log_end(), slave.log_end());
+        same_queues(&master, &slave).await;
+        // Keys are indexed on the slave too.
+        let by_key = slave
+            .query_by_key("RepB", "key-1", 10, 0, i64::MAX)
+            .await
+            .unwrap();
+        assert!(!by_key.is_empty());
+        // More appends continue the stream with larger pieces.
+        fill(&master, 50).await;
+        replicate(&master, &slave, 1 << 20).await;
+        same_queues(&master, &slave).await;
+        slave.shutdown().await.unwrap();
+        // A restart recovers exactly the replicated log.
+        let slave = ShardStore::open(scfg, 1, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        assert_eq!(master.log_end(), slave.log_end());
+        same_queues(&master, &slave).await;
+        slave.shutdown().await.unwrap();
+        master.shutdown().await.unwrap();
+    });
+}
+
+#[test]
+fn bad_replicated_bytes_are_refused_and_change_nothing() {
+    let mdir = store_dir("rep-bad-master");
+    let sdir = store_dir("rep-bad-slave");
+    let mcfg = small_config(mdir.path());
+    let scfg = small_config(sdir.path());
+    run(async move {
+        let master = ShardStore::open(mcfg, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        let slave = ShardStore::open(scfg, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        fill(&master, 5).await;
+        let mut good = BytesMut::new();
+        while let ReplicaRead::Bytes(b) = master
+            .read_for_replica(good.len() as u64, 1 << 20)
+            .await
+            .unwrap()
+        {
+            if b.is_empty() {
+                break;
+            }
+            good.extend_from_slice(&b);
+        }
+        let good = good.freeze();
+        // A flipped bit in the second record.
+        let first = rocketcore_storage::RecordView::parse(&good)
+            .unwrap()
+            .total_size();
+        let mut bad = BytesMut::from(&good[..]);
+        bad[first + 40] ^= 0x10;
+        let err = slave
+            .append_replicated(0, &mut bad, &mut |_, _| {})
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Corruption { .. }), "{err}");
+        assert_eq!(slave.log_end(), 0);
+        assert_eq!(slave.max_offset("RepA", 0), 0);
+        // Bytes for the wrong place.
+        let mut elsewhere = BytesMut::from(&good[..]);
+        assert!(slave
+            .append_replicated(64, &mut elsewhere, &mut |_, _| {})
+            .is_err());
+        // Garbage.
+        let mut junk = BytesMut::from(&[0xABu8; 300][..]);
+        assert!(slave
+            .append_replicated(0, &mut junk, &mut |_, _| {})
+            .is_err());
+        let mut zeros = BytesMut::from(&[0u8; 300][..]);
+        assert!(slave
+            .append_replicated(0, &mut zeros, &mut |_, _| {})
+            .is_err());
+        assert_eq!(slave.log_end(), 0);
+        // A master offset past the slave's end, or below the master's start.
+        assert!(matches!(
+            master
+                .read_for_replica(master.log_end() + 1, 10)
+                .await
+                .unwrap(),
+            ReplicaRead::Ahead { .. }
+        ));
+        // The good bytes still go in afterwards.
+        let mut ok = BytesMut::from(&good[..]);
+        let n = slave.append_replicated(0, &mut ok, &mut |_, _| {}).unwrap();
+        assert_eq!(n, good.len());
+        assert_eq!(slave.log_end(), master.log_end());
+        slave.shutdown().await.unwrap();
+        master.shutdown().await.unwrap();
+    });
+}

@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{free_ports, tail_of_file, Server};
+use common::{free_ports, registered_ids, tail_of_file, wait_for, ReplicaSet, Server};
 
 /// The wheel that carries the official C++ client library.
 const CLIENT_REQUIREMENT: &str = "rocketmq==0.4.4";
@@ -202,6 +202,69 @@ fn cpp_client_acl_session_credentials() {
             r#"innerClientAuthenticationCredentials={"accessKey":"cppadmin01","secretKey":"cpp-admin-secret"}"#,
         ],
     );
+}
+
+/// A SYNC_MASTER and its slave, each its own process: the C++ client's
+/// acknowledged sends and committed offsets are all on the slave when the
+/// master is killed (`failover_to_slave.py` says how).
+#[test]
+fn cpp_client_sync_master_failover_to_slave() {
+    let _shared = ALONE.read().unwrap_or_else(|e| e.into_inner());
+    let python = venv_python();
+    let work = WorkDir::new("failover_to_slave");
+    let set = ReplicaSet::start(&work.store(), "SYNC_MASTER", &[], &[]);
+    assert!(
+        wait_for(Duration::from_secs(20), || registered_ids(
+            set.ns.namesrv,
+            "broker-a"
+        ) == [0, 1]),
+        "master and slave never both registered\n{}",
+        set.describe()
+    );
+    set.wait_in_sync(Duration::from_secs(20));
+    let handoff = work.root.join("handoff");
+    fs::create_dir_all(&handoff).unwrap();
+    let limit = Duration::from_secs(60);
+    let (pid, ns) = (set.master.pid() as i32, set.ns.namesrv);
+    let watcher = {
+        let handoff = handoff.clone();
+        thread::spawn(move || {
+            if !wait_for(limit, || handoff.join("ready").exists()) {
+                return "the script never asked for the kill".to_string();
+            }
+            // SAFETY: kill(2) on our own child's pid; the ReplicaSet reaps it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // The name server drops the master when its connection closes.
+            if !wait_for(Duration::from_secs(20), || {
+                registered_ids(ns, "broker-a") == [1]
+            }) {
+                return "the name server kept the killed master".to_string();
+            }
+            fs::write(handoff.join("killed"), b"").unwrap();
+            String::new()
+        })
+    };
+    let outcome = run_script(
+        &python,
+        "failover_to_slave.py",
+        &ns.to_string(),
+        None,
+        &work,
+        limit,
+    );
+    let watched = watcher.join().unwrap();
+    if !outcome.status.success() || !watched.is_empty() {
+        panic!(
+            "{watched}\n{}\n{}",
+            outcome.report(&work, None),
+            set.describe()
+        );
+    }
+    // Shown by the test harness only with --nocapture.
+    let log = work.root.join("failover_to_slave.py.out.log");
+    println!("{}", fs::read_to_string(log).unwrap_or_default());
+    drop(set);
+    work.remove();
 }
 
 /// Scenarios share the machine (read); a test that loads the CPU runs alone

@@ -141,6 +141,8 @@ pub struct BrokerConfig {
     pub enable_property_filter: bool,
     /// Keys UPDATE_BROKER_CONFIG changed, as `UPDATES_FILE` holds them.
     pub hot_updates: BTreeMap<String, String>,
+    /// Role and replication (`brokerRole`, `haListenPort`, `slaveTimeout`, …).
+    pub ha: crate::broker::ha::HaConfig,
 }
 
 /// Keys UPDATE_BROKER_CONFIG may change on a running broker: each is read
@@ -183,7 +185,20 @@ impl BrokerConfig {
             ("brokerClusterName", self.cluster_name.clone()),
             ("brokerName", self.broker_name.clone()),
             ("brokerId", self.broker_id.to_string()),
-            ("brokerRole", "ASYNC_MASTER".to_string()),
+            ("brokerRole", self.ha.role.name().to_string()),
+            (
+                "haListenPort",
+                self.ha.listen(self.listen).port().to_string(),
+            ),
+            ("haSendHeartbeatInterval", self.ha.heartbeat_ms.to_string()),
+            (
+                "haHousekeepingInterval",
+                self.ha.housekeeping_ms.to_string(),
+            ),
+            ("haTransferBatchSize", self.ha.batch_bytes.to_string()),
+            ("haMaxGapNotInSync", self.ha.max_gap_bytes.to_string()),
+            ("slaveTimeout", self.ha.slave_timeout_ms.to_string()),
+            ("slaveReadEnable", self.ha.slave_read_enable.to_string()),
             ("namesrvAddr", namesrv.join(";")),
             ("listenPort", self.listen.port().to_string()),
             ("brokerIP1", self.advertised.ip().to_string()),
@@ -298,6 +313,7 @@ impl BrokerConfig {
             reject_transaction_message: false,
             enable_property_filter: true,
             hot_updates: BTreeMap::new(),
+            ha: Default::default(),
         }
     }
 
@@ -326,18 +342,32 @@ impl BrokerConfig {
                 "listenPort" => port = Some(v.parse().map_err(|_| bad("not a port"))?),
                 "brokerIP1" => brokerip1 = Some(v.parse().map_err(|_| bad("not an IP address"))?),
                 "storePathRootDir" => self.store_dir = PathBuf::from(v),
-                "flushDiskType" => self.flush_disk_type = parse_flush(v).ok_or_else(|| bad("expected SYNC_FLUSH or ASYNC_FLUSH"))?,
-                "brokerRole" => match v {
-                    "ASYNC_MASTER" | "SYNC_MASTER" => {}
-                    _ => return Err(bad("only ASYNC_MASTER and SYNC_MASTER are supported; replication to slaves is not implemented")),
-                },
-                "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(v).ok_or_else(|| bad("expected true or false"))?,
-                "autoCreateSubscriptionGroup" => {
-                    self.auto_create_subscription_group = parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+                "flushDiskType" => {
+                    self.flush_disk_type =
+                        parse_flush(v).ok_or_else(|| bad("expected SYNC_FLUSH or ASYNC_FLUSH"))?
                 }
-                "defaultTopicQueueNums" => self.default_topic_queue_nums = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected a positive integer"))?,
-                "fileReservedTime" => self.file_reserved_hours = v.parse().map_err(|_| bad("expected hours"))?,
-                "deleteWhen" => self.delete_when = StoreConfig::parse_delete_when(v).ok_or_else(|| bad("expected hours like 04 or 04;16"))?,
+                "autoCreateTopicEnable" => {
+                    self.auto_create_topic_enable =
+                        parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+                }
+                "autoCreateSubscriptionGroup" => {
+                    self.auto_create_subscription_group =
+                        parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+                }
+                "defaultTopicQueueNums" => {
+                    self.default_topic_queue_nums = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("expected a positive integer"))?
+                }
+                "fileReservedTime" => {
+                    self.file_reserved_hours = v.parse().map_err(|_| bad("expected hours"))?
+                }
+                "deleteWhen" => {
+                    self.delete_when = StoreConfig::parse_delete_when(v)
+                        .ok_or_else(|| bad("expected hours like 04 or 04;16"))?
+                }
                 "diskMaxUsedSpaceRatio" => {
                     let pct: f64 = v.parse().map_err(|_| bad("expected a percentage"))?;
                     if !(1.0..=95.0).contains(&pct) {
@@ -359,24 +389,66 @@ impl BrokerConfig {
                     }
                 }
                 "messageDelayLevel" => self.message_delay_level = v.to_string(),
-                "maxMessageSize" => self.max_message_size = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected bytes"))?,
-                "mapedFileSizeCommitLog" | "mappedFileSizeCommitLog" => self.segment_bytes = v.parse().map_err(|_| bad("expected bytes"))?,
-                "flushIntervalCommitLog" => self.flush_interval_ms = v.parse().map_err(|_| bad("expected ms"))?,
-                "syncFlushTimeout" => self.sync_flush_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?,
-                "timerMaxDelaySec" => self.timer_max_delay_sec = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected seconds"))?,
-                "transactionTimeOut" => self.transaction_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?,
-                "transactionCheckInterval" => {
-                    self.transaction_check_interval_ms = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad("expected ms"))?
+                "maxMessageSize" => {
+                    self.max_message_size = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("expected bytes"))?
                 }
-                "transactionCheckMax" => self.transaction_check_max = v.parse().map_err(|_| bad("expected a count"))?,
-                "rejectTransactionMessage" => self.reject_transaction_message = parse_bool(v).ok_or_else(|| bad("expected true or false"))?,
-                "enablePropertyFilter" => self.enable_property_filter = parse_bool(v).ok_or_else(|| bad("expected true or false"))?,
+                "mapedFileSizeCommitLog" | "mappedFileSizeCommitLog" => {
+                    self.segment_bytes = v.parse().map_err(|_| bad("expected bytes"))?
+                }
+                "flushIntervalCommitLog" => {
+                    self.flush_interval_ms = v.parse().map_err(|_| bad("expected ms"))?
+                }
+                "syncFlushTimeout" => {
+                    self.sync_flush_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?
+                }
+                "timerMaxDelaySec" => {
+                    self.timer_max_delay_sec = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("expected seconds"))?
+                }
+                "transactionTimeOut" => {
+                    self.transaction_timeout_ms = v.parse().map_err(|_| bad("expected ms"))?
+                }
+                "transactionCheckInterval" => {
+                    self.transaction_check_interval_ms = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| bad("expected ms"))?
+                }
+                "transactionCheckMax" => {
+                    self.transaction_check_max = v.parse().map_err(|_| bad("expected a count"))?
+                }
+                "rejectTransactionMessage" => {
+                    self.reject_transaction_message =
+                        parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+                }
+                "enablePropertyFilter" => {
+                    self.enable_property_filter =
+                        parse_bool(v).ok_or_else(|| bad("expected true or false"))?
+                }
                 "registerNameServerPeriod" => {
                     let ms: u64 = v.parse().map_err(|_| bad("expected ms"))?;
                     self.register_interval_ms = ms.clamp(10_000, 60_000);
                 }
-                _ if self.metrics.apply_property(k, v).map_err(|e| format!("broker.conf: {e}"))? => {}
-                _ if self.security.apply_property(k, v).map_err(|e| format!("broker.conf: {e}"))? => {}
+                _ if self
+                    .metrics
+                    .apply_property(k, v)
+                    .map_err(|e| format!("broker.conf: {e}"))? => {}
+                _ if self
+                    .ha
+                    .apply_property(k, v)
+                    .map_err(|e| format!("broker.conf: {e}"))? => {}
+                _ if self
+                    .security
+                    .apply_property(k, v)
+                    .map_err(|e| format!("broker.conf: {e}"))? => {}
                 _ => ignored.push(k.clone()),
             }
         }
@@ -468,10 +540,27 @@ impl BrokerConfig {
         if self.shards == 0 || self.shards > 64 {
             return Err(format!("--shards {} is outside 1..=64", self.shards));
         }
-        if self.broker_id != 0 {
-            return Err(
-                "only brokerId=0 (master) is supported; replication is not implemented".into(),
-            );
+        if self.ha.role.is_slave() && self.broker_id <= 0 {
+            return Err(format!(
+                "brokerRole=SLAVE needs a brokerId above 0 (got {})",
+                self.broker_id
+            ));
+        }
+        if !self.ha.role.is_slave() && self.broker_id != 0 {
+            return Err(format!(
+                "brokerRole={} is a master, whose brokerId is 0 (got {}); a slave needs brokerRole=SLAVE",
+                self.ha.role.name(),
+                self.broker_id
+            ));
+        }
+        let ha = self.ha.listen(self.listen);
+        if ha.port() == self.listen.port()
+            || (self.legacy_port && ha.port() == self.listen.port().wrapping_sub(2))
+        {
+            return Err(format!(
+                "haListenPort {} collides with the client ports",
+                ha.port()
+            ));
         }
         self.store_config().validate().map_err(|e| e.to_string())?;
         self.delay_levels_ms()?;

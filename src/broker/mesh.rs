@@ -70,6 +70,22 @@ pub enum ShardMsg {
     Snapshot {
         reply: flume::Sender<super::metrics::Snapshot>,
     },
+    /// A slave's replication socket that another shard accepted: the
+    /// Hello named this shard.
+    HaLink {
+        fd: std::os::fd::OwnedFd,
+        hello: super::ha::wire::Hello,
+        peer: SocketAddr,
+    },
+    /// From a slave's shard 0: where its master is (client address, HA
+    /// address), as the name server said at registration.
+    HaMaster {
+        addr: Option<SocketAddr>,
+        ha: Option<SocketAddr>,
+    },
+    /// From a slave's shard 0: consumer offsets copied from the master for
+    /// queues this shard owns.
+    SyncOffsets(Vec<super::ha::metadata::OffsetEntry>),
     /// Shut down.
     Stop,
 }

@@ -195,6 +195,40 @@ impl MetaOwner {
         self.persist_groups().map(Some)
     }
 
+    /// A slave's copy of its master's topics: replaces the table when it
+    /// differs (None when it is the same).
+    pub fn replace_topics(
+        &mut self,
+        table: BTreeMap<String, TopicConfig>,
+    ) -> Result<Option<Written>, String> {
+        if self.snapshot.topics.len() == table.len()
+            && table
+                .iter()
+                .all(|(k, v)| self.snapshot.topics.get(k) == Some(v))
+        {
+            return Ok(None);
+        }
+        self.edit().topics = table.into_iter().collect();
+        self.data_version.next_version();
+        self.persist_topics().map(Some)
+    }
+
+    /// A slave's copy of its master's subscription groups.
+    pub fn replace_groups(
+        &mut self,
+        table: BTreeMap<String, SubscriptionGroupConfig>,
+    ) -> Result<Option<Written>, String> {
+        if self.snapshot.groups.len() == table.len()
+            && table
+                .iter()
+                .all(|(k, v)| self.snapshot.groups.get(k) == Some(v))
+        {
+            return Ok(None);
+        }
+        self.edit().groups = table.into_iter().collect();
+        self.persist_groups().map(Some)
+    }
+
     pub fn group_wrapper(&self) -> SubscriptionGroupWrapper {
         SubscriptionGroupWrapper {
             subscription_group_table: self

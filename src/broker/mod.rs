@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod file_writer;
+pub mod ha;
 mod handlers;
 mod long_poll;
 pub mod mesh;
@@ -107,6 +108,9 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     }
     if let Some(addr) = cfg.metrics_listen() {
         crate::net::ensure_port_free(addr, "metrics (metricsPromExporterPort)")?;
+    }
+    if !cfg.ha.role.is_slave() {
+        crate::net::ensure_port_free(cfg.ha.listen(cfg.listen), "replication (haListenPort)")?;
     }
     std::fs::create_dir_all(&cfg.store_dir)
         .map_err(|e| format!("creating store dir {}: {e}", cfg.store_dir.display()))?;
@@ -261,6 +265,15 @@ async fn run_shard(
                     .map_err(|e| format!("binding legacy port {legacy}: {e}"))?,
             );
         }
+        let ha = if cfg.ha.role.is_slave() {
+            None
+        } else {
+            let addr = cfg.ha.listen(cfg.listen);
+            Some(
+                glommio::net::TcpListener::bind(addr)
+                    .map_err(|e| format!("binding the replication port {addr}: {e}"))?,
+            )
+        };
         let metrics = match cfg.metrics_listen().filter(|_| k == 0) {
             Some(addr) => Some(
                 glommio::net::TcpListener::bind(addr)
@@ -268,9 +281,9 @@ async fn run_shard(
             ),
             None => None,
         };
-        Ok::<_, String>((shard, listeners, metrics))
+        Ok::<_, String>((shard, listeners, metrics, ha))
     };
-    let (shard, listeners, metrics) = match started.await {
+    let (shard, listeners, metrics, ha) = match started.await {
         Ok(x) => x,
         Err(e) => {
             let _ = ready.send(Err(e.clone()));
@@ -324,12 +337,37 @@ async fn run_shard(
             }
         }
     }));
-    tasks.push(glommio::spawn_local(schedule::Scheduler::run(
-        shard.clone(),
-    )));
-    tasks.push(glommio::spawn_local(transaction::Transactions::run(
-        shard.clone(),
-    )));
+    if let Some(l) = ha {
+        tasks.push(glommio::spawn_local(ha::master::accept_loop(
+            shard.clone(),
+            l,
+        )));
+        tasks.push(glommio::spawn_local(
+            shard.repl.clone().expire_loop(cfg.ha.slave_timeout_ms),
+        ));
+    }
+    if cfg.ha.role.is_slave() {
+        // Delivery of staged messages and transaction checks are the
+        // master's: a slave only mirrors what they store.
+        if let Some(fixed) = cfg.ha.master_address {
+            shard.repl.follow.master_ha.set(Some(fixed));
+        }
+        tasks.push(glommio::spawn_local(ha::slave::follow_loop(shard.clone())));
+        if k == 0 {
+            tasks.push(glommio::spawn_local(ha::metadata::sync_loop(
+                shard.clone(),
+                security.client_tls.clone(),
+                security.credentials.clone(),
+            )));
+        }
+    } else {
+        tasks.push(glommio::spawn_local(schedule::Scheduler::run(
+            shard.clone(),
+        )));
+        tasks.push(glommio::spawn_local(transaction::Transactions::run(
+            shard.clone(),
+        )));
+    }
     let clients: Rc<Vec<RemotingClient>> = Rc::new(
         cfg.namesrv_addrs
             .iter()

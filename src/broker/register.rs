@@ -13,6 +13,8 @@ use crate::remoting::RemotingCommand;
 
 /// How long one registration call may take.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(6);
+/// How often a slave without a known master registers again.
+const SLAVE_SEARCH_INTERVAL: Duration = Duration::from_secs(3);
 /// How often the loop looks for a pending immediate registration.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -38,16 +40,23 @@ pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
     let crc = rocketcore_storage::record::body_crc(&body);
     for client in clients {
         let mut cmd = header(shard, rq::REGISTER_BROKER);
-        let ha = std::net::SocketAddr::new(
-            shard.cfg().advertised.ip(),
-            shard.cfg().advertised.port().wrapping_add(1),
-        );
+        let ha = {
+            let cfg = shard.cfg();
+            std::net::SocketAddr::new(cfg.advertised.ip(), cfg.ha.listen(cfg.listen).port())
+        };
         cmd.set_ext("haServerAddr", ha);
         cmd.set_ext("compressed", "false");
         cmd.set_ext("bodyCrc32", crc);
         let cmd = cmd.with_body(body.clone());
         match client.call(cmd, REGISTER_TIMEOUT).await {
-            Ok(r) if r.code == rs::SUCCESS => {}
+            Ok(r) if r.code == rs::SUCCESS => {
+                if shard.is_slave() {
+                    let fixed = shard.cfg().ha.master_address;
+                    let (addr, ha) =
+                        crate::broker::ha::metadata::master_from_registration(&r, fixed);
+                    shard.set_master(addr, ha);
+                }
+            }
             Ok(r) => {
                 tracing::warn!(namesrv = %client.addr(), code = r.code, remark = ?r.remark, "name server refused registration")
             }
@@ -65,7 +74,12 @@ pub async fn register_loop(shard: Rc<Shard>, clients: Rc<Vec<RemotingClient>>) {
     register_once(&shard, &clients).await;
     loop {
         glommio::timer::sleep(POLL_INTERVAL).await;
-        if shard.register_now.replace(false) || last.elapsed() >= interval {
+        // A slave that has not heard of its master yet asks again soon:
+        // the master may simply have registered after it.
+        let searching = shard.is_slave()
+            && shard.repl.follow.master_addr.get().is_none()
+            && last.elapsed() >= SLAVE_SEARCH_INTERVAL;
+        if shard.register_now.replace(false) || searching || last.elapsed() >= interval {
             last = Instant::now();
             register_once(&shard, &clients).await;
         }

@@ -8,6 +8,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,9 @@ pub struct Shard {
     /// Set when ACL is on: every client request is checked against it.
     pub acl: Option<crate::security::AclView>,
     pub metrics: super::metrics::ShardMetrics,
+    /// Replication: this shard's slave links (master) or its view of the
+    /// master (slave).
+    pub repl: Rc<super::ha::Replication>,
 }
 
 #[derive(Default)]
@@ -158,6 +162,7 @@ impl Shard {
             notify_pending: RefCell::new(std::collections::HashSet::new()),
             acl: None,
             metrics: Default::default(),
+            repl: Default::default(),
         }
     }
 
@@ -196,6 +201,17 @@ impl Shard {
         cmd: RemotingCommand,
         pinned: bool,
     ) -> Option<RemotingCommand> {
+        if self.is_slave() && super::ha::refused_on_slave(cmd.code) {
+            return (!cmd.is_oneway()).then(|| {
+                response(
+                    &cmd,
+                    rs::SERVICE_NOT_AVAILABLE,
+                    "service not available now. It may be caused by one of the following reasons: \
+                     the broker's disk is full, messages are put to the slave, message store has been shut down, etc."
+                        .to_string(),
+                )
+            });
+        }
         match self.route(&cmd, pinned) {
             Some(target) if target != self.id => self.forward(target, ctx, cmd, false).await,
             _ => self.serve(ctx, cmd, pinned).await,
@@ -300,6 +316,8 @@ impl Shard {
             | rq::GET_CONSUME_STATS
             | rq::INVOKE_BROKER_TO_RESET_OFFSET
             | rq::QUERY_TOPIC_CONSUME_BY_WHO
+            | rq::GET_ALL_CONSUMER_OFFSET
+            | rq::GET_BROKER_HA_STATUS
                 if pinned =>
             {
                 self.serve_pinned_part(cmd).await
@@ -310,6 +328,8 @@ impl Shard {
             rq::UPDATE_BROKER_CONFIG => Some(self.handle_update_config(&cmd).await),
             rq::GET_CONSUMER_RUNNING_INFO => Some(self.handle_consumer_running_info(&cmd).await),
             rq::QUERY_TOPIC_CONSUME_BY_WHO => Some(self.handle_consumed_by(ctx, &cmd).await),
+            rq::GET_ALL_CONSUMER_OFFSET => Some(self.handle_all_consumer_offsets(ctx, &cmd).await),
+            rq::GET_BROKER_HA_STATUS => Some(self.handle_ha_status(ctx, &cmd).await),
             rq::GET_TOPIC_CONFIG => Some(self.handle_topic_config(&cmd)),
             rq::GET_ALL_PRODUCER_INFO => Some(self.handle_all_producers(&cmd)),
             rq::GET_BROKER_CONSUME_STATS => Some(self.handle_broker_consume_stats(ctx, &cmd).await),
@@ -408,6 +428,12 @@ impl Shard {
                 ShardMsg::Snapshot { reply } => {
                     let _ = reply.send(self.metrics_snapshot());
                 }
+                ShardMsg::HaLink { fd, hello, peer } => {
+                    glommio::spawn_local(super::ha::master::adopt(self.clone(), fd, hello, peer))
+                        .detach();
+                }
+                ShardMsg::HaMaster { addr, ha } => self.set_master(addr, ha),
+                ShardMsg::SyncOffsets(entries) => self.apply_synced_offsets(entries),
                 ShardMsg::Stop => break,
             }
         }
@@ -513,6 +539,37 @@ impl Shard {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(closed()),
             Err(_) => Err(AskFailed::Timeout),
+        }
+    }
+
+    /// Whether this broker is a slave (`brokerRole=SLAVE`).
+    pub fn is_slave(&self) -> bool {
+        self.cfg().ha.role.is_slave()
+    }
+
+    /// A slave learns where its master is; shard 0 tells the others.
+    pub fn set_master(&self, addr: Option<SocketAddr>, ha: Option<SocketAddr>) {
+        let f = &self.repl.follow;
+        f.master_addr.set(addr);
+        if ha.is_some() && f.master_ha.get() != ha {
+            tracing::info!(shard = self.id, master = ?addr, ha = ?ha, "master's HA address");
+            f.master_ha.set(ha);
+        }
+        if self.id == 0 {
+            for k in 1..self.shards {
+                self.send_to_shard(k, ShardMsg::HaMaster { addr, ha });
+            }
+        }
+    }
+
+    /// Consumer offsets copied from the master overwrite this shard's
+    /// entries for the same queues.
+    pub fn apply_synced_offsets(&self, entries: Vec<super::ha::metadata::OffsetEntry>) {
+        let mut offsets = self.offsets.borrow_mut();
+        for (group, topic, q, off) in entries {
+            if offsets.get(&group, &topic, q) != Some(off) {
+                offsets.set(&group, &topic, q, off);
+            }
         }
     }
 

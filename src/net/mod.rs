@@ -13,6 +13,7 @@ mod server;
 
 pub use client::RemotingClient;
 pub use conn::{Conn, MAX_INFLIGHT_REQUESTS_PER_CONN};
+pub(crate) use server::Half;
 pub use server::{serve, Handler};
 
 /// Fails when another process already listens on `addr`. glommio binds

@@ -183,7 +183,7 @@ async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCom
 /// property: rustls reads only the socket when asked for plaintext and
 /// writes only when given some (or flushed), so each half still waits on
 /// its own source.
-struct Half<S>(Rc<RefCell<S>>);
+pub(crate) struct Half<S>(pub(crate) Rc<RefCell<S>>);
 
 impl<S: AsyncRead + Unpin> AsyncRead for Half<S> {
     fn poll_read(

@@ -182,6 +182,7 @@ pub mod request_code {
         LITE_PULL_MESSAGE = 361;
         /// B→N (5.x controller mode): broker liveness heartbeat.
         BROKER_HEARTBEAT = 904;
+        GET_BROKER_HA_STATUS = 907;
     }
 
     /// First code of the 5.x POP consumption family (POP_MESSAGE, ACK_MESSAGE,

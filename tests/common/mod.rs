@@ -122,6 +122,8 @@ pub struct ServerBuilder {
     ready_timeout: Duration,
     stop_timeout: Duration,
     stop_on_drop: bool,
+    /// A command line of its own instead of `dev …` (see `Server::process`).
+    raw: Option<Vec<OsString>>,
 }
 
 impl ServerBuilder {
@@ -211,22 +213,26 @@ impl ServerBuilder {
             .unwrap_or_else(|| self.store.with_extension(format!("{br}.log")));
         let stderr = File::create(&log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let mut command = Command::new(&self.binary);
-        command
-            .arg("dev")
-            .arg("--namesrv-listen")
-            .arg(namesrv.to_string())
-            .arg("--listen")
-            .arg(broker.to_string())
-            .arg("--store")
-            .arg(&self.store)
-            // How full the host's disk is must not decide what a test
-            // keeps (RocketMQ's 85 % forced deletion, 90 % refused
-            // writes): a build machine's disk often is. Tests of a full
-            // disk set their own ratios, which come later and win.
-            .args(["--set", "diskSpaceWarningLevelRatio=100"])
-            .args(["--set", "diskSpaceCleanForciblyRatio=100"])
-            .args(["--set", "diskMaxUsedSpaceRatio=95"])
-            .args(&self.args);
+        if let Some(raw) = &self.raw {
+            command.args(raw);
+        } else {
+            command
+                .arg("dev")
+                .arg("--namesrv-listen")
+                .arg(namesrv.to_string())
+                .arg("--listen")
+                .arg(broker.to_string())
+                .arg("--store")
+                .arg(&self.store)
+                // How full the host's disk is must not decide what a test
+                // keeps (RocketMQ's 85 % forced deletion, 90 % refused
+                // writes): a build machine's disk often is. Tests of a full
+                // disk set their own ratios, which come later and win.
+                .args(["--set", "diskSpaceWarningLevelRatio=100"])
+                .args(["--set", "diskSpaceCleanForciblyRatio=100"])
+                .args(["--set", "diskMaxUsedSpaceRatio=95"])
+                .args(&self.args);
+        }
         let command_line = std::iter::once(command.get_program())
             .chain(command.get_args())
             .map(|a| a.to_string_lossy())
@@ -300,7 +306,28 @@ impl Server {
             ready_timeout: READY_TIMEOUT,
             stop_timeout: STOP_TIMEOUT,
             stop_on_drop: false,
+            raw: None,
         }
+    }
+
+    /// `rocketcore <args>` as given (a lone `namesrv` or `broker`), with
+    /// `namesrv`/`broker` naming its addresses for the test; stderr goes
+    /// to `log`.
+    pub fn process<S: AsRef<OsStr>>(
+        args: impl IntoIterator<Item = S>,
+        namesrv: u16,
+        broker: u16,
+        log: &Path,
+    ) -> ServerBuilder {
+        let mut b = Self::dev(log);
+        b.raw = Some(
+            args.into_iter()
+                .map(|a| a.as_ref().to_os_string())
+                .collect(),
+        );
+        b.ports = Some((namesrv, broker));
+        b.log = Some(log.to_path_buf());
+        b
     }
 
     pub fn start_dev(store: &Path, extra: &[&str]) -> Server {
@@ -778,5 +805,181 @@ impl SendLoad {
         for t in self.threads {
             t.join().unwrap();
         }
+    }
+}
+
+/// A name server, a master and a slave of one broker group, each its own
+/// process on loopback, with 2 shards and 8 MiB segments; the slave copies
+/// metadata every second.
+pub struct ReplicaSet {
+    pub ns: Server,
+    pub master: Server,
+    pub slave: Server,
+    pub ha_port: u16,
+    dir: PathBuf,
+    master_args: Vec<String>,
+    slave_args: Vec<String>,
+}
+
+impl ReplicaSet {
+    pub fn start(
+        dir: &Path,
+        master_role: &str,
+        master_extra: &[&str],
+        slave_extra: &[&str],
+    ) -> ReplicaSet {
+        let (ns_port, master_port) = free_ports();
+        let (_, slave_port) = free_ports();
+        let ha_port = free_port();
+        let ns_addr = format!("127.0.0.1:{ns_port}");
+        let ns = Server::process(
+            ["namesrv", "--listen", &ns_addr],
+            ns_port,
+            0,
+            &dir.join("namesrv.log"),
+        )
+        .start();
+        let broker = |name: &str, port: u16, role: &str, id: &str, extra: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = [
+                "broker",
+                "--namesrv",
+                &ns_addr,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--store",
+                &dir.join(name).display().to_string(),
+                "--shards",
+                "2",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            for kv in [
+                "brokerIP1=127.0.0.1".to_string(),
+                format!("brokerRole={role}"),
+                format!("brokerId={id}"),
+                format!("haListenPort={ha_port}"),
+                "mappedFileSizeCommitLog=8388608".to_string(),
+                "slaveSyncInterval=1000".to_string(),
+                "registerNameServerPeriod=10000".to_string(),
+                "diskSpaceWarningLevelRatio=100".to_string(),
+                "diskSpaceCleanForciblyRatio=100".to_string(),
+                "diskMaxUsedSpaceRatio=95".to_string(),
+            ]
+            .into_iter()
+            .chain(extra.iter().map(|s| s.to_string()))
+            {
+                a.push("--set".into());
+                a.push(kv);
+            }
+            a
+        };
+        let master_args = broker("master", master_port, master_role, "0", master_extra);
+        let slave_args = broker("slave", slave_port, "SLAVE", "1", slave_extra);
+        let master =
+            Server::process(&master_args, ns_port, master_port, &dir.join("master.log")).start();
+        let slave =
+            Server::process(&slave_args, ns_port, slave_port, &dir.join("slave.log")).start();
+        ReplicaSet {
+            ns,
+            master,
+            slave,
+            ha_port,
+            dir: dir.to_path_buf(),
+            master_args,
+            slave_args,
+        }
+    }
+
+    /// Starts the master again on its store (after `kill9` or `stop`).
+    pub fn restart_master(&mut self) {
+        let log = self.dir.join(format!("master.{}.log", unique_tag()));
+        self.master = Server::process(
+            &self.master_args,
+            self.ns.namesrv.port(),
+            self.master.broker.port(),
+            &log,
+        )
+        .start();
+    }
+
+    /// Starts the slave again on its store.
+    pub fn restart_slave(&mut self) {
+        let log = self.dir.join(format!("slave.{}.log", unique_tag()));
+        self.slave = Server::process(
+            &self.slave_args,
+            self.ns.namesrv.port(),
+            self.slave.broker.port(),
+            &log,
+        )
+        .start();
+    }
+
+    /// Every log, for a failure report.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.ns.describe(),
+            self.master.describe(),
+            self.slave.describe()
+        )
+    }
+}
+
+fn unique_tag() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// Broker ids the name server lists for `broker_name` (GET_BROKER_CLUSTER_INFO).
+pub fn registered_ids(namesrv: SocketAddr, broker_name: &str) -> Vec<i64> {
+    let Ok(stream) = TcpStream::connect_timeout(&namesrv, CALL_TIMEOUT) else {
+        return Vec::new();
+    };
+    drop(stream);
+    let mut c = Client::connect(namesrv);
+    let Ok(r) = c.call(RemotingCommand::new_request(106)) else {
+        return Vec::new();
+    };
+    let body = r.body.as_deref().unwrap_or(b"");
+    rocketcore::protocol::decode_json::<rocketcore::protocol::ClusterInfo>(body)
+        .ok()
+        .and_then(|c| {
+            c.broker_addr_table
+                .get(broker_name)
+                .map(|b| b.broker_addrs.keys().copied().collect())
+        })
+        .unwrap_or_default()
+}
+
+/// Polls `cond` every 50 ms for at most `limit`.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// A broker's GET_BROKER_HA_STATUS (907) answer, as JSON.
+pub fn ha_status(broker: SocketAddr) -> Option<serde_json::Value> {
+    TcpStream::connect_timeout(&broker, CALL_TIMEOUT).ok()?;
+    let mut c = Client::connect(broker);
+    let r = c.call(RemotingCommand::new_request(907)).ok()?;
+    serde_json::from_slice(r.body.as_deref()?).ok()
+}
+
+impl ReplicaSet {
+    /// Waits until the master counts its slave in sync on every shard.
+    pub fn wait_in_sync(&self, limit: Duration) {
+        let ok = wait_for(limit, || {
+            ha_status(self.master.broker).is_some_and(|v| v["inSyncSlaveNums"] == 1)
+        });
+        assert!(ok, "the slave never got in sync\n{}", self.describe());
     }
 }

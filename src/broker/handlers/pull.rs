@@ -249,7 +249,11 @@ impl Shard {
             r.set_ext("maxOffset", self.store.max_offset(h.topic, h.queue_id));
             return Some(r);
         }
+        // A slave keeps no offset a pull carries (Java 4.x): the master's
+        // copy is the one that counts, and the Rust client sends them to
+        // slaves too.
         if reset.is_none()
+            && !self.is_slave()
             && h.sys_flag & FLAG_COMMIT_OFFSET != 0
             && h.commit_offset >= 0
             && !self.stopping.get()

@@ -10,6 +10,8 @@ use bytes::Bytes;
 use rocketcore_storage::record::{self, MessageDraft};
 use rocketcore_storage::{properties, Durability, StoreError};
 
+use crate::broker::ha::{BrokerRole, SlaveAck};
+
 use crate::broker::config::FlushDiskType;
 use crate::broker::mesh::ReqCtx;
 use crate::broker::meta::{
@@ -480,6 +482,7 @@ impl Shard {
                 return response(cmd, store_error_code(&e), e.to_string());
             }
         };
+        let code = self.replica_code(code, appended.end_phys, props).await;
         self.stats.put_msgs.set(self.stats.put_msgs.get() + 1);
         self.metrics.stored(h.topic, 1, body.len() as u64);
         if let Some(t) = ticket {
@@ -554,6 +557,9 @@ impl Shard {
             }) => (rs::FLUSH_DISK_TIMEOUT, a),
             Err(e) => return response(cmd, store_error_code(&e), e.to_string()),
         };
+        let code = self
+            .replica_code(code, appended.end_phys, h.properties.as_bytes())
+            .await;
         self.stats
             .put_msgs
             .set(self.stats.put_msgs.get() + appended.count as u64);
@@ -570,6 +576,23 @@ impl Shard {
             phys += record::encoded_len(h.topic, d, &fmt) as i64;
         }
         self.send_reply(cmd, code, msg_id, qid, appended.first_queue_offset)
+    }
+
+    /// SYNC_MASTER: the send is answered once a slave has it too, or with
+    /// SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT (the message is stored on
+    /// the master either way, and the full send result goes back, as Java
+    /// does). A replica status overrides the flush status.
+    async fn replica_code(&self, code: i32, end_phys: i64, props: &[u8]) -> i32 {
+        let ha = self.cfg().ha;
+        if ha.role != BrokerRole::SyncMaster || properties::get(props, "WAIT") == Some(b"false") {
+            return code;
+        }
+        let (_, end) = rocketcore_storage::from_global(end_phys);
+        match self.repl.wait_slave(end, &ha).await {
+            SlaveAck::Acked => code,
+            SlaveAck::NotAvailable => rs::SLAVE_NOT_AVAILABLE,
+            SlaveAck::TimedOut => rs::FLUSH_SLAVE_TIMEOUT,
+        }
     }
 
     fn send_reply(

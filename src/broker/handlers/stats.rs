@@ -74,6 +74,18 @@ impl Shard {
             (rq::GET_CONSUME_STATS, "topics") => self.local_group_topics(&cmd),
             (rq::GET_CONSUME_STATS, _) => self.local_consume_stats(&cmd).await,
             (rq::INVOKE_BROKER_TO_RESET_OFFSET, _) => self.local_reset_offset(&cmd).await,
+            (rq::GET_BROKER_HA_STATUS, _) => {
+                let gap = self.cfg().ha.max_gap_bytes;
+                serde_json::to_vec(&self.repl.shard_status(&self.store, gap))
+                    .map_err(|e| e.to_string())
+            }
+            (rq::GET_ALL_CONSUMER_OFFSET, _) => {
+                let mut entries = Vec::new();
+                self.offsets.borrow().each(|group, topic, q, off| {
+                    entries.push((group.to_string(), topic.to_string(), q, off))
+                });
+                serde_json::to_vec(&entries).map_err(|e| e.to_string())
+            }
             (rq::QUERY_TOPIC_CONSUME_BY_WHO, _) => cmd
                 .ext_str("topic")
                 .map_err(|e| e.to_string())
@@ -87,6 +99,53 @@ impl Shard {
             Ok(b) => response(&cmd, rs::SUCCESS, None).with_body(b),
             Err(e) => response(&cmd, rs::SYSTEM_ERROR, e),
         })
+    }
+
+    /// GET_ALL_CONSUMER_OFFSET (43): every shard's committed offsets, in
+    /// Java's ConsumerOffsetSerializeWrapper (what a slave copies).
+    pub async fn handle_all_consumer_offsets(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let parts = match self.scatter(ctx, cmd, "offsets").await {
+            Ok(p) => p,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
+        let mut all = Vec::new();
+        for p in parts {
+            match serde_json::from_slice::<Vec<crate::broker::ha::metadata::OffsetEntry>>(&p) {
+                Ok(mut e) => all.append(&mut e),
+                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
+            }
+        }
+        response(cmd, rs::SUCCESS, None)
+            .with_body(crate::broker::ha::metadata::encode_offsets(&all))
+    }
+
+    /// GET_BROKER_HA_STATUS (907): Java's HARuntimeInfo, merged over shards.
+    pub async fn handle_ha_status(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let parts = match self.scatter(ctx, cmd, "ha").await {
+            Ok(p) => p,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
+        let mut status = Vec::with_capacity(parts.len());
+        for p in parts {
+            match serde_json::from_slice::<crate::broker::ha::ShardHaStatus>(&p) {
+                Ok(s) => status.push(s),
+                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
+            }
+        }
+        let v = crate::broker::ha::merge_status(
+            !self.is_slave(),
+            self.repl.follow.master_addr.get(),
+            &status,
+        );
+        response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&v).unwrap_or_default())
     }
 
     /// Queues `0..count` of `topic` that this shard owns.

@@ -1,0 +1,146 @@
+//! Replication settings under RocketMQ's broker.conf names (MessageStoreConfig
+//! and BrokerConfig), with Java's defaults.
+
+use std::net::SocketAddr;
+
+/// `brokerRole`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerRole {
+    AsyncMaster,
+    SyncMaster,
+    Slave,
+}
+
+impl BrokerRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
+    }
+
+    pub fn parse(v: &str) -> Option<BrokerRole> {
+        match v {
+            "ASYNC_MASTER" => Some(BrokerRole::AsyncMaster),
+            "SYNC_MASTER" => Some(BrokerRole::SyncMaster),
+            "SLAVE" => Some(BrokerRole::Slave),
+            _ => None,
+        }
+    }
+
+    pub fn is_slave(self) -> bool {
+        self == BrokerRole::Slave
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HaConfig {
+    pub role: BrokerRole,
+    /// `haListenPort`; unset means `listenPort + 1`, as Java sets it.
+    pub listen_port: Option<u16>,
+    /// `haMasterAddress`: a fixed master HA address instead of the one the
+    /// name server gives a slave.
+    pub master_address: Option<SocketAddr>,
+    /// `haSendHeartbeatInterval`: an idle stream sends a heartbeat (master)
+    /// or an ack (slave) this often.
+    pub heartbeat_ms: u64,
+    /// `haHousekeepingInterval`: a stream silent this long is closed.
+    pub housekeeping_ms: u64,
+    /// `haTransferBatchSize`: most log bytes per frame.
+    pub batch_bytes: usize,
+    /// `haMaxGapNotInSync` (4.x `haSlaveFallbehindMax`): a slave further
+    /// behind than this does not count for SYNC_MASTER.
+    pub max_gap_bytes: u64,
+    /// `slaveTimeout`: how long a SYNC_MASTER send waits for a slave.
+    pub slave_timeout_ms: u64,
+    /// `slaveReadEnable`: the master may tell lagging consumers to pull
+    /// from a slave.
+    pub slave_read_enable: bool,
+    /// How often a slave copies topics, groups and consumer offsets from
+    /// its master (Java 4.x: every 10 s).
+    pub slave_sync_interval_ms: u64,
+    /// A slave's wait between attempts to reach its master.
+    pub reconnect_ms: u64,
+}
+
+impl Default for HaConfig {
+    fn default() -> Self {
+        HaConfig {
+            role: BrokerRole::AsyncMaster,
+            listen_port: None,
+            master_address: None,
+            heartbeat_ms: 5_000,
+            housekeeping_ms: 20_000,
+            batch_bytes: 32 << 10,
+            max_gap_bytes: 256 << 20,
+            slave_timeout_ms: 3_000,
+            slave_read_enable: false,
+            slave_sync_interval_ms: 10_000,
+            reconnect_ms: 1_000,
+        }
+    }
+}
+
+impl HaConfig {
+    /// Takes one replication property: `Ok(false)` when `key` is not one.
+    pub fn apply_property(&mut self, key: &str, v: &str) -> Result<bool, String> {
+        let bad = |what: &str| format!("{key}={v}: {what}");
+        let ms = |what: &str| -> Result<u64, String> {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(what))
+        };
+        match key {
+            "brokerRole" => {
+                self.role = BrokerRole::parse(v)
+                    .ok_or_else(|| bad("expected ASYNC_MASTER, SYNC_MASTER or SLAVE"))?
+            }
+            "haListenPort" => {
+                self.listen_port = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| bad("not a port"))?,
+                )
+            }
+            "haMasterAddress" => {
+                self.master_address = if v.is_empty() {
+                    None
+                } else {
+                    Some(v.parse().map_err(|_| bad("expected ip:port"))?)
+                }
+            }
+            "haSendHeartbeatInterval" => self.heartbeat_ms = ms("expected milliseconds")?,
+            "haHousekeepingInterval" => self.housekeeping_ms = ms("expected milliseconds")?,
+            "haTransferBatchSize" => {
+                self.batch_bytes = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (4096..=4 << 20).contains(n))
+                    .ok_or_else(|| bad("expected bytes between 4096 and 4194304"))?
+            }
+            "haMaxGapNotInSync" | "haSlaveFallbehindMax" => {
+                self.max_gap_bytes = ms("expected bytes")?
+            }
+            "slaveTimeout" => self.slave_timeout_ms = ms("expected milliseconds")?,
+            "slaveReadEnable" => {
+                self.slave_read_enable = super::super::config::parse_bool(v)
+                    .ok_or_else(|| bad("expected true or false"))?
+            }
+            "slaveSyncInterval" => self.slave_sync_interval_ms = ms("expected milliseconds")?,
+            "haReconnectInterval" => self.reconnect_ms = ms("expected milliseconds")?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Where this broker accepts slaves.
+    pub fn listen(&self, client_listen: SocketAddr) -> SocketAddr {
+        let port = self
+            .listen_port
+            .unwrap_or_else(|| client_listen.port().wrapping_add(1));
+        SocketAddr::new(client_listen.ip(), port)
+    }
+}

@@ -1,0 +1,245 @@
+//! The slave side of a shard's replication stream: connect to the master's
+//! HA address, say which shard and where this log ends, then append every
+//! frame's bytes through the store (`ShardStore::append_replicated`: same
+//! bytes, same offsets, queues and index rebuilt, held pulls woken) and
+//! acknowledge how far the log got. Any disagreement — a frame for another
+//! offset, a record that fails its checks, a refusal in the master's
+//! answer — closes the link, logged, and the shard tries again after
+//! `haReconnectInterval`; nothing that failed a check is stored.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+use rocketcore_storage::sync::Signal;
+use rocketcore_storage::StoreError;
+
+use super::wire::{self, Ack, Hello, HelloAck, Status, TransferHeader};
+use crate::broker::shard::Shard;
+use crate::net::Half;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const HELLO_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest frame body accepted: the master sends at most
+/// `haTransferBatchSize` (≤ 4 MiB).
+const MAX_FRAME_BODY: usize = 4 << 20;
+/// How long to wait for the flusher when the write buffer is full.
+const BUSY_PAUSE: Duration = Duration::from_millis(2);
+
+/// Runs on every slave shard until the task is dropped.
+pub async fn follow_loop(shard: Rc<Shard>) {
+    let mut last_error: Option<String> = None;
+    loop {
+        let reconnect = Duration::from_millis(shard.cfg().ha.reconnect_ms);
+        let Some(addr) = shard.repl.follow.master_ha.get() else {
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let r = follow_once(&shard, addr).await;
+        shard.repl.follow.connected.set(false);
+        if let Err(why) = r {
+            // Once per distinct reason: a master that is down for an hour
+            // does not fill the log.
+            if last_error.as_deref() != Some(why.as_str()) {
+                tracing::warn!(shard = shard.id, master = %addr, "following the master: {why}");
+            }
+            *shard.repl.follow.last_error.borrow_mut() = Some(why.clone());
+            last_error = Some(why);
+        }
+        glommio::timer::sleep(reconnect).await;
+    }
+}
+
+async fn timed<T>(
+    d: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, String> {
+    match glommio::timer::timeout(d, async { Ok(f.await) }).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: no answer within {} ms", d.as_millis())),
+    }
+}
+
+async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> {
+    let cfg = shard.cfg().clone();
+    let mut stream = timed(CONNECT_TIMEOUT, "connecting", async {
+        TcpStream::connect(addr).await.map_err(std::io::Error::from)
+    })
+    .await?;
+    let _ = stream.set_nodelay(true);
+    let start = shard.store.log_end();
+    let hello = Hello {
+        shard: shard.id as u16,
+        shards: shard.shards as u16,
+        placement: wire::PLACEMENT_ID,
+        segment_bytes: cfg.segment_bytes,
+        slave_id: cfg.broker_id,
+        slave_max: start,
+        last_epoch: -1,
+        broker_name: cfg.broker_name.clone(),
+    };
+    timed(
+        HELLO_ACK_TIMEOUT,
+        "sending hello",
+        stream.write_all(&hello.encode()),
+    )
+    .await?;
+    let mut fixed = [0u8; wire::HELLO_ACK_FIXED_BYTES];
+    timed(
+        HELLO_ACK_TIMEOUT,
+        "reading the master's answer",
+        stream.read_exact(&mut fixed),
+    )
+    .await?;
+    let (mut answer, epochs) = HelloAck::decode_fixed(&fixed).map_err(|e| e.to_string())?;
+    let mut eb = vec![0u8; epochs * 12];
+    timed(
+        HELLO_ACK_TIMEOUT,
+        "reading epochs",
+        stream.read_exact(&mut eb),
+    )
+    .await?;
+    answer.decode_epochs(&eb).map_err(|e| e.to_string())?;
+    if answer.status != Status::Ok {
+        let mut why = format!("master refused: {}", answer.status.explain());
+        if answer.status == Status::SlaveAhead || answer.status == Status::SlaveBehind {
+            why.push_str(&format!(
+                " (this shard's log ends at {start}; the master's spans {}..{})",
+                answer.master_min, answer.master_max
+            ));
+        }
+        return Err(why);
+    }
+    tracing::info!(shard = shard.id, master = %addr, from = start, master_end = answer.master_max, "following the master");
+    shard.repl.follow.connected.set(true);
+    shard.repl.follow.master_end.set(answer.master_max);
+    *shard.repl.follow.last_error.borrow_mut() = None;
+    let stream = Rc::new(std::cell::RefCell::new(stream));
+    let acked = Rc::new(Progress {
+        ack: Cell::new(Ack {
+            written: start,
+            flushed: shard.store.log_flushed().min(start),
+        }),
+        moved: Signal::default(),
+    });
+    let reader = apply_loop(shard, Half(stream.clone()), start, acked.clone());
+    let acks = ack_loop(shard, Half(stream), acked);
+    futures_lite::future::or(reader, acks).await
+}
+
+/// Reads frames and appends their bytes.
+async fn apply_loop(
+    shard: &Rc<Shard>,
+    mut input: Half<TcpStream>,
+    start: u64,
+    acked: Rc<Progress>,
+) -> Result<(), String> {
+    let housekeeping = Duration::from_millis(shard.cfg().ha.housekeeping_ms);
+    // Bytes of the stream not yet appended: a record cut by a frame end.
+    let mut pending = BytesMut::new();
+    let mut stream_pos = start;
+    loop {
+        let mut hb = [0u8; wire::TRANSFER_HEADER_BYTES];
+        timed(
+            housekeeping,
+            "reading from the master",
+            input.read_exact(&mut hb),
+        )
+        .await?;
+        let h = TransferHeader::decode(&hb, MAX_FRAME_BODY).map_err(|e| e.to_string())?;
+        if h.offset != stream_pos {
+            return Err(format!(
+                "master pushed offset {} where the stream is at {stream_pos}",
+                h.offset
+            ));
+        }
+        shard.repl.follow.master_end.set(h.confirm);
+        if h.body_len == 0 {
+            continue;
+        }
+        let at = pending.len();
+        pending.resize(at + h.body_len as usize, 0);
+        timed(
+            housekeeping,
+            "reading from the master",
+            input.read_exact(&mut pending[at..]),
+        )
+        .await?;
+        stream_pos += h.body_len as u64;
+        apply(shard, &mut pending, stream_pos).await?;
+        let written = shard.store.log_end().min(stream_pos);
+        acked.ack.set(Ack {
+            written,
+            flushed: shard.store.log_flushed().min(written),
+        });
+        acked.moved.raise();
+    }
+}
+
+/// Appends the whole records in `pending`, which ends at stream offset
+/// `stream_pos`; a partial last record stays.
+async fn apply(shard: &Rc<Shard>, pending: &mut BytesMut, stream_pos: u64) -> Result<(), String> {
+    loop {
+        let local = shard.store.log_end();
+        let pend_at = stream_pos - pending.len() as u64;
+        if pend_at < local {
+            // The master's filler after a blank end-of-segment marker:
+            // this log already ends the segment there.
+            let skip = ((local - pend_at) as usize).min(pending.len());
+            let _ = pending.split_to(skip);
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let at = stream_pos - pending.len() as u64;
+        let mut woken: Vec<(String, i32)> = Vec::new();
+        let r = shard.store.append_replicated(at, pending, &mut |topic, q| {
+            if woken.last().is_none_or(|(t, wq)| t != topic || *wq != q) {
+                woken.push((topic.to_string(), q));
+            }
+        });
+        for (topic, q) in &woken {
+            shard.polls.notify(topic, *q);
+        }
+        match r {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(StoreError::Busy { .. }) => glommio::timer::sleep(BUSY_PAUSE).await,
+            Err(e) => return Err(format!("storing replicated bytes at {at}: {e}")),
+        }
+    }
+}
+
+/// What the slave has appended, and a wake-up for the task that says so.
+struct Progress {
+    ack: Cell<Ack>,
+    moved: Signal,
+}
+
+/// Reports progress: at once when it moved (acks coalesce while one is
+/// being written), and every heartbeat interval when idle, since the
+/// master closes a link silent for its housekeeping time.
+async fn ack_loop(
+    shard: &Rc<Shard>,
+    mut out: Half<TcpStream>,
+    progress: Rc<Progress>,
+) -> Result<(), String> {
+    let heartbeat = Duration::from_millis(shard.cfg().ha.heartbeat_ms);
+    loop {
+        let mut now = progress.ack.get();
+        now.flushed = shard.store.log_flushed().min(now.written).max(now.flushed);
+        progress.ack.set(now);
+        timed(heartbeat, "acknowledging", out.write_all(&now.encode())).await?;
+        let _ = glommio::timer::timeout(heartbeat, async {
+            progress.moved.wait().await;
+            Ok(())
+        })
+        .await;
+    }
+}

@@ -114,9 +114,11 @@ pub(crate) struct CommitLog {
     written: Cell<u64>,
     /// Durable end of the log: every byte below it is written and synced.
     flushed: Watermark,
-    /// End of what has been appended (the write position), for replication
-    /// streams that wait for new bytes.
-    appended: Watermark,
+    /// `written` again, as a watermark replication streams wait on: a
+    /// master ships, and a slave acknowledges, only bytes in the file, so a
+    /// process crash of either never leaves a slave holding what its
+    /// master lost.
+    written_mark: Watermark,
     /// Segments written since their last fdatasync.
     unsynced: RefCell<Vec<Rc<Segment>>>,
     last_sync: Cell<Instant>,
@@ -208,7 +210,7 @@ impl CommitLog {
             }),
             written: Cell::new(min_offset),
             flushed: Watermark::new(min_offset),
-            appended: Watermark::new(min_offset),
+            written_mark: Watermark::new(min_offset),
             unsynced: RefCell::new(Vec::new()),
             last_sync: Cell::new(Instant::now()),
             kick: Signal::default(),
@@ -327,7 +329,6 @@ impl CommitLog {
         st.write_pos = pos;
         st.boundaries.push_back(pos);
         drop(guard);
-        self.appended.advance(pos);
         // Every append is written promptly, synced or not: under
         // ASYNC_FLUSH a process crash must lose at most the round in flight
         // (the bytes are then in the file, only the fdatasync waits for the
@@ -386,15 +387,15 @@ impl CommitLog {
         }
         let end = st.write_pos;
         drop(guard);
-        self.appended.advance(end);
         self.kick.raise();
         Ok(end)
     }
 
-    /// Replication (master side): log bytes from `pos` for a slave, at most
-    /// `max`, never across a cache piece or a segment end: a zero-copy slice
-    /// of the tail cache, or a DMA read of bytes already on the device.
+    /// Replication (master side): written log bytes from `pos` for a slave,
+    /// at most `max`, never across a cache piece or a segment end: a
+    /// zero-copy slice of the tail cache, or a DMA read.
     pub(crate) async fn read_for_replica(&self, pos: u64, max: usize) -> Result<ReplicaRead> {
+        let written = self.written.get();
         let cold_len = {
             let st = self.state.borrow();
             if pos < st.min_offset {
@@ -403,13 +404,13 @@ impl CommitLog {
             if pos > st.write_pos {
                 return Ok(ReplicaRead::Ahead { end: st.write_pos });
             }
-            if pos == st.write_pos {
+            if pos >= written {
                 return Ok(ReplicaRead::Bytes(Bytes::new()));
             }
             if pos >= st.cache.start() {
                 let (at, piece) = st.cache.piece_at(pos).expect("pos lies in the cache");
                 let from = (pos - at) as usize;
-                let to = piece.len().min(from + max);
+                let to = piece.len().min(from + max).min((written - at) as usize);
                 return Ok(ReplicaRead::Bytes(piece.slice(from..to)));
             }
             let seg_end = self.segment_start(pos) + self.cfg.segment_bytes;
@@ -423,9 +424,13 @@ impl CommitLog {
         }
     }
 
-    /// Waits until the log grows past `pos` or `deadline` passes.
-    pub(crate) async fn wait_appended(&self, pos: u64, deadline: Instant) -> bool {
-        self.appended.wait_for(pos + 1, deadline).await.is_ok()
+    /// Waits until the written log grows past `pos` or `deadline` passes.
+    pub(crate) async fn wait_written(&self, pos: u64, deadline: Instant) -> bool {
+        self.written_mark.wait_for(pos + 1, deadline).await.is_ok()
+    }
+
+    pub(crate) fn written(&self) -> u64 {
+        self.written.get()
     }
 
     fn reserve(current: &mut BytesMut, n: usize) {
@@ -599,6 +604,7 @@ impl CommitLog {
         wrote?;
         if plan.to > already_written {
             self.written.set(plan.to);
+            self.written_mark.advance(plan.to);
             let mut st = self.state.borrow_mut();
             let done = st.boundaries.partition_point(|b| *b <= plan.to);
             st.boundaries.drain(..done);
@@ -1017,7 +1023,7 @@ impl CommitLog {
         drop(st);
         self.written.set(end);
         self.flushed.reset(end);
-        self.appended.reset(end);
+        self.written_mark.reset(end);
         Ok(())
     }
 

@@ -371,6 +371,12 @@ impl ShardStore {
         self.log.min_offset()
     }
 
+    /// In-shard end of what is written to the segment files (a process
+    /// crash keeps it; a power loss may not, until `log_flushed`).
+    pub fn log_written(&self) -> u64 {
+        self.log.written()
+    }
+
     /// In-shard end of what is synced to the device.
     pub fn log_flushed(&self) -> u64 {
         self.log.flushed()
@@ -382,13 +388,13 @@ impl ShardStore {
         self.log.read_for_replica(pos, max).await
     }
 
-    /// Waits up to `timeout` for the log to grow past in-shard `pos`.
-    pub async fn wait_appended(&self, pos: u64, timeout: Duration) -> bool {
-        if self.log.write_pos() > pos {
+    /// Waits up to `timeout` for the written log to grow past in-shard `pos`.
+    pub async fn wait_written(&self, pos: u64, timeout: Duration) -> bool {
+        if self.log.written() > pos {
             return true;
         }
         glommio::timer::timeout(timeout, async {
-            Ok(self.log.wait_appended(pos, far_future()).await)
+            Ok(self.log.wait_written(pos, far_future()).await)
         })
         .await
         .unwrap_or(false)

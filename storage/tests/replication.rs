@@ -58,6 +58,13 @@ async fn replicate(master: &ShardStore, slave: &ShardStore, chunk: usize) -> u64
     woken
 }
 
+fn bytes_len(r: ReplicaRead) -> usize {
+    match r {
+        ReplicaRead::Bytes(b) => b.len(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 async fn fill(store: &ShardStore, n: u64) {
     for i in 0..n {
         let b = body_for(i);
@@ -122,6 +129,13 @@ fn a_slave_rebuilds_the_masters_log_from_pieces_of_any_size() {
         assert!(!by_key.is_empty());
         // More appends continue the stream with larger pieces.
         fill(&master, 50).await;
+        // Only what is written to the files is shipped.
+        let at = master.log_written();
+        assert_eq!(
+            bytes_len(master.read_for_replica(at, 1 << 20).await.unwrap()),
+            0
+        );
+        master.flush().await.unwrap();
         replicate(&master, &slave, 1 << 20).await;
         same_queues(&master, &slave).await;
         slave.shutdown().await.unwrap();
@@ -150,6 +164,7 @@ fn bad_replicated_bytes_are_refused_and_change_nothing() {
             .await
             .unwrap();
         fill(&master, 5).await;
+        master.flush().await.unwrap();
         let mut good = BytesMut::new();
         while let ReplicaRead::Bytes(b) = master
             .read_for_replica(good.len() as u64, 1 << 20)

@@ -3,7 +3,9 @@
 //! Hello and, when the Hello names another shard, hands the socket to that
 //! shard over the mesh; the shard that owns the log then streams it: frames
 //! of at most `haTransferBatchSize` bytes cut from the tail cache (zero
-//! copy) or read from the segment files, while the slave's acks raise the
+//! copy) or read from the segment files, of what is written to the files
+//! only (a process crash of the master then never leaves a slave holding
+//! records the master lost), while the slave's acks raise the
 //! offset SYNC_MASTER sends wait for. An ack for bytes never sent, an ack
 //! that goes backwards or any malformed input closes that link with the
 //! reason logged; it cannot make a send count as replicated.
@@ -225,14 +227,14 @@ async fn send_loop(
             if bytes.is_empty() {
                 break;
             }
-            push_frame(&mut buf, next, &bytes, shard.store.log_end());
+            push_frame(&mut buf, next, &bytes, shard.store.log_written());
             next += bytes.len() as u64;
         }
         if buf.is_empty() {
-            if shard.store.wait_appended(next, heartbeat).await {
+            if shard.store.wait_written(next, heartbeat).await {
                 continue;
             }
-            push_frame(&mut buf, next, &[], shard.store.log_end());
+            push_frame(&mut buf, next, &[], shard.store.log_written());
         }
         // Set first: the slave may ack the start of a write before all of
         // it has left.

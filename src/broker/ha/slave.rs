@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use rocketcore_storage::sync::Signal;
 use rocketcore_storage::StoreError;
 
 use super::wire::{self, Ack, Hello, HelloAck, Status, TransferHeader};
@@ -121,15 +120,9 @@ async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> 
     shard.repl.follow.master_end.set(answer.master_max);
     *shard.repl.follow.last_error.borrow_mut() = None;
     let stream = Rc::new(std::cell::RefCell::new(stream));
-    let acked = Rc::new(Progress {
-        ack: Cell::new(Ack {
-            written: start,
-            flushed: shard.store.log_flushed().min(start),
-        }),
-        moved: Signal::default(),
-    });
-    let reader = apply_loop(shard, Half(stream.clone()), start, acked.clone());
-    let acks = ack_loop(shard, Half(stream), acked);
+    let stream_end = Rc::new(Cell::new(start));
+    let reader = apply_loop(shard, Half(stream.clone()), start, stream_end.clone());
+    let acks = ack_loop(shard, Half(stream), stream_end);
     futures_lite::future::or(reader, acks).await
 }
 
@@ -138,7 +131,7 @@ async fn apply_loop(
     shard: &Rc<Shard>,
     mut input: Half<TcpStream>,
     start: u64,
-    acked: Rc<Progress>,
+    stream_end: Rc<Cell<u64>>,
 ) -> Result<(), String> {
     let housekeeping = Duration::from_millis(shard.cfg().ha.housekeeping_ms);
     // Bytes of the stream not yet appended: a record cut by a frame end.
@@ -173,12 +166,7 @@ async fn apply_loop(
         .await?;
         stream_pos += h.body_len as u64;
         apply(shard, &mut pending, stream_pos).await?;
-        let written = shard.store.log_end().min(stream_pos);
-        acked.ack.set(Ack {
-            written,
-            flushed: shard.store.log_flushed().min(written),
-        });
-        acked.moved.raise();
+        stream_end.set(stream_pos);
     }
 }
 
@@ -216,30 +204,40 @@ async fn apply(shard: &Rc<Shard>, pending: &mut BytesMut, stream_pos: u64) -> Re
     }
 }
 
-/// What the slave has appended, and a wake-up for the task that says so.
-struct Progress {
-    ack: Cell<Ack>,
-    moved: Signal,
-}
-
-/// Reports progress: at once when it moved (acks coalesce while one is
-/// being written), and every heartbeat interval when idle, since the
-/// master closes a link silent for its housekeeping time.
+/// Reports how far this shard's log is written to its files (what a
+/// crash of this process keeps): as soon as that moves, and every
+/// heartbeat interval when idle, since the master closes a link silent for
+/// its housekeeping time. Never past the stream: the log's end jumps to the
+/// segment end at a blank marker before the master has sent the filler.
 async fn ack_loop(
     shard: &Rc<Shard>,
     mut out: Half<TcpStream>,
-    progress: Rc<Progress>,
+    stream_end: Rc<Cell<u64>>,
 ) -> Result<(), String> {
     let heartbeat = Duration::from_millis(shard.cfg().ha.heartbeat_ms);
+    let mut last: Option<(Ack, std::time::Instant)> = None;
     loop {
-        let mut now = progress.ack.get();
-        now.flushed = shard.store.log_flushed().min(now.written).max(now.flushed);
-        progress.ack.set(now);
-        timed(heartbeat, "acknowledging", out.write_all(&now.encode())).await?;
-        let _ = glommio::timer::timeout(heartbeat, async {
-            progress.moved.wait().await;
-            Ok(())
-        })
-        .await;
+        let written = shard.store.log_written().min(stream_end.get());
+        let prev = last.map(|(a, _)| a);
+        let now = Ack {
+            written: written.max(prev.map_or(0, |a| a.written)),
+            flushed: shard
+                .store
+                .log_flushed()
+                .min(written)
+                .max(prev.map_or(0, |a| a.flushed)),
+        };
+        let due = last.is_none_or(|(a, at)| a != now || at.elapsed() >= heartbeat);
+        if due {
+            timed(heartbeat, "acknowledging", out.write_all(&now.encode())).await?;
+            last = Some((now, std::time::Instant::now()));
+        }
+        if shard.store.log_written() > now.written {
+            // Written past the stream (a segment closed here before the
+            // master's filler arrived): the stream will catch up soon.
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        } else {
+            shard.store.wait_written(now.written, heartbeat).await;
+        }
     }
 }

@@ -1,0 +1,312 @@
+//! Master/slave replication with real processes on loopback: a name server,
+//! a master and a slave, each its own `rocketcore`, 2 shards each. What a
+//! SYNC_MASTER answers with and without a slave, what a slave refuses, that
+//! logs converge byte for byte across kills of either side, and that
+//! garbage on the HA port closes only that connection.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::*;
+use rocketcore::broker::ha::wire::{self, Hello, HelloAck, Status};
+use rocketcore::remoting::codes::response_code as rs;
+
+const TOPIC: &str = "RepTopic";
+const QUEUES: i32 = 4;
+
+fn create_topic(set: &ReplicaSet) {
+    let r = Client::connect(set.master.broker)
+        .call(create_topic_request(TOPIC, QUEUES as u32))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    // The slave copies topics every second.
+    let copied = wait_for(Duration::from_secs(10), || {
+        let r = Client::connect(set.slave.broker)
+            .call(pull_request("probe", TOPIC, 0, 0))
+            .unwrap();
+        r.code != rs::TOPIC_NOT_EXIST
+    });
+    assert!(
+        copied,
+        "the slave never copied the topic\n{}",
+        set.describe()
+    );
+}
+
+fn send(addr: SocketAddr, q: i32, body: &str) -> rocketcore::remoting::RemotingCommand {
+    Client::connect(addr)
+        .call(send_request(TOPIC, q, body.as_bytes(), ""))
+        .unwrap()
+}
+
+/// Every record of every queue, as (queue, offset, body), from one broker.
+fn contents(addr: SocketAddr) -> Vec<(i32, i64, Vec<u8>)> {
+    let mut out = Vec::new();
+    for q in 0..QUEUES {
+        for p in pull_all(addr, "reader", TOPIC, q) {
+            out.push((q, p.queue_offset, p.body));
+        }
+    }
+    out
+}
+
+fn converged(set: &ReplicaSet) -> bool {
+    let (Some(m), Some(s)) = (ha_status(set.master.broker), ha_status(set.slave.broker)) else {
+        return false;
+    };
+    m["masterCommitLogMaxOffset"] == s["masterCommitLogMaxOffset"]
+}
+
+#[test]
+fn sync_master_answers_by_what_the_slave_has() {
+    let dir = store_dir("rep-sync");
+    let mut set = ReplicaSet::start(dir.path(), "SYNC_MASTER", &["slaveTimeout=700"], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    for i in 0..20 {
+        let r = send(set.master.broker, i % QUEUES, &format!("ok-{i}"));
+        assert_eq!(r.code, rs::SUCCESS, "send {i}: {:?}", r.remark);
+    }
+    // A stopped slave: the send is stored, the answer says the slave
+    // did not confirm it in time, with the whole send result.
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(set.slave.pid() as i32, libc::SIGSTOP) };
+    let r = send(set.master.broker, 0, "while-stopped");
+    unsafe { libc::kill(set.slave.pid() as i32, libc::SIGCONT) };
+    assert_eq!(r.code, rs::FLUSH_SLAVE_TIMEOUT, "{:?}", r.remark);
+    assert!(r.ext_str_opt("msgId").is_some() && r.ext_i64("queueOffset").is_ok());
+    // The slave catches up once it runs again.
+    assert!(wait_for(Duration::from_secs(10), || converged(&set)));
+    // No slave at all: SLAVE_NOT_AVAILABLE at once, still stored.
+    set.slave.kill9();
+    assert!(wait_for(Duration::from_secs(10), || {
+        ha_status(set.master.broker).is_some_and(|v| v["haConnectionInfo"] == serde_json::json!([]))
+    }));
+    let r = send(set.master.broker, 1, "alone");
+    assert_eq!(r.code, rs::SLAVE_NOT_AVAILABLE, "{:?}", r.remark);
+    // WAIT=false sends do not wait for anyone.
+    let r = Client::connect(set.master.broker)
+        .call(send_request(TOPIC, 1, b"no-wait", "WAIT\u{1}false\u{2}"))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    // The restarted slave resumes from its own log and gets the rest.
+    set.restart_slave();
+    set.wait_in_sync(Duration::from_secs(20));
+    assert!(wait_for(Duration::from_secs(10), || converged(&set)));
+    let master = contents(set.master.broker);
+    assert_eq!(master.len(), 23);
+    assert_eq!(contents(set.slave.broker), master);
+    let r = send(set.master.broker, 2, "after");
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+}
+
+#[test]
+fn a_slave_refuses_writes_and_serves_reads() {
+    let dir = store_dir("rep-slave");
+    let set = ReplicaSet::start(dir.path(), "ASYNC_MASTER", &[], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    let r = send(set.master.broker, 0, "on-master");
+    assert_eq!(r.code, rs::SUCCESS);
+    let msg_id = r.ext_str("msgId").unwrap().to_string();
+    let r = send(set.slave.broker, 0, "on-slave");
+    assert_eq!(r.code, rs::SERVICE_NOT_AVAILABLE, "{:?}", r.remark);
+    let r = Client::connect(set.slave.broker)
+        .call(create_topic_request("Elsewhere", 4))
+        .unwrap();
+    assert_eq!(r.code, rs::SERVICE_NOT_AVAILABLE);
+    assert!(wait_for(Duration::from_secs(10), || contents(
+        set.slave.broker
+    )
+    .len()
+        == 1));
+    // The message resolves by the id the master gave it.
+    let mut view = rocketcore::remoting::RemotingCommand::new_request(33);
+    // offsetMsgId: store host (8 bytes) then the physical offset, in hex.
+    let phys = i64::from_str_radix(&msg_id[16..32], 16).unwrap();
+    view.set_ext("offset", phys);
+    let r = Client::connect(set.slave.broker).call(view).unwrap();
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    // Runtime status says who follows whom.
+    let s = ha_status(set.slave.broker).unwrap();
+    assert_eq!(s["master"], false);
+    assert_eq!(s["haClientRuntimeInfo"]["isActivated"], true);
+    assert_eq!(
+        s["haClientRuntimeInfo"]["masterAddr"],
+        set.master.broker.to_string()
+    );
+}
+
+#[test]
+fn logs_converge_after_either_side_is_killed_under_load() {
+    let dir = store_dir("rep-kill");
+    // SYNC_FLUSH: every acknowledged send is flushed, so none may be lost.
+    // (Under ASYNC_FLUSH a kill loses what the last write round had not
+    // written yet; the slave never has more than the master's files.)
+    let mut set = ReplicaSet::start(
+        dir.path(),
+        "ASYNC_MASTER",
+        &["flushDiskType=SYNC_FLUSH"],
+        &[],
+    );
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    let acked: Acked = Default::default();
+    for round in 0..2 {
+        let load = SendLoad::start(
+            set.master.broker,
+            TOPIC,
+            QUEUES,
+            4,
+            &format!("r{round}"),
+            &acked,
+            Duration::from_secs(20),
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        if round == 0 {
+            set.slave.kill9();
+            std::thread::sleep(Duration::from_millis(500));
+            set.restart_slave();
+            std::thread::sleep(Duration::from_millis(800));
+            load.stop();
+        } else {
+            set.master.kill9();
+            load.stop();
+            set.restart_master();
+        }
+        set.wait_in_sync(Duration::from_secs(30));
+        assert!(
+            wait_for(Duration::from_secs(20), || converged(&set)),
+            "round {round}: logs differ\n{}",
+            set.describe()
+        );
+    }
+    let master = contents(set.master.broker);
+    let slave = contents(set.slave.broker);
+    assert_eq!(master.len(), slave.len());
+    assert!(
+        master == slave,
+        "the slave's records differ from the master's"
+    );
+    // Nothing acknowledged was lost by either kill.
+    let stored: std::collections::HashSet<&[u8]> = master.iter().map(|(_, _, b)| &b[..]).collect();
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() > 50, "too little load: {}", acked.len());
+    let lost: Vec<&String> = acked
+        .keys()
+        .filter(|k| !stored.contains(k.as_bytes()))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged sends lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+fn hello(shards: u16, slave_max: u64) -> Hello {
+    Hello {
+        shard: 0,
+        shards,
+        placement: wire::PLACEMENT_ID,
+        segment_bytes: 8 << 20,
+        slave_id: 7,
+        slave_max,
+        last_epoch: -1,
+        broker_name: "broker-a".into(),
+    }
+}
+
+fn answer(ha: SocketAddr, bytes: &[u8]) -> std::io::Result<HelloAck> {
+    let mut s = TcpStream::connect(ha)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.write_all(bytes)?;
+    let mut fixed = [0u8; wire::HELLO_ACK_FIXED_BYTES];
+    s.read_exact(&mut fixed)?;
+    let (a, n) = HelloAck::decode_fixed(&fixed).map_err(std::io::Error::other)?;
+    assert_eq!(n, 0);
+    Ok(a)
+}
+
+/// The connection is closed by the master within a few seconds.
+fn closed(mut s: TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(12))).unwrap();
+    let mut b = [0u8; 4096];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+#[test]
+fn bad_input_on_the_ha_port_closes_that_link_only() {
+    let dir = store_dir("rep-bad");
+    let set = ReplicaSet::start(dir.path(), "SYNC_MASTER", &[], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    let ha: SocketAddr = format!("127.0.0.1:{}", set.ha_port).parse().unwrap();
+    // Garbage and a short hello: closed, nothing answered.
+    let mut g = TcpStream::connect(ha).unwrap();
+    g.write_all(&[0x5a; 200]).unwrap();
+    assert!(closed(g));
+    let mut g = TcpStream::connect(ha).unwrap();
+    g.write_all(&hello(2, 0).encode()[..20]).unwrap();
+    drop(g);
+    // Refusals say why.
+    assert_eq!(
+        answer(ha, &hello(3, 0).encode()).unwrap().status,
+        Status::ShardMismatch
+    );
+    assert_eq!(
+        answer(ha, &hello(2, 1 << 40).encode()).unwrap().status,
+        Status::SlaveAhead
+    );
+    let mut other = hello(2, 0);
+    other.broker_name = "broker-b".into();
+    assert_eq!(
+        answer(ha, &other.encode()).unwrap().status,
+        Status::NameMismatch
+    );
+    let mut seg = hello(2, 0);
+    seg.segment_bytes = 1 << 30;
+    assert_eq!(
+        answer(ha, &seg.encode()).unwrap().status,
+        Status::SegmentMismatch
+    );
+    let mut dup = hello(2, 0);
+    dup.slave_id = 1;
+    assert_eq!(
+        answer(ha, &dup.encode()).unwrap().status,
+        Status::DuplicateSlave
+    );
+    let mut v = hello(2, 0).encode();
+    v[5] = 9;
+    assert_eq!(answer(ha, &v).unwrap().status, Status::BadVersion);
+    // An impostor that acknowledges bytes it was never sent is cut off and
+    // cannot make a SYNC_MASTER send count as replicated.
+    let mut s = TcpStream::connect(ha).unwrap();
+    s.write_all(&hello(2, 0).encode()).unwrap();
+    let mut fixed = [0u8; wire::HELLO_ACK_FIXED_BYTES];
+    s.read_exact(&mut fixed).unwrap();
+    assert_eq!(HelloAck::decode_fixed(&fixed).unwrap().0.status, Status::Ok);
+    s.write_all(
+        &wire::Ack {
+            written: 1 << 40,
+            flushed: 0,
+        }
+        .encode(),
+    )
+    .unwrap();
+    assert!(closed(s));
+    // The real slave is untouched and still counts.
+    let r = send(set.master.broker, 0, "after-garbage");
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    assert!(wait_for(Duration::from_secs(10), || converged(&set)));
+    assert_eq!(contents(set.slave.broker), contents(set.master.broker));
+}

@@ -214,6 +214,46 @@ fn rust_client_over_tls() {
 /// starts a fresh `rocketcore dev` with `server_args`, runs one scenario of
 /// the client program against it and checks it passed and that the server
 /// exits 0 on SIGTERM.
+/// Sends acknowledged by a SYNC_MASTER are all read from its slave after
+/// the master is killed with SIGKILL (the program waits for the kill).
+#[test]
+fn rust_client_sync_master_failover_to_slave() {
+    let Some(client) = ClientProject::build() else {
+        return;
+    };
+    let _turn = SCENARIO_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = common::store_dir("rust-client-failover");
+    let set = common::ReplicaSet::start(dir.path(), "SYNC_MASTER", &[], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    let handoff = dir.path().join("handoff");
+    fs::create_dir_all(&handoff).unwrap();
+    let (pid, ns) = (set.master.pid() as i32, set.ns.namesrv);
+    let watcher = {
+        let handoff = handoff.clone();
+        thread::spawn(move || {
+            if !common::wait_for(CLIENT_BUDGET, || handoff.join("ready").exists()) {
+                return "the client never asked for the kill".to_string();
+            }
+            // SAFETY: kill(2) on our own child's pid; the ReplicaSet reaps it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            if !common::wait_for(Duration::from_secs(20), || {
+                common::registered_ids(ns, "broker-a") == [1]
+            }) {
+                return "the name server kept the killed master".to_string();
+            }
+            fs::write(handoff.join("killed"), b"").unwrap();
+            String::new()
+        })
+    };
+    let handoff_arg = handoff.display().to_string();
+    let run = client.run("failover", ns, "RustFailover", &["--handoff", &handoff_arg]);
+    let watched = watcher.join().unwrap();
+    if !run.succeeded() || !watched.is_empty() {
+        panic!("{watched}\n{}\n{}", run.describe("client"), set.describe());
+    }
+    println!("{}", run.stdout);
+}
+
 fn run_scenario(scenario: &str, topic: &str, server_args: &[&str], client_args: &[&str]) {
     run_scenario_with(scenario, topic, server_args, client_args, Load::None);
 }
@@ -232,43 +272,14 @@ fn run_scenario_with(
     client_args: &[&str],
     load: Load,
 ) {
-    if std::env::var_os("ROCKETCORE_SKIP_RUST_CLIENT").is_some_and(|v| v == "1") {
-        eprintln!("skipped: ROCKETCORE_SKIP_RUST_CLIENT=1");
+    let Some(client) = ClientProject::build() else {
         return;
-    }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rust-client/Cargo.toml");
-    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`, so its parent is the target
-    // directory actually in use (it honours CARGO_TARGET_DIR, unlike
-    // `<manifest dir>/target`). The client gets its own subdirectory: its
-    // dependency graph and toolchain requirements differ from rocketcore's.
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let target_dir = tmp
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent")
-        .join("rust-client");
-
-    // Build before starting the server, so that the server is not left idle
-    // (and the client budget is not eaten) by a cold compile.
-    let build = run_bounded(
-        cargo()
-            .arg("build")
-            .arg("--release")
-            .arg("--locked")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target_dir),
-        BUILD_TIMEOUT,
-    );
-    assert!(
-        build.succeeded(),
-        "building the client project failed\n{}",
-        build.describe("cargo build")
-    );
+    };
     // One scenario at a time: their timing checks (a timer due in 3 s may
     // be at most 1.5 s late) should not compete with each other for 2 cores.
     let _turn = SCENARIO_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let _load = (load == Load::BusyCores).then(|| common::CpuLoad::start(CLIENT_BUDGET));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
 
     let store = tmp.join(format!(
         "rust-client-store-{scenario}-{}-{}",
@@ -286,29 +297,7 @@ fn run_scenario_with(
         .stop_on_drop()
         .start();
 
-    let group =
-        format!("rust_client_{scenario}_{}_{}", std::process::id(), unique()).replace('-', "_");
-    let client = run_bounded(
-        cargo()
-            .arg("run")
-            .arg("--release")
-            .arg("--locked")
-            .arg("--quiet")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .arg("--")
-            .args(["--scenario", scenario])
-            .args(["--namesrv", &server.namesrv.to_string()])
-            .args(["--topic", topic])
-            .args(["--group", &group])
-            .args(["--timeout-secs", &CLIENT_BUDGET.as_secs().to_string()])
-            .args(client_args),
-        // The client's watchdog fires at budget + 60 s; leave room for cargo's
-        // freshness check on top of that.
-        CLIENT_BUDGET + Duration::from_secs(120),
-    );
+    let client = client.run(scenario, server.namesrv, topic, client_args);
     if !client.succeeded() {
         panic!(
             "the Rust client's {scenario} scenario failed\n{}\n{}",
@@ -331,6 +320,86 @@ fn run_scenario_with(
 }
 
 static SCENARIO_TURN: Mutex<()> = Mutex::new(());
+
+/// The client program's cargo project, built.
+struct ClientProject {
+    manifest: std::path::PathBuf,
+    target_dir: std::path::PathBuf,
+}
+
+impl ClientProject {
+    /// Builds it (None when `ROCKETCORE_SKIP_RUST_CLIENT=1`). Before any
+    /// server starts, so that a server is not left idle (and the client
+    /// budget is not eaten) by a cold compile.
+    fn build() -> Option<ClientProject> {
+        if std::env::var_os("ROCKETCORE_SKIP_RUST_CLIENT").is_some_and(|v| v == "1") {
+            eprintln!("skipped: ROCKETCORE_SKIP_RUST_CLIENT=1");
+            return None;
+        }
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rust-client/Cargo.toml");
+        // CARGO_TARGET_TMPDIR is `<target dir>/tmp`, so its parent is the target
+        // directory actually in use (it honours CARGO_TARGET_DIR, unlike
+        // `<manifest dir>/target`). The client gets its own subdirectory: its
+        // dependency graph and toolchain requirements differ from rocketcore's.
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("CARGO_TARGET_TMPDIR has a parent")
+            .join("rust-client");
+        let build = run_bounded(
+            cargo()
+                .arg("build")
+                .arg("--release")
+                .arg("--locked")
+                .arg("--manifest-path")
+                .arg(&manifest)
+                .arg("--target-dir")
+                .arg(&target_dir),
+            BUILD_TIMEOUT,
+        );
+        assert!(
+            build.succeeded(),
+            "building the client project failed\n{}",
+            build.describe("cargo build")
+        );
+        Some(ClientProject {
+            manifest,
+            target_dir,
+        })
+    }
+
+    /// Runs one scenario on a new group to completion, bounded.
+    fn run(
+        &self,
+        scenario: &str,
+        namesrv: std::net::SocketAddr,
+        topic: &str,
+        client_args: &[&str],
+    ) -> Finished {
+        let group =
+            format!("rust_client_{scenario}_{}_{}", std::process::id(), unique()).replace('-', "_");
+        run_bounded(
+            cargo()
+                .arg("run")
+                .arg("--release")
+                .arg("--locked")
+                .arg("--quiet")
+                .arg("--manifest-path")
+                .arg(&self.manifest)
+                .arg("--target-dir")
+                .arg(&self.target_dir)
+                .arg("--")
+                .args(["--scenario", scenario])
+                .args(["--namesrv", &namesrv.to_string()])
+                .args(["--topic", topic])
+                .args(["--group", &group])
+                .args(["--timeout-secs", &CLIENT_BUDGET.as_secs().to_string()])
+                .args(client_args),
+            // The client's watchdog fires at budget + 60 s; leave room for cargo's
+            // freshness check on top of that.
+            CLIENT_BUDGET + Duration::from_secs(120),
+        )
+    }
+}
 
 fn cargo() -> Command {
     // The cargo that is running this test, so the same toolchain builds the

@@ -86,6 +86,9 @@ pub enum ShardMsg {
     /// From a slave's shard 0: consumer offsets copied from the master for
     /// queues this shard owns.
     SyncOffsets(Vec<super::ha::metadata::OffsetEntry>),
+    /// To a slave's shard 0: replicated records name a topic (or a queue)
+    /// the copied metadata does not have yet.
+    ProvisionalTopic { topic: String, queues: u32 },
     /// Shut down.
     Stop,
 }

@@ -434,6 +434,9 @@ impl Shard {
                 }
                 ShardMsg::HaMaster { addr, ha } => self.set_master(addr, ha),
                 ShardMsg::SyncOffsets(entries) => self.apply_synced_offsets(entries),
+                ShardMsg::ProvisionalTopic { topic, queues } => {
+                    self.provisional_topic(&topic, queues)
+                }
                 ShardMsg::Stop => break,
             }
         }
@@ -560,6 +563,48 @@ impl Shard {
                 self.send_to_shard(k, ShardMsg::HaMaster { addr, ha });
             }
         }
+    }
+
+    /// A slave keeps replicated records of a topic readable before (or,
+    /// when the master died first, without) the next metadata copy: the
+    /// topic gets a config with at least the queues seen. The master's
+    /// table replaces it at the next copy.
+    pub fn provisional_topic(&self, topic: &str, queues: u32) {
+        let Some(owner) = &self.owner else {
+            self.send_to_shard(
+                0,
+                ShardMsg::ProvisionalTopic {
+                    topic: topic.to_string(),
+                    queues,
+                },
+            );
+            return;
+        };
+        let queues = queues.max(self.cfg().default_topic_queue_nums);
+        let known = owner
+            .borrow()
+            .snap()
+            .topic(topic)
+            .map(|t| t.read_queue_nums);
+        if known.is_some_and(|n| n >= queues) {
+            return;
+        }
+        let mut cfg = match owner.borrow().snap().topic(topic) {
+            Some(t) => t.clone(),
+            None => crate::protocol::TopicConfig::new(topic, queues),
+        };
+        cfg.read_queue_nums = cfg.read_queue_nums.max(queues);
+        cfg.write_queue_nums = cfg.write_queue_nums.max(queues);
+        tracing::info!(
+            topic,
+            queues,
+            "replicated records name a topic not copied yet"
+        );
+        if let Err(e) = owner.borrow_mut().put_topic(cfg) {
+            tracing::warn!(topic, "recording a replicated topic: {e}");
+            return;
+        }
+        self.publish_meta();
     }
 
     /// Consumer offsets copied from the master overwrite this shard's

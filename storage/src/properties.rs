@@ -23,6 +23,14 @@ pub const TRANS_HALF_TOPIC: &str = "RMQ_SYS_TRANS_HALF_TOPIC";
 /// Commit/rollback decisions on half messages (queue 0).
 pub const TRANS_OP_TOPIC: &str = "RMQ_SYS_TRANS_OP_HALF_TOPIC";
 
+/// The broker's own staging queues: never in the topic table.
+pub fn is_staging_topic(topic: &str) -> bool {
+    matches!(
+        topic,
+        SCHEDULE_TOPIC | TIMER_TOPIC | TRANS_HALF_TOPIC | TRANS_OP_TOPIC
+    )
+}
+
 /// Iterates (name, value) pairs in order. Follows the Java parser: split on
 /// 0x02, ignore segments shorter than 3 bytes, split each at the first 0x01
 /// that is neither its first nor its last byte, skip segments without one.

@@ -194,6 +194,13 @@ async fn apply(shard: &Rc<Shard>, pending: &mut BytesMut, stream_pos: u64) -> Re
         });
         for (topic, q) in &woken {
             shard.polls.notify(topic, *q);
+            let known = shard
+                .meta()
+                .topic(topic)
+                .is_some_and(|t| (*q as u32) < t.read_queue_nums);
+            if !known && !rocketcore_storage::properties::is_staging_topic(topic) {
+                shard.provisional_topic(topic, *q as u32 + 1);
+            }
         }
         match r {
             Ok(0) => return Ok(()),

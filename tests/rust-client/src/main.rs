@@ -13,6 +13,8 @@
 //! - `new-consumer` (`new_consumer.rs`): push consumers on new groups, not
 //!   waited for, must get a plain message within 3 s and a delay-level-2
 //!   message within 5-7 s.
+//! - `failover` (`failover.rs`): sends acknowledged by a SYNC_MASTER are
+//!   all read from its slave after the runner kills the master.
 //! - `acl-refused` (`acl_refused.rs`): a send with the given credentials
 //!   must be refused by the broker's ACL.
 //!
@@ -27,6 +29,7 @@
 
 mod acl_refused;
 mod admin_read;
+mod failover;
 mod new_consumer;
 mod produce_consume;
 mod sql92;
@@ -134,10 +137,11 @@ pub(crate) enum Scenario {
     NewConsumer,
     AclRefused,
     AdminRead,
+    Failover,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 7] = [
+    const ALL: [Scenario; 8] = [
         Scenario::ProduceConsume,
         Scenario::Transaction,
         Scenario::Timer,
@@ -145,6 +149,7 @@ impl Scenario {
         Scenario::NewConsumer,
         Scenario::AclRefused,
         Scenario::AdminRead,
+        Scenario::Failover,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -156,6 +161,7 @@ impl Scenario {
             Scenario::NewConsumer => "new-consumer",
             Scenario::AclRefused => "acl-refused",
             Scenario::AdminRead => "admin-read",
+            Scenario::Failover => "failover",
         }
     }
 
@@ -168,6 +174,7 @@ impl Scenario {
             Scenario::NewConsumer => 5,
             Scenario::AclRefused => 1,
             Scenario::AdminRead => 20,
+            Scenario::Failover => 50,
         }
     }
 
@@ -179,7 +186,8 @@ impl Scenario {
             | Scenario::Timer
             | Scenario::Sql92
             | Scenario::AclRefused
-            | Scenario::AdminRead => Duration::from_secs(60),
+            | Scenario::AdminRead
+            | Scenario::Failover => Duration::from_secs(60),
             // Up to about 11 s a round, five rounds.
             Scenario::NewConsumer => Duration::from_secs(90),
         }
@@ -204,6 +212,8 @@ pub(crate) struct Args {
     pub(crate) secret_key: Option<String>,
     pub(crate) tls: bool,
     pub(crate) tls_ca: Option<String>,
+    /// `failover`: where the runner and the program signal each other.
+    pub(crate) handoff: Option<String>,
 }
 
 impl Args {
@@ -227,6 +237,7 @@ impl Args {
             secret_key: None,
             tls: false,
             tls_ca: None,
+            handoff: None,
         };
         while let Some(flag) = argv.next() {
             if flag == "--allow-redelivery" {
@@ -279,6 +290,7 @@ impl Args {
                 "--access-key" => args.access_key = Some(value.clone()),
                 "--secret-key" => args.secret_key = Some(value.clone()),
                 "--tls-ca" => args.tls_ca = Some(value.clone()),
+                "--handoff" => args.handoff = Some(value.clone()),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -417,6 +429,7 @@ fn main() -> ExitCode {
             Scenario::NewConsumer => new_consumer::run(&args, runtime).await,
             Scenario::AclRefused => acl_refused::run(&args, runtime).await,
             Scenario::AdminRead => admin_read::run(&args, runtime).await,
+            Scenario::Failover => failover::run(&args, runtime).await,
         }
     });
 

@@ -310,3 +310,58 @@ fn bad_input_on_the_ha_port_closes_that_link_only() {
     assert!(wait_for(Duration::from_secs(10), || converged(&set)));
     assert_eq!(contents(set.slave.broker), contents(set.master.broker));
 }
+
+#[test]
+fn a_master_sends_consumers_far_behind_to_the_slave_when_slave_reading_is_on() {
+    let dir = store_dir("rep-suggest");
+    let set = ReplicaSet::start(
+        dir.path(),
+        "ASYNC_MASTER",
+        &["slaveReadEnable=true", "rocketcoreTailCacheBytes=1048576"],
+        &[],
+    );
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    // 3 MiB through queue 0's shard: its first records leave the 1 MiB cache.
+    let body = "x".repeat(1024);
+    let mut c = Client::connect(set.master.broker);
+    for _ in 0..3072 {
+        let r = c.call(send_request(TOPIC, 0, body.as_bytes(), "")).unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+    }
+    let suggest = |offset: i64| {
+        let r = Client::connect(set.master.broker)
+            .call(pull_request("slowpoke", TOPIC, 0, offset))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+        r.ext_i64("suggestWhichBrokerId").unwrap()
+    };
+    assert_eq!(suggest(0), 1, "a read from the device goes to the slave");
+    assert_eq!(suggest(3071), 0, "a read from the tail cache stays");
+    // The admin verb shows the link, in sync.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .args([
+            "admin",
+            "haStatus",
+            "-n",
+            &set.ns.namesrv.to_string(),
+            "-c",
+            "DefaultCluster",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &v[set.master.broker.to_string()];
+    assert_eq!(m["master"], true);
+    assert_eq!(m["haConnectionInfo"][0]["slaveBrokerId"], 1);
+    assert_eq!(
+        v[set.slave.broker.to_string()]["haClientRuntimeInfo"]["isActivated"],
+        true
+    );
+}

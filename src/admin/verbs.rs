@@ -29,6 +29,15 @@ pub enum Verb {
         #[arg(short = 'c', long = "clusterName")]
         cluster: Option<String>,
     },
+    /// Replication: a master's slaves and their lag, or a slave's master
+    /// (GET_BROKER_HA_STATUS). `-c` asks every broker of the cluster.
+    #[command(name = "haStatus")]
+    HaStatus {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: Option<SocketAddr>,
+        #[arg(short = 'c', long = "clusterName")]
+        cluster: Option<String>,
+    },
     /// The settings a broker runs with (GET_BROKER_CONFIG).
     #[command(name = "getBrokerConfig")]
     GetBrokerConfig {
@@ -386,6 +395,80 @@ fn runtime_info(s: &Session, addr: SocketAddr) -> Result<BTreeMap<String, String
     Ok(body::<KvTable>(&r)?.table)
 }
 
+/// Every broker `-b` or `-c` names, slaves included: (name, id, address).
+fn every_broker(
+    s: &Session,
+    broker: Option<SocketAddr>,
+    cluster: Option<&str>,
+) -> Result<Vec<(String, i64, SocketAddr)>> {
+    let info = s.cluster_info()?;
+    let mut out = Vec::new();
+    for (name, data) in &info.broker_addr_table {
+        if cluster.is_some_and(|c| c != data.cluster) {
+            continue;
+        }
+        for (id, addr) in &data.broker_addrs {
+            let Ok(addr) = addr.parse::<SocketAddr>() else {
+                continue;
+            };
+            if broker.is_none_or(|b| b == addr) {
+                out.push((name.clone(), *id, addr));
+            }
+        }
+    }
+    if let (Some(b), true) = (broker, out.is_empty()) {
+        // An address the name server does not list (a slave whose master
+        // is gone is still listed; this is for one never registered).
+        out.push((String::new(), -1, b));
+    }
+    Ok(out)
+}
+
+fn ha_status(s: &Session, broker: Option<SocketAddr>, cluster: Option<&str>) -> Result<()> {
+    if broker.is_none() && cluster.is_none() {
+        return Err("haStatus needs -b brokerAddr or -c clusterName".into());
+    }
+    let mut all = BTreeMap::new();
+    let mut text = Vec::new();
+    for (name, id, addr) in every_broker(s, broker, cluster)? {
+        let r = s.expect_ok(addr, RemotingCommand::new_request(rq::GET_BROKER_HA_STATUS))?;
+        let v: Value = serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}"))
+            .map_err(|e| format!("{addr}: bad HA status: {e}"))?;
+        if v["master"] == true {
+            text.push(format!(
+                "#Broker {name} id {id} {addr} (master)\n#MasterCommitLogMaxOffset {}\n#InSyncSlaveNum {}",
+                v["masterCommitLogMaxOffset"], v["inSyncSlaveNums"]
+            ));
+            text.push(format!(
+                "{:<24} {:<8} {:>20} {:>14} {:<7}",
+                "#SlaveAddr", "#SlaveId", "#SlaveAckOffset", "#Diff", "#InSync"
+            ));
+            for c in v["haConnectionInfo"].as_array().into_iter().flatten() {
+                text.push(format!(
+                    "{:<24} {:<8} {:>20} {:>14} {:<7}",
+                    c["addr"].as_str().unwrap_or(""),
+                    c["slaveBrokerId"].to_string(),
+                    c["slaveAckOffset"].to_string(),
+                    c["diff"].to_string(),
+                    c["inSync"].to_string()
+                ));
+            }
+        } else {
+            let c = &v["haClientRuntimeInfo"];
+            text.push(format!(
+                "#Broker {name} id {id} {addr} (slave)\n#MasterAddr {}\n#Following {}\n#MaxOffset {}\n#LastError {}",
+                c["masterAddr"].as_str().unwrap_or(""),
+                c["isActivated"],
+                c["maxOffset"],
+                c["lastError"].as_str().unwrap_or("-")
+            ));
+        }
+        all.insert(addr.to_string(), v);
+    }
+    print(s, json!(all), text.join("\n"));
+    Ok(())
+}
+
 pub fn run(s: &Session, verb: Verb) -> Result<()> {
     match verb {
         Verb::ClusterList { cluster } => cluster_list(s, cluster.as_deref()),
@@ -432,6 +515,7 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             );
             Ok(())
         }
+        Verb::HaStatus { broker, cluster } => ha_status(s, broker, cluster.as_deref()),
         Verb::GetNamesrvConfig => {
             let r = s.namesrv_ok(RemotingCommand::new_request(rq::GET_NAMESRV_CONFIG))?;
             let props = properties_of(&r);

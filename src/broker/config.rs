@@ -143,6 +143,9 @@ pub struct BrokerConfig {
     pub hot_updates: BTreeMap<String, String>,
     /// Role and replication (`brokerRole`, `haListenPort`, `slaveTimeout`, …).
     pub ha: crate::broker::ha::HaConfig,
+    /// `rocketcoreTailCacheBytes`: newest log bytes kept in memory per
+    /// shard (the store's default when unset).
+    pub tail_cache_bytes: Option<u64>,
 }
 
 /// Keys UPDATE_BROKER_CONFIG may change on a running broker: each is read
@@ -314,6 +317,7 @@ impl BrokerConfig {
             enable_property_filter: true,
             hot_updates: BTreeMap::new(),
             ha: Default::default(),
+            tail_cache_bytes: None,
         }
     }
 
@@ -433,6 +437,14 @@ impl BrokerConfig {
                     self.enable_property_filter =
                         parse_bool(v).ok_or_else(|| bad("expected true or false"))?
                 }
+                "rocketcoreTailCacheBytes" => {
+                    self.tail_cache_bytes = Some(
+                        v.parse()
+                            .ok()
+                            .filter(|n| *n >= 1 << 20)
+                            .ok_or_else(|| bad("expected bytes, at least 1048576"))?,
+                    )
+                }
                 "registerNameServerPeriod" => {
                     let ms: u64 = v.parse().map_err(|_| bad("expected ms"))?;
                     self.register_interval_ms = ms.clamp(10_000, 60_000);
@@ -533,6 +545,9 @@ impl BrokerConfig {
         c.disk_max_used_ratio = self.disk_max_used_ratio;
         c.disk_force_clean_ratio = self.disk_force_clean_ratio.max(self.disk_max_used_ratio);
         c.disk_full_ratio = self.disk_full_ratio;
+        if let Some(b) = self.tail_cache_bytes {
+            c.tail_cache_bytes = b;
+        }
         c
     }
 

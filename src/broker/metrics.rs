@@ -142,6 +142,11 @@ pub struct Snapshot {
     pub send_latency: LatencySnapshot,
     pub pull_latency: LatencySnapshot,
     pub shard: usize,
+    /// Master: (slave id, bytes of this shard's log it has not acknowledged).
+    pub slave_lag: Vec<(i64, u64)>,
+    /// Slave: whether this shard follows its master now, and how many
+    /// bytes behind the master's last frame it is.
+    pub following: Option<(bool, u64)>,
 }
 
 impl Shard {
@@ -191,6 +196,14 @@ impl Shard {
             lag,
             send_latency: self.metrics.send_latency.snapshot(),
             pull_latency: self.metrics.pull_latency.snapshot(),
+            slave_lag: self.repl.lags(self.store.log_end()),
+            following: self.is_slave().then(|| {
+                let f = &self.repl.follow;
+                (
+                    f.connected.get(),
+                    f.master_end.get().saturating_sub(self.store.log_end()),
+                )
+            }),
         }
     }
 }
@@ -462,6 +475,53 @@ impl prometheus_client::collector::Collector for Page {
             "Reads that went to disk.",
             self.per_shard(|s| s.disk_reads),
         )?;
+        let slave_lag = self
+            .shards
+            .iter()
+            .flat_map(|s| {
+                s.slave_lag.iter().map(|(id, lag)| {
+                    let labels = self.with(&[
+                        ("shard", &s.shard.to_string()),
+                        ("slave_broker_id", &id.to_string()),
+                    ]);
+                    (labels, *lag as i64)
+                })
+            })
+            .collect();
+        gauges(
+            &mut e,
+            "rocketcore_ha_slave_lag_bytes",
+            "Master: bytes of the shard's log a connected slave has not acknowledged.",
+            slave_lag,
+        )?;
+        let following: Vec<&Snapshot> = self
+            .shards
+            .iter()
+            .filter(|s| s.following.is_some())
+            .collect();
+        if !following.is_empty() {
+            let series = |f: fn((bool, u64)) -> i64| -> Vec<(Labels, i64)> {
+                following
+                    .iter()
+                    .filter_map(|s| {
+                        let v = f(s.following?);
+                        Some((self.with(&[("shard", &s.shard.to_string())]), v))
+                    })
+                    .collect()
+            };
+            gauges(
+                &mut e,
+                "rocketcore_ha_following",
+                "Slave: 1 while the shard streams from its master.",
+                series(|(c, _)| c as i64),
+            )?;
+            gauges(
+                &mut e,
+                "rocketcore_ha_behind_master_bytes",
+                "Slave: bytes between the master's log end (as of its last frame) and this shard's.",
+                series(|(_, b)| b as i64),
+            )?;
+        }
         counters(
             &mut e,
             "rocketcore_acl_denied",

@@ -366,6 +366,12 @@ impl ShardStore {
         self.log.write_pos()
     }
 
+    /// In-shard offset where the tail cache starts: older records are
+    /// read from the device.
+    pub fn cache_start(&self) -> u64 {
+        self.log.cache_start()
+    }
+
     /// In-shard start of the live log.
     pub fn log_start(&self) -> u64 {
         self.log.min_offset()

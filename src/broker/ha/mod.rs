@@ -236,7 +236,9 @@ pub fn merge_status(
             "maxOffset": end,
             "masterFlushOffset": parts.iter().map(|p| p.master_end).sum::<u64>(),
             "isActivated": parts.iter().all(|p| p.connected),
-            "lastError": parts.iter().find_map(|p| p.last_error.clone()),
+            "lastError": parts.iter().find_map(|p| p.last_error.clone()).or_else(|| {
+                master_addr.is_none().then(|| "the name servers have not named a master yet".to_string())
+            }),
         });
     }
     v

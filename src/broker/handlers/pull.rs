@@ -318,6 +318,38 @@ impl Shard {
         }
     }
 
+    /// Java's rule with `slaveReadEnable`: a consumer far behind is told
+    /// to pull from its group's `whichBrokerWhenConsumeSlowly` (a slave), so
+    /// its catch-up reads do not compete with the master's writes; else
+    /// from the group's `brokerId`. "Far behind" means the records come
+    /// from the device, not the tail cache (Java compares with a share of
+    /// RAM, which means nothing under O_DIRECT). Only while a slave is
+    /// connected to this shard.
+    fn suggest_broker(&self, group: &str, read: &rocketcore_storage::QueueRead) -> i64 {
+        if !self.cfg().ha.slave_read_enable
+            || self.is_slave()
+            || self.repl.links.borrow().is_empty()
+        {
+            return 0;
+        }
+        let meta = self.meta();
+        let (normal, slowly) = meta.groups.get(group).map_or((0, 1), |g| {
+            (g.broker_id, g.which_broker_when_consume_slowly)
+        });
+        let far = read
+            .messages
+            .first()
+            .and_then(|m| rocketcore_storage::RecordView::parse(m).ok())
+            .is_some_and(|v| {
+                rocketcore_storage::from_global(v.physical_offset()).1 < self.store.cache_start()
+            });
+        if far {
+            slowly
+        } else {
+            normal
+        }
+    }
+
     async fn read_for_pull(
         &self,
         cmd: &RemotingCommand,
@@ -365,7 +397,7 @@ impl Shard {
             ReadStatus::OffsetFoundNull => (rs::PULL_NOT_FOUND, read.next_offset as i64),
         };
         let mut reply = response(cmd, code, status_name(read.status).to_string());
-        reply.set_ext("suggestWhichBrokerId", 0);
+        reply.set_ext("suggestWhichBrokerId", self.suggest_broker(h.group, &read));
         reply.set_ext("nextBeginOffset", next);
         reply.set_ext("minOffset", read.min_offset);
         reply.set_ext("maxOffset", read.max_offset);

@@ -66,6 +66,12 @@ enum Command {
         namesrv_listen: SocketAddr,
         #[arg(long, default_value = "127.0.0.1:10911")]
         listen: SocketAddr,
+        /// Slaves of the broker, in the same process (0 to 2): slave k
+        /// listens on the broker's port + 10·k and stores in
+        /// <store>/slave-<k>; the broker is then a SYNC_MASTER unless
+        /// --set brokerRole says otherwise.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=2))]
+        replicas: u8,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -298,6 +304,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Dev {
             namesrv_listen,
             listen,
+            replicas,
             common,
         } => {
             let mut cfg = BrokerConfig::new(PathBuf::from("rocketcore-data"));
@@ -307,6 +314,9 @@ fn run(cli: Cli) -> Result<(), String> {
             cfg.pin_cores = false;
             // Small segments: a dev store should not take a GiB of disk.
             cfg.segment_bytes = 64 << 20;
+            if replicas > 0 {
+                cfg.ha.role = rocketcore::broker::ha::BrokerRole::SyncMaster;
+            }
             common.apply(&mut cfg)?;
             // One process, one set of keys: the name server is guarded as
             // the broker is, and the broker must be able to register.
@@ -325,6 +335,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 Default::default(),
             )?;
             let store = cfg.store_dir.clone();
+            let slave_cfgs: Vec<BrokerConfig> = (1..=replicas)
+                .map(|k| dev_slave(&cfg, k))
+                .collect::<Result<_, _>>()?;
             let broker = match rocketcore::broker::start(cfg) {
                 Ok(b) => b,
                 Err(e) => {
@@ -332,19 +345,66 @@ fn run(cli: Cli) -> Result<(), String> {
                     return Err(e);
                 }
             };
+            let mut slaves = Vec::new();
+            for scfg in slave_cfgs {
+                match rocketcore::broker::start(scfg) {
+                    Ok(s) => slaves.push(s),
+                    Err(e) => {
+                        for s in slaves {
+                            let _ = s.stop();
+                        }
+                        let _ = broker.stop();
+                        ns.stop();
+                        return Err(e);
+                    }
+                }
+            }
+            let slave_addrs: Vec<String> = slaves.iter().map(|s| s.listen.to_string()).collect();
             println!(
-                "ready: namesrv={namesrv_listen} broker={listen} shards={} store={}",
+                "ready: namesrv={namesrv_listen} broker={listen} shards={} store={}{}",
                 broker.shards,
-                store.display()
+                store.display(),
+                if slave_addrs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" slaves={}", slave_addrs.join(","))
+                }
             );
             let sig = wait_for_signal(&signals);
             tracing::info!("signal {sig}: stopping");
             exit_on_second_signal(signals);
-            let r = broker.stop();
+            let mut r = Ok(());
+            for s in slaves {
+                if let Err(e) = s.stop() {
+                    r = Err(e);
+                }
+            }
+            let b = broker.stop();
             ns.stop();
-            r
+            r.and(b)
         }
     }
+}
+
+/// `dev --replicas`: slave `k` of the dev broker, beside it in the process.
+fn dev_slave(master: &BrokerConfig, k: u8) -> Result<BrokerConfig, String> {
+    let mut c = master.clone();
+    let port = master
+        .listen
+        .port()
+        .checked_add(10 * k as u16)
+        .ok_or("--replicas: the broker port leaves no room for slave ports")?;
+    c.listen.set_port(port);
+    c.advertised.set_port(port);
+    c.broker_id = k as i64;
+    c.ha.role = rocketcore::broker::ha::BrokerRole::Slave;
+    // Straight to the master's HA port: no wait for the name server's word.
+    c.ha.master_address = Some(master.ha.listen(master.advertised));
+    c.store_dir = master.store_dir.join(format!("slave-{k}"));
+    // One HTTP port per process: the master's.
+    c.metrics.prom = false;
+    c.metrics.console = false;
+    Ok(c)
 }
 
 fn main() -> ExitCode {

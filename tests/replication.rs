@@ -365,3 +365,31 @@ fn a_master_sends_consumers_far_behind_to_the_slave_when_slave_reading_is_on() {
         true
     );
 }
+
+#[test]
+fn dev_with_a_replica_runs_a_sync_master_and_its_slave() {
+    let dir = store_dir("rep-dev");
+    let mut dev = Server::dev(dir.path())
+        .args(["--replicas", "1"])
+        .stop_on_drop()
+        .start();
+    let slave: SocketAddr = dev
+        .ready_line()
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("slaves="))
+        .expect("the ready line names the slave")
+        .parse()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || {
+        ha_status(dev.broker).is_some_and(|v| v["inSyncSlaveNums"] == 1)
+    }));
+    let r = Client::connect(dev.broker)
+        .call(create_topic_request(TOPIC, 4))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    let r = send(dev.broker, 0, "replicated");
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    assert!(wait_for(Duration::from_secs(10), || contents(slave).len() == 1));
+    assert_eq!(ha_status(slave).unwrap()["master"], false);
+    assert_eq!(dev.terminate(), Some(0), "{}", dev.describe());
+}

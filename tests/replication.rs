@@ -393,3 +393,62 @@ fn dev_with_a_replica_runs_a_sync_master_and_its_slave() {
     assert_eq!(ha_status(slave).unwrap()["master"], false);
     assert_eq!(dev.terminate(), Some(0), "{}", dev.describe());
 }
+
+#[test]
+fn a_slave_started_as_master_goes_on_where_the_master_was() {
+    let dir = store_dir("rep-promote");
+    let mut set = ReplicaSet::start(dir.path(), "SYNC_MASTER", &[], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    // Delay level 1 (1 s): delivered by the master into the real queues.
+    for i in 0..8 {
+        let r = Client::connect(set.master.broker)
+            .call(send_request(
+                TOPIC,
+                i % QUEUES,
+                format!("later-{i}").as_bytes(),
+                "DELAY\u{1}1\u{2}",
+            ))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+    }
+    assert!(wait_for(Duration::from_secs(10), || contents(
+        set.master.broker
+    )
+    .len()
+        == 8));
+    // A committed offset, for the slave's copy.
+    let mut commit = rocketcore::remoting::RemotingCommand::new_request(15);
+    for (k, v) in [
+        ("consumerGroup", "G1"),
+        ("topic", TOPIC),
+        ("queueId", "1"),
+        ("commitOffset", "2"),
+    ] {
+        commit.set_ext(k, v);
+    }
+    assert_eq!(
+        Client::connect(set.master.broker)
+            .call(commit)
+            .unwrap()
+            .code,
+        rs::SUCCESS
+    );
+    // The master persists its delivery progress about once a second and
+    // the slave copies it (and the offsets) every second.
+    std::thread::sleep(Duration::from_secs(4));
+    let before = contents(set.master.broker);
+    set.master.kill9();
+    set.promote_slave();
+    // Nothing delivered again, nothing lost.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(contents(set.slave.broker), before, "{}", set.describe());
+    let mut query = rocketcore::remoting::RemotingCommand::new_request(14);
+    for (k, v) in [("consumerGroup", "G1"), ("topic", TOPIC), ("queueId", "1")] {
+        query.set_ext(k, v);
+    }
+    let r = Client::connect(set.slave.broker).call(query).unwrap();
+    assert_eq!(r.ext_i64("offset").unwrap(), 2);
+    let r = send(set.slave.broker, 0, "on-the-new-master");
+    assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+}

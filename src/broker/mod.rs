@@ -231,7 +231,7 @@ async fn run_shard(
         let sched = schedule::Scheduler::open(
             &store,
             cfg.delay_levels_ms()?,
-            config_dir.join(format!("delayOffset-{k}.json")),
+            schedule::Scheduler::progress_path(&cfg.store_dir, k),
         )
         .await
         .map_err(|e| format!("shard {k}: {e}"))?;
@@ -404,11 +404,14 @@ async fn run_shard(
     }
     let mut result = ConsumerOffsets::persist(&shard.offsets, true).await;
     // Progress marks last: they may only count what the store has flushed.
-    if let Err(e) = shard.sched.persist(&shard.store).await {
-        result = Err(format!("shard {k}: delivery progress: {e}"));
-    }
-    if let Err(e) = shard.tx.persist(&shard.store).await {
-        result = Err(format!("shard {k}: transaction marks: {e}"));
+    // A slave's are the master's, copied; its own services never ran.
+    if !cfg.ha.role.is_slave() {
+        if let Err(e) = shard.sched.persist(&shard.store).await {
+            result = Err(format!("shard {k}: delivery progress: {e}"));
+        }
+        if let Err(e) = shard.tx.persist(&shard.store).await {
+            result = Err(format!("shard {k}: transaction marks: {e}"));
+        }
     }
     if let Err(e) = shard.store.shutdown().await {
         result = Err(format!("shard {k}: store shutdown: {e}"));

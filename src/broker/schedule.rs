@@ -403,6 +403,20 @@ impl Scheduler {
         })
     }
 
+    /// The progress last made durable, as its file holds it: what a slave
+    /// copies (GET_ALL_DELAY_OFFSET), so that a slave started as master
+    /// later neither repeats nor skips deliveries.
+    pub fn saved_progress(&self) -> serde_json::Value {
+        serde_json::to_value(&*self.saved.borrow()).unwrap_or_default()
+    }
+
+    /// Where this shard's progress file lives.
+    pub fn progress_path(store_dir: &std::path::Path, shard: usize) -> PathBuf {
+        store_dir
+            .join("config")
+            .join(format!("delayOffset-{shard}.json"))
+    }
+
     pub fn levels_ms(&self) -> &[u64] {
         &self.levels_ms
     }

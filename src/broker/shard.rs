@@ -318,6 +318,7 @@ impl Shard {
             | rq::QUERY_TOPIC_CONSUME_BY_WHO
             | rq::GET_ALL_CONSUMER_OFFSET
             | rq::GET_BROKER_HA_STATUS
+            | rq::GET_ALL_DELAY_OFFSET
                 if pinned =>
             {
                 self.serve_pinned_part(cmd).await
@@ -330,6 +331,7 @@ impl Shard {
             rq::QUERY_TOPIC_CONSUME_BY_WHO => Some(self.handle_consumed_by(ctx, &cmd).await),
             rq::GET_ALL_CONSUMER_OFFSET => Some(self.handle_all_consumer_offsets(ctx, &cmd).await),
             rq::GET_BROKER_HA_STATUS => Some(self.handle_ha_status(ctx, &cmd).await),
+            rq::GET_ALL_DELAY_OFFSET => Some(self.handle_all_delay_offsets(ctx, &cmd).await),
             rq::GET_TOPIC_CONFIG => Some(self.handle_topic_config(&cmd)),
             rq::GET_ALL_PRODUCER_INFO => Some(self.handle_all_producers(&cmd)),
             rq::GET_BROKER_CONSUME_STATS => Some(self.handle_broker_consume_stats(ctx, &cmd).await),

@@ -915,6 +915,29 @@ impl ReplicaSet {
         .start();
     }
 
+    /// Starts the slave's store again as the group's master
+    /// (`brokerRole=ASYNC_MASTER`, `brokerId=0`): a promotion by hand.
+    pub fn promote_slave(&mut self) {
+        self.slave.stop();
+        let args: Vec<String> = self
+            .slave_args
+            .iter()
+            .map(|a| match a.as_str() {
+                "brokerRole=SLAVE" => "brokerRole=ASYNC_MASTER".to_string(),
+                "brokerId=1" => "brokerId=0".to_string(),
+                _ => a.clone(),
+            })
+            .collect();
+        let log = self.dir.join(format!("promoted.{}.log", unique_tag()));
+        self.slave = Server::process(
+            &args,
+            self.ns.namesrv.port(),
+            self.slave.broker.port(),
+            &log,
+        )
+        .start();
+    }
+
     /// Every log, for a failure report.
     pub fn describe(&self) -> String {
         format!(

@@ -76,6 +76,22 @@ pub async fn sync_all(shard: &Rc<Shard>, client: &RemotingClient) -> Result<(), 
         serde_json::from_slice(&call(client, rq::GET_ALL_SUBSCRIPTIONGROUP_CONFIG).await?)
             .map_err(|e| format!("subscription groups: {e}"))?;
     let offsets = decode_offsets(&call(client, rq::GET_ALL_CONSUMER_OFFSET).await?)?;
+    let delay: serde_json::Value =
+        serde_json::from_slice(&call(client, rq::GET_ALL_DELAY_OFFSET).await?)
+            .map_err(|e| format!("delay offsets: {e}"))?;
+    // Kept in the files only: a slave delivers nothing, but started as the
+    // master later it must go on where the master was.
+    if let Some(parts) = delay["rocketcoreShards"].as_array() {
+        if parts.len() == shard.shards {
+            let store_dir = shard.cfg().store_dir.clone();
+            for (k, p) in parts.iter().enumerate() {
+                let path = crate::broker::schedule::Scheduler::progress_path(&store_dir, k);
+                let bytes = serde_json::to_vec_pretty(p).map_err(|e| e.to_string())?;
+                // Equal bytes are not written again.
+                drop(crate::broker::file_writer::global().write(&path, bytes));
+            }
+        }
+    }
     let changed = {
         let mut o = owner.borrow_mut();
         let t = o.replace_topics(topics.topic_config_table)?;

@@ -79,6 +79,9 @@ impl Shard {
                 serde_json::to_vec(&self.repl.shard_status(&self.store, gap))
                     .map_err(|e| e.to_string())
             }
+            (rq::GET_ALL_DELAY_OFFSET, _) => {
+                serde_json::to_vec(&self.sched.saved_progress()).map_err(|e| e.to_string())
+            }
             (rq::GET_ALL_CONSUMER_OFFSET, _) => {
                 let mut entries = Vec::new();
                 self.offsets.borrow().each(|group, topic, q, off| {
@@ -121,6 +124,35 @@ impl Shard {
         }
         response(cmd, rs::SUCCESS, None)
             .with_body(crate::broker::ha::metadata::encode_offsets(&all))
+    }
+
+    /// GET_ALL_DELAY_OFFSET (45): every shard's delivery progress, in
+    /// shard order under `rocketcoreShards` (a slave with the same shards
+    /// copies each), and Java's `offsetTable` (level → next offset) summed
+    /// over shards for tools that read it.
+    pub async fn handle_all_delay_offsets(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+    ) -> RemotingCommand {
+        let parts = match self.scatter(ctx, cmd, "delay").await {
+            Ok(p) => p,
+            Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
+        };
+        let mut shards = Vec::with_capacity(parts.len());
+        let mut table: std::collections::BTreeMap<String, u64> = Default::default();
+        for p in parts {
+            let v: serde_json::Value = match serde_json::from_slice(&p) {
+                Ok(v) => v,
+                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
+            };
+            for (level, off) in v["levelOffsets"].as_object().into_iter().flatten() {
+                *table.entry(level.clone()).or_default() += off.as_u64().unwrap_or(0);
+            }
+            shards.push(v);
+        }
+        let body = serde_json::json!({ "offsetTable": table, "rocketcoreShards": shards });
+        response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&body).unwrap_or_default())
     }
 
     /// GET_BROKER_HA_STATUS (907): Java's HARuntimeInfo, merged over shards.

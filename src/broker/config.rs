@@ -771,12 +771,47 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("listenPort"), "{e}");
         let e = c
-            .apply_properties(&parse_properties("brokerRole=SLAVE"))
+            .apply_properties(&parse_properties("brokerRole=BOSS"))
             .unwrap_err();
         assert!(e.contains("brokerRole"), "{e}");
         let e = c
             .apply_properties(&parse_properties("flushDiskType=SOMETIMES"))
             .unwrap_err();
         assert!(e.contains("flushDiskType"), "{e}");
+    }
+
+    #[test]
+    fn roles_and_ids_go_together_as_in_rocketmq() {
+        let mut c = BrokerConfig::new("/tmp/x".into());
+        c.apply_properties(&parse_properties(
+            "brokerRole=SLAVE\nslaveTimeout=700\nhaListenPort=20000",
+        ))
+        .unwrap();
+        assert!(c.validate().unwrap_err().contains("brokerId"));
+        c.broker_id = 1;
+        c.validate().unwrap();
+        assert_eq!(c.ha.slave_timeout_ms, 700);
+        assert_eq!(c.ha.listen(c.listen).port(), 20000);
+        assert_eq!(c.to_properties()["brokerRole"], "SLAVE");
+        let mut m = BrokerConfig::new("/tmp/x".into());
+        m.apply_properties(&parse_properties("brokerRole=SYNC_MASTER\nbrokerId=2"))
+            .unwrap();
+        assert!(m.validate().unwrap_err().contains("brokerId is 0"));
+        // haListenPort defaults to listenPort + 1 and may not take a client port.
+        let mut d = BrokerConfig::new("/tmp/x".into());
+        assert_eq!(d.ha.listen(d.listen).port(), d.listen.port() + 1);
+        d.apply_properties(&parse_properties("haListenPort=10909"))
+            .unwrap();
+        assert!(d.validate().unwrap_err().contains("haListenPort"));
+        for bad in [
+            "haTransferBatchSize=10",
+            "slaveTimeout=0",
+            "haMasterAddress=nowhere",
+        ] {
+            let e = BrokerConfig::new("/tmp/x".into())
+                .apply_properties(&parse_properties(bad))
+                .unwrap_err();
+            assert!(e.contains(bad.split('=').next().unwrap()), "{e}");
+        }
     }
 }

@@ -63,6 +63,22 @@ impl Shard {
         Ok(out)
     }
 
+    /// `scatter`, each shard's JSON answer decoded as `T`.
+    async fn scatter_parsed<T: serde::de::DeserializeOwned>(
+        self: &Rc<Self>,
+        ctx: ReqCtx,
+        cmd: &RemotingCommand,
+        phase: &str,
+    ) -> Result<Vec<T>, String> {
+        self.scatter(ctx, cmd, phase)
+            .await?
+            .iter()
+            .map(|p| {
+                serde_json::from_slice(p).map_err(|e| format!("a shard's {phase} answer: {e}"))
+            })
+            .collect()
+    }
+
     /// The work one shard does for a scattered request.
     pub async fn serve_pinned_part(
         self: &Rc<Self>,
@@ -111,17 +127,11 @@ impl Shard {
         ctx: ReqCtx,
         cmd: &RemotingCommand,
     ) -> RemotingCommand {
-        let parts = match self.scatter(ctx, cmd, "offsets").await {
-            Ok(p) => p,
+        type Entries = Vec<crate::broker::ha::metadata::OffsetEntry>;
+        let all: Vec<_> = match self.scatter_parsed::<Entries>(ctx, cmd, "offsets").await {
+            Ok(parts) => parts.into_iter().flatten().collect(),
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
         };
-        let mut all = Vec::new();
-        for p in parts {
-            match serde_json::from_slice::<Vec<crate::broker::ha::metadata::OffsetEntry>>(&p) {
-                Ok(mut e) => all.append(&mut e),
-                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
-            }
-        }
         response(cmd, rs::SUCCESS, None)
             .with_body(crate::broker::ha::metadata::encode_offsets(&all))
     }
@@ -135,21 +145,18 @@ impl Shard {
         ctx: ReqCtx,
         cmd: &RemotingCommand,
     ) -> RemotingCommand {
-        let parts = match self.scatter(ctx, cmd, "delay").await {
-            Ok(p) => p,
+        let shards = match self
+            .scatter_parsed::<serde_json::Value>(ctx, cmd, "delay")
+            .await
+        {
+            Ok(parts) => parts,
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
         };
-        let mut shards = Vec::with_capacity(parts.len());
         let mut table: std::collections::BTreeMap<String, u64> = Default::default();
-        for p in parts {
-            let v: serde_json::Value = match serde_json::from_slice(&p) {
-                Ok(v) => v,
-                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
-            };
+        for v in &shards {
             for (level, off) in v["levelOffsets"].as_object().into_iter().flatten() {
                 *table.entry(level.clone()).or_default() += off.as_u64().unwrap_or(0);
             }
-            shards.push(v);
         }
         let body = serde_json::json!({ "offsetTable": table, "rocketcoreShards": shards });
         response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&body).unwrap_or_default())
@@ -161,17 +168,11 @@ impl Shard {
         ctx: ReqCtx,
         cmd: &RemotingCommand,
     ) -> RemotingCommand {
-        let parts = match self.scatter(ctx, cmd, "ha").await {
-            Ok(p) => p,
+        type Part = crate::broker::ha::ShardHaStatus;
+        let status = match self.scatter_parsed::<Part>(ctx, cmd, "ha").await {
+            Ok(parts) => parts,
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
         };
-        let mut status = Vec::with_capacity(parts.len());
-        for p in parts {
-            match serde_json::from_slice::<crate::broker::ha::ShardHaStatus>(&p) {
-                Ok(s) => status.push(s),
-                Err(e) => return response(cmd, rs::SYSTEM_ERROR, e.to_string()),
-            }
-        }
         let v = crate::broker::ha::merge_status(
             !self.is_slave(),
             self.repl.follow.master_addr.get(),

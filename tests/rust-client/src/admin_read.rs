@@ -25,13 +25,11 @@ use crate::describe;
 use crate::lock;
 use crate::new_run_id;
 use crate::producer_group;
-use crate::push_consumer;
 use crate::send;
 use crate::shutdown_bounded;
-use crate::start_consumer;
+use crate::start_keyed_consumer;
 use crate::start_producer;
 use crate::Args;
-use crate::KeyedInbox;
 use crate::Report;
 use crate::Scenario;
 
@@ -58,19 +56,10 @@ pub(crate) async fn run(args: &Args, client_runtime: Arc<ClientRuntime>) -> Repo
     if let Err(e) = await_route(&mut producer, &args.topic, deadline).await {
         return Report::fail(Scenario::AdminRead, e);
     }
-    let inbox = KeyedInbox::shared();
-    let mut consumer = push_consumer(args, &client_runtime);
-    if let Err(e) = start_consumer(
-        &mut consumer,
-        &args.topic,
-        None,
-        deadline,
-        KeyedInbox::recorder(&inbox),
-    )
-    .await
-    {
-        return Report::fail(Scenario::AdminRead, e);
-    }
+    let (mut consumer, inbox) = match start_keyed_consumer(args, &client_runtime, deadline).await {
+        Ok(c) => c,
+        Err(e) => return Report::fail(Scenario::AdminRead, e),
+    };
     while lock(&inbox).by_key.len() < args.count && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

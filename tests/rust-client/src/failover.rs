@@ -20,14 +20,12 @@ use rocketmq_model::common::message::message_single::Message;
 use crate::lock;
 use crate::new_run_id;
 use crate::producer_group;
-use crate::push_consumer;
 use crate::send;
 use crate::shutdown_bounded;
-use crate::start_consumer;
+use crate::start_keyed_consumer;
 use crate::start_producer;
 use crate::wait_then_settle;
 use crate::Args;
-use crate::KeyedInbox;
 use crate::Report;
 use crate::Scenario;
 
@@ -76,20 +74,10 @@ pub(crate) async fn run(args: &Args, client_runtime: Arc<ClientRuntime>) -> Repo
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let inbox = KeyedInbox::shared();
-    let mut consumer = push_consumer(args, &client_runtime);
-    if let Err(error) = start_consumer(
-        &mut consumer,
-        &args.topic,
-        None,
-        deadline,
-        KeyedInbox::recorder(&inbox),
-    )
-    .await
-    {
-        shutdown_bounded("consumer", consumer.shutdown()).await;
-        return Report::fail(Scenario::Failover, error);
-    }
+    let (mut consumer, inbox) = match start_keyed_consumer(args, &client_runtime, deadline).await {
+        Ok(c) => c,
+        Err(error) => return Report::fail(Scenario::Failover, error),
+    };
     let started = Instant::now();
     let all = wait_then_settle(deadline, Duration::from_millis(500), || {
         let inbox = lock(&inbox);

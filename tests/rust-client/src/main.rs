@@ -837,6 +837,30 @@ impl Received {
     }
 }
 
+/// A push consumer on `args.group` (new, from the first offset) that
+/// records every delivery by key; shut down already if it fails to start.
+pub(crate) async fn start_keyed_consumer(
+    args: &Args,
+    client_runtime: &Arc<ClientRuntime>,
+    deadline: Instant,
+) -> Result<(DefaultMQPushConsumer, Arc<Mutex<KeyedInbox>>), String> {
+    let inbox = KeyedInbox::shared();
+    let mut consumer = push_consumer(args, client_runtime);
+    if let Err(error) = start_consumer(
+        &mut consumer,
+        &args.topic,
+        None,
+        deadline,
+        KeyedInbox::recorder(&inbox),
+    )
+    .await
+    {
+        shutdown_bounded("consumer", consumer.shutdown()).await;
+        return Err(error);
+    }
+    Ok((consumer, inbox))
+}
+
 /// Deliveries by message key (the first of KEYS; "" when a message has none).
 /// Shared between the listener (which the client runs on its blocking pool)
 /// and the task that polls it.

@@ -316,6 +316,9 @@ fn run(cli: Cli) -> Result<(), String> {
             cfg.segment_bytes = 64 << 20;
             if replicas > 0 {
                 cfg.ha.role = rocketcore::broker::ha::BrokerRole::SyncMaster;
+            } else {
+                // A dev broker has no slaves: no port for them.
+                cfg.ha.accept_slaves = false;
             }
             common.apply(&mut cfg)?;
             // One process, one set of keys: the name server is guarded as

@@ -77,6 +77,9 @@ fn a_broker_registers_with_every_name_server_and_leaves_them_all() {
         dir.path().join("store").display().to_string(),
         "--shards".into(),
         "2".into(),
+        // A master listens for slaves too (listenPort + 1 unless set).
+        "--set".into(),
+        format!("haListenPort={}", free_port()),
     ]);
     for ns in [ns1, ns2] {
         let addr = format!("127.0.0.1:{ns}").parse().unwrap();

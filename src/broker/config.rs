@@ -569,8 +569,9 @@ impl BrokerConfig {
             ));
         }
         let ha = self.ha.listen(self.listen);
-        if ha.port() == self.listen.port()
-            || (self.legacy_port && ha.port() == self.listen.port().wrapping_sub(2))
+        if self.ha.serves_slaves()
+            && (ha.port() == self.listen.port()
+                || (self.legacy_port && ha.port() == self.listen.port().wrapping_sub(2)))
         {
             return Err(format!(
                 "haListenPort {} collides with the client ports",

@@ -109,7 +109,7 @@ pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     if let Some(addr) = cfg.metrics_listen() {
         crate::net::ensure_port_free(addr, "metrics (metricsPromExporterPort)")?;
     }
-    if !cfg.ha.role.is_slave() {
+    if cfg.ha.serves_slaves() {
         crate::net::ensure_port_free(cfg.ha.listen(cfg.listen), "replication (haListenPort)")?;
     }
     std::fs::create_dir_all(&cfg.store_dir)
@@ -265,7 +265,7 @@ async fn run_shard(
                     .map_err(|e| format!("binding legacy port {legacy}: {e}"))?,
             );
         }
-        let ha = if cfg.ha.role.is_slave() {
+        let ha = if !cfg.ha.serves_slaves() {
             None
         } else {
             let addr = cfg.ha.listen(cfg.listen);

@@ -62,6 +62,9 @@ pub struct HaConfig {
     pub slave_sync_interval_ms: u64,
     /// A slave's wait between attempts to reach its master.
     pub reconnect_ms: u64,
+    /// A master listens on `haListenPort` (always for `rocketcore broker`,
+    /// as Java's masters do; in `dev` only with `--replicas`).
+    pub accept_slaves: bool,
 }
 
 impl Default for HaConfig {
@@ -78,6 +81,7 @@ impl Default for HaConfig {
             slave_read_enable: false,
             slave_sync_interval_ms: 10_000,
             reconnect_ms: 1_000,
+            accept_slaves: true,
         }
     }
 }
@@ -134,6 +138,11 @@ impl HaConfig {
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// Whether this broker listens for slaves.
+    pub fn serves_slaves(&self) -> bool {
+        !self.role.is_slave() && self.accept_slaves
     }
 
     /// Where this broker accepts slaves.

@@ -452,3 +452,61 @@ fn a_slave_started_as_master_goes_on_where_the_master_was() {
     let r = send(set.slave.broker, 0, "on-the-new-master");
     assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
 }
+
+#[test]
+fn a_new_slave_of_a_master_that_deleted_its_oldest_segments_starts_where_the_log_does() {
+    let dir = store_dir("rep-seed");
+    // 1 MiB segments, deleted as soon as they are full (usage over 5 %).
+    let small = [
+        "maxMessageSize=65536",
+        "mappedFileSizeCommitLog=1048576",
+        "fileReservedTime=0",
+        "diskMaxUsedSpaceRatio=5",
+    ];
+    let mut set = ReplicaSet::start(dir.path(), "ASYNC_MASTER", &small, &small);
+    set.slave.kill9();
+    std::fs::remove_dir_all(dir.path().join("slave")).unwrap();
+    let r = Client::connect(set.master.broker)
+        .call(create_topic_request(TOPIC, QUEUES as u32))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    let body = "y".repeat(1000);
+    let mut c = Client::connect(set.master.broker);
+    for i in 0..6000 {
+        let r = c
+            .call(send_request(TOPIC, i % QUEUES, body.as_bytes(), ""))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+    }
+    let min_of = |addr: SocketAddr, q: i32| {
+        let mut m = rocketcore::remoting::RemotingCommand::new_request(31);
+        m.set_ext("topic", TOPIC);
+        m.set_ext("queueId", q);
+        Client::connect(addr)
+            .call(m)
+            .unwrap()
+            .ext_i64("offset")
+            .unwrap()
+    };
+    // Retention runs every 10 s.
+    assert!(
+        wait_for(Duration::from_secs(30), || min_of(set.master.broker, 0) > 0),
+        "the master deleted nothing\n{}",
+        set.describe()
+    );
+    set.restart_slave();
+    set.wait_in_sync(Duration::from_secs(30));
+    assert!(wait_for(Duration::from_secs(20), || converged(&set)));
+    for q in 0..QUEUES {
+        let from = min_of(set.slave.broker, q);
+        assert!(from >= min_of(set.master.broker, q), "queue {q}");
+        let read = |addr| {
+            let r = Client::connect(addr)
+                .call(pull_request("g", TOPIC, q, from))
+                .unwrap();
+            assert_eq!(r.code, rs::SUCCESS, "queue {q} from {from}: {:?}", r.remark);
+            r.body.unwrap()
+        };
+        assert_eq!(read(set.slave.broker), read(set.master.broker), "queue {q}");
+    }
+}

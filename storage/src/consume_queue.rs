@@ -148,6 +148,20 @@ impl ConsumeQueue {
         }
     }
 
+    /// A queue that never held a unit starts at `offset` instead of 0 (a
+    /// slave seeded from a master whose log no longer starts at 0): no
+    /// holes below it in memory; the file's unwritten start reads as holes,
+    /// which `correct_min` steps over after a restart.
+    pub(crate) fn start_at(&self, offset: u64) {
+        let mut st = self.state.borrow_mut();
+        debug_assert!(st.max == 0 && st.min == 0);
+        st.min = offset;
+        st.max = offset;
+        st.tail_start = offset;
+        st.written = offset;
+        st.tail.clear();
+    }
+
     /// Fills holes up to `offset` (recovery found a record past the end).
     pub(crate) fn pad_to(&self, offset: u64) {
         let hole = CqUnit {

@@ -184,6 +184,15 @@ impl ShardStore {
         let last_cp = store.checkpoint.borrow().as_ref().and_then(|c| c.last());
         let report = recovery::recover(&store, last_cp).await?;
         *store.recovery.borrow_mut() = report;
+        // Queues whose first file starts below the live log (retention
+        // deleted records of it, or a slave was seeded mid-log) begin at
+        // their first live unit, not at the file's start.
+        if store.log.min_offset() > 0 {
+            let log_min = to_global(shard, store.log.min_offset());
+            for q in store.all_queues() {
+                q.correct_min(log_min).await?;
+            }
+        }
         store.write_checkpoint().await?;
         store.start_tasks();
         Ok(store)
@@ -366,6 +375,28 @@ impl ShardStore {
         self.log.write_pos()
     }
 
+    /// Replication (slave side): makes an empty store's log begin at
+    /// in-shard `start` (a segment start), where the master's oldest live
+    /// segment begins, so that a new slave can follow a master whose
+    /// retention has deleted the log's beginning.
+    pub async fn seed_empty_at(&self, start: u64) -> Result<()> {
+        let empty = self.log.segments().is_empty()
+            && self.log.write_pos() == 0
+            && self.queues.borrow().is_empty();
+        if !empty {
+            return Err(StoreError::IllegalMessage(
+                "only an empty store can be seeded at another offset".into(),
+            ));
+        }
+        if !start.is_multiple_of(self.cfg.segment_bytes) {
+            return Err(StoreError::IllegalMessage(format!(
+                "{start} is not a segment start"
+            )));
+        }
+        self.log.resume_at(start).await?;
+        self.write_checkpoint().await
+    }
+
     /// In-shard offset where the tail cache starts: older records are
     /// read from the device.
     pub fn cache_start(&self) -> u64 {
@@ -498,6 +529,11 @@ impl ShardStore {
             let topic = std::str::from_utf8(v.topic()).unwrap_or_default();
             let q = self.queue_or_create(topic, v.queue_id())?;
             let qo = v.queue_offset() as u64;
+            if qo > 0 && q.max() == 0 && q.min() == 0 && self.log.min_offset() > 0 {
+                // Seeded mid-log: the queue begins where the master's
+                // oldest live record of it is.
+                q.start_at(qo);
+            }
             if qo >= q.max() {
                 q.pad_to(qo);
                 q.push(CqUnit {

@@ -221,3 +221,72 @@ fn bad_replicated_bytes_are_refused_and_change_nothing() {
         master.shutdown().await.unwrap();
     });
 }
+
+#[test]
+fn an_empty_slave_is_seeded_where_the_masters_retention_left_the_log() {
+    let mdir = store_dir("rep-seed-master");
+    let sdir = store_dir("rep-seed-slave");
+    let mut mcfg = small_config(mdir.path());
+    (
+        mcfg.disk_max_used_ratio,
+        mcfg.disk_force_clean_ratio,
+        mcfg.disk_full_ratio,
+    ) = (0.75, 0.85, 0.95);
+    let scfg = small_config(sdir.path());
+    run(async move {
+        let env = TestEnv::new();
+        let master = ShardStore::open(mcfg, 0, env.clone()).await.unwrap();
+        fill(&master, 1200).await;
+        master.flush().await.unwrap();
+        // Over the forced-deletion ratio: the oldest segments go.
+        env.used_ratio.set(0.90);
+        while master.run_retention().await.unwrap() > 0 {}
+        let start = master.log_start();
+        assert!(start > 0);
+        let slave = ShardStore::open(scfg.clone(), 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        slave.seed_empty_at(start).await.unwrap();
+        assert_eq!(slave.log_end(), start);
+        replicate(&master, &slave, 4096).await;
+        assert_eq!(slave.log_end(), master.log_end());
+        // The queues begin at the master's first live record of each.
+        for topic in ["RepA", "RepB"] {
+            for q in 0..2 {
+                assert_eq!(slave.max_offset(topic, q), master.max_offset(topic, q));
+                let from = slave.min_offset(topic, q);
+                assert!(from > 0, "{topic}/{q} starts at 0");
+                let a = master
+                    .read_queue(topic, q, from, 64, 1 << 20, None)
+                    .await
+                    .unwrap();
+                let b = slave
+                    .read_queue(topic, q, from, 64, 1 << 20, None)
+                    .await
+                    .unwrap();
+                assert_eq!(a.status, ReadStatus::Found);
+                assert_eq!(a.messages, b.messages);
+            }
+        }
+        // A store with data cannot be seeded again.
+        assert!(slave.seed_empty_at(start).await.is_err());
+        slave.shutdown().await.unwrap();
+        let slave = ShardStore::open(scfg, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        assert_eq!(slave.log_start(), start);
+        for topic in ["RepA", "RepB"] {
+            for q in 0..2 {
+                let from = slave.min_offset(topic, q);
+                let r = slave
+                    .read_queue(topic, q, from, 1, 1 << 20, None)
+                    .await
+                    .unwrap();
+                assert_eq!(r.status, ReadStatus::Found, "{topic}/{q} after a restart");
+                assert_eq!(from, master.min_offset(topic, q).max(from));
+            }
+        }
+        slave.shutdown().await.unwrap();
+        master.shutdown().await.unwrap();
+    });
+}

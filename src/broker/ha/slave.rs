@@ -105,6 +105,25 @@ async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> 
     )
     .await?;
     answer.decode_epochs(&eb).map_err(|e| e.to_string())?;
+    if answer.status == Status::SlaveBehind
+        && start == 0
+        && shard.store.queues().is_empty()
+        && answer.master_min > 0
+    {
+        // A new slave of a master whose retention deleted the log's
+        // beginning: start this log where the master's begins.
+        shard
+            .store
+            .seed_empty_at(answer.master_min)
+            .await
+            .map_err(|e| format!("starting the log at {}: {e}", answer.master_min))?;
+        tracing::info!(
+            shard = shard.id,
+            at = answer.master_min,
+            "empty log seeded where the master's begins"
+        );
+        return Ok(());
+    }
     if answer.status != Status::Ok {
         let mut why = format!("master refused: {}", answer.status.explain());
         if answer.status == Status::SlaveAhead || answer.status == Status::SlaveBehind {

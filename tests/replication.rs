@@ -369,8 +369,10 @@ fn a_master_sends_consumers_far_behind_to_the_slave_when_slave_reading_is_on() {
 #[test]
 fn dev_with_a_replica_runs_a_sync_master_and_its_slave() {
     let dir = store_dir("rep-dev");
+    // listenPort + 1, the default, may be any process's ephemeral port here.
+    let ha = format!("haListenPort={}", free_port());
     let mut dev = Server::dev(dir.path())
-        .args(["--replicas", "1"])
+        .args(["--replicas", "1", "--set", &ha])
         .stop_on_drop()
         .start();
     let slave: SocketAddr = dev

@@ -77,10 +77,20 @@ pub fn free_ports() -> (u16, u16) {
 
 /// One free loopback port (for an HTTP port or a helper process).
 pub fn free_port() -> u16 {
-    bind_loopback(0)
-        .and_then(|l| l.local_addr().ok())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    let mut taken = handed_out().lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..500 {
+        let Some(port) = bind_loopback(0)
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+        else {
+            continue;
+        };
+        // Never one already handed out: a server may not have bound it yet.
+        if taken.insert(port) {
+            return port;
+        }
+    }
+    panic!("could not find a free loopback port")
 }
 
 pub fn store_dir(name: &str) -> tempfile::TempDir {

@@ -82,6 +82,13 @@ def body(s):
         f"group G re-consumed {len(repeats)} messages it had committed on the master: "
         "the slave did not copy its offsets",
     )
+    # Each acknowledged message is in the slave's log once: a SEND_OK is
+    # never retried, so a second copy would be the broker's doing.
+    counts = {}
+    for rid in fresh.ids():
+        counts[rid] = counts.get(rid, 0) + 1
+    twice = sorted(r for r, n in counts.items() if n > 1)
+    check(not twice, f"a new group got {len(twice)} messages more than once: {twice[:8]}")
     by_id = {m.rc_id: m for m in fresh.snapshot()}
     for rid, msg_id in acked.items():
         got = by_id[rid]

@@ -371,8 +371,20 @@ fn dev_with_a_replica_runs_a_sync_master_and_its_slave() {
     let dir = store_dir("rep-dev");
     // listenPort + 1, the default, may be any process's ephemeral port here.
     let ha = format!("haListenPort={}", free_port());
+    let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut dev = Server::dev(dir.path())
-        .args(["--replicas", "1", "--set", &ha])
+        .args([
+            "--replicas",
+            "1",
+            "--set",
+            &ha,
+            "--set",
+            "metricsExporterType=PROM",
+        ])
+        .args([
+            "--set",
+            &format!("metricsPromExporterPort={}", metrics.port()),
+        ])
         .stop_on_drop()
         .start();
     let slave: SocketAddr = dev
@@ -385,6 +397,14 @@ fn dev_with_a_replica_runs_a_sync_master_and_its_slave() {
     assert!(wait_for(Duration::from_secs(20), || {
         ha_status(dev.broker).is_some_and(|v| v["inSyncSlaveNums"] == 1)
     }));
+    // The master's page has a lag series for its slave on each shard.
+    let page = http_get(metrics, "/metrics");
+    for shard in ["0", "1"] {
+        let series = format!(
+            "rocketcore_ha_slave_lag_bytes{{cluster=\"DefaultCluster\",node_id=\"broker-a-0\",shard=\"{shard}\",slave_broker_id=\"1\"}}"
+        );
+        assert!(page.contains(&series), "no {series} in\n{page}");
+    }
     let r = Client::connect(dev.broker)
         .call(create_topic_request(TOPIC, 4))
         .unwrap();
@@ -511,4 +531,80 @@ fn a_new_slave_of_a_master_that_deleted_its_oldest_segments_starts_where_the_log
         };
         assert_eq!(read(set.slave.broker), read(set.master.broker), "queue {q}");
     }
+}
+
+/// A plain HTTP/1.1 GET; the body.
+fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+/// SEND_OK from a SYNC_MASTER means the slave has it: checked at every one
+/// of several kill -9s of the master under load
+/// (`ROCKETCORE_HA_KILL_CYCLES`, default 3), each message once.
+#[test]
+fn every_sync_master_ack_is_on_the_slave_at_every_kill() {
+    let cycles: usize = std::env::var("ROCKETCORE_HA_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let dir = store_dir("rep-killcycles");
+    let mut set = ReplicaSet::start(dir.path(), "SYNC_MASTER", &[], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    let acked: Acked = Default::default();
+    for cycle in 0..cycles {
+        let load = SendLoad::start(
+            set.master.broker,
+            TOPIC,
+            QUEUES,
+            4,
+            &format!("c{cycle}"),
+            &acked,
+            Duration::from_secs(20),
+        );
+        std::thread::sleep(Duration::from_millis(700));
+        set.master.kill9();
+        load.stop();
+        let on_slave = contents(set.slave.broker);
+        let mut seen: std::collections::HashMap<&[u8], usize> = Default::default();
+        for (_, _, body) in &on_slave {
+            *seen.entry(&body[..]).or_default() += 1;
+        }
+        let acked_now = acked.lock().unwrap();
+        let missing: Vec<&String> = acked_now
+            .keys()
+            .filter(|k| !seen.contains_key(k.as_bytes()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "cycle {cycle}: {} SEND_OKs not on the slave, e.g. {:?}\n{}",
+            missing.len(),
+            &missing[..missing.len().min(5)],
+            set.describe()
+        );
+        let twice = seen.values().filter(|n| **n > 1).count();
+        assert_eq!(twice, 0, "cycle {cycle}: records stored twice on the slave");
+        drop(acked_now);
+        set.restart_master();
+        set.wait_in_sync(Duration::from_secs(30));
+        assert!(
+            wait_for(Duration::from_secs(20), || converged(&set)),
+            "cycle {cycle}\n{}",
+            set.describe()
+        );
+    }
+    let total = acked.lock().unwrap().len();
+    assert!(total > 100, "too little load: {total}");
+    println!("{cycles} kills of the SYNC_MASTER: {total} SEND_OKs, all on the slave, none twice");
 }

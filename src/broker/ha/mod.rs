@@ -90,10 +90,15 @@ pub struct Replication {
 }
 
 impl Replication {
-    /// Whether a slave is close enough for a send ending at `end` to wait
-    /// for it (Java's `isSlaveOK`).
+    /// Whether a connected slave is close enough for a send ending at `end`
+    /// to wait for it (Java's `isSlaveOK`, but judged per link: a slave
+    /// that reconnected far behind does not count because another once
+    /// acknowledged more).
     pub fn slave_ok(&self, end: u64, max_gap: u64) -> bool {
-        !self.links.borrow().is_empty() && end.saturating_sub(self.acked.get()) < max_gap
+        self.links
+            .borrow()
+            .iter()
+            .any(|l| end.saturating_sub(l.acked.get()) < max_gap)
     }
 
     /// Waits until a slave has the bytes up to in-shard `end`.

@@ -27,14 +27,12 @@ use crate::lock;
 use crate::new_run_id;
 use crate::now_ms;
 use crate::producer_group;
-use crate::push_consumer;
 use crate::send;
 use crate::shutdown_bounded;
-use crate::start_consumer;
+use crate::start_keyed_consumer;
 use crate::start_producer;
 use crate::wait_then_settle;
 use crate::Args;
-use crate::KeyedInbox;
 use crate::Report;
 use crate::Scenario;
 
@@ -79,22 +77,15 @@ pub(crate) async fn run(args: &Args, client_runtime: Arc<ClientRuntime>) -> Repo
     for round in 0..args.count {
         let mut round_args = args.clone();
         round_args.group = format!("{}_r{round}", args.group);
-        let inbox = KeyedInbox::shared();
-        let mut consumer = push_consumer(&round_args, &client_runtime);
         let start_called = Instant::now();
-        if let Err(error) = start_consumer(
-            &mut consumer,
-            &args.topic,
-            None,
-            deadline,
-            KeyedInbox::recorder(&inbox),
-        )
-        .await
-        {
-            problems.push(format!("round {round}: {error}"));
-            shutdown_bounded("consumer", consumer.shutdown()).await;
-            break;
-        }
+        let (mut consumer, inbox) =
+            match start_keyed_consumer(&round_args, &client_runtime, deadline).await {
+                Ok(c) => c,
+                Err(error) => {
+                    problems.push(format!("round {round}: {error}"));
+                    break;
+                }
+            };
         tokio::time::sleep(SEND_AFTER.saturating_sub(start_called.elapsed())).await;
 
         let plain_key = format!("{run_id}-plain-{round}");

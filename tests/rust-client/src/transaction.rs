@@ -45,14 +45,12 @@ use crate::describe;
 use crate::lock;
 use crate::new_run_id;
 use crate::producer_group;
-use crate::push_consumer;
 use crate::shutdown_bounded;
-use crate::start_consumer;
+use crate::start_keyed_consumer;
 use crate::start_producer;
 use crate::wait_then_settle;
 use crate::Args;
 use crate::Expected;
-use crate::KeyedInbox;
 use crate::Report;
 use crate::Scenario;
 use crate::SEND_TIMEOUT_MS;
@@ -282,26 +280,19 @@ pub(crate) async fn run(args: &Args, client_runtime: Arc<ClientRuntime>) -> Repo
     };
 
     // ---- consume -------------------------------------------------------------
-    let inbox = KeyedInbox::shared();
-    let mut consumer = push_consumer(args, &client_runtime);
     let consume_start = Instant::now();
-    if let Err(error) = start_consumer(
-        &mut consumer,
-        &args.topic,
-        None,
-        deadline,
-        KeyedInbox::recorder(&inbox),
-    )
-    .await
-    {
-        shutdown_bounded("consumer", consumer.shutdown()).await;
-        shutdown_bounded("producer", producer.shutdown()).await;
-        problems.push(error);
-        return Report::new(
-            "transaction: the consumer did not start".to_string(),
-            &problems,
-        );
-    }
+    let started = start_keyed_consumer(args, &client_runtime, deadline).await;
+    let (mut consumer, inbox) = match started {
+        Ok(c) => c,
+        Err(error) => {
+            shutdown_bounded("producer", producer.shutdown()).await;
+            problems.push(error);
+            return Report::new(
+                "transaction: the consumer did not start".to_string(),
+                &problems,
+            );
+        }
+    };
     let must_arrive: Vec<&str> = sent
         .iter()
         .filter(|s| s.fate.must_arrive())

@@ -201,11 +201,7 @@ impl MetaOwner {
         &mut self,
         table: BTreeMap<String, TopicConfig>,
     ) -> Result<Option<Written>, String> {
-        if self.snapshot.topics.len() == table.len()
-            && table
-                .iter()
-                .all(|(k, v)| self.snapshot.topics.get(k) == Some(v))
-        {
+        if same_table(&self.snapshot.topics, &table) {
             return Ok(None);
         }
         self.edit().topics = table.into_iter().collect();
@@ -218,11 +214,7 @@ impl MetaOwner {
         &mut self,
         table: BTreeMap<String, SubscriptionGroupConfig>,
     ) -> Result<Option<Written>, String> {
-        if self.snapshot.groups.len() == table.len()
-            && table
-                .iter()
-                .all(|(k, v)| self.snapshot.groups.get(k) == Some(v))
-        {
+        if same_table(&self.snapshot.groups, &table) {
             return Ok(None);
         }
         self.edit().groups = table.into_iter().collect();
@@ -247,4 +239,9 @@ impl MetaOwner {
         let bytes = serde_json::to_vec(&self.group_wrapper()).map_err(|e| e.to_string())?;
         Ok(file_writer::global().write(&path, bytes))
     }
+}
+
+/// Whether a copied table holds exactly what `current` does.
+fn same_table<T: PartialEq>(current: &HashMap<String, T>, copied: &BTreeMap<String, T>) -> bool {
+    current.len() == copied.len() && copied.iter().all(|(k, v)| current.get(k) == Some(v))
 }

@@ -110,15 +110,13 @@ pub(crate) struct CommitLog {
     cfg: Rc<StoreConfig>,
     env: Rc<dyn Environment>,
     state: RefCell<LogState>,
-    /// Every byte below it has been written to the device (maybe not synced).
-    written: Cell<u64>,
+    /// Every byte below it has been written to the device (maybe not
+    /// synced). A watermark because replication waits on it: a master
+    /// ships, and a slave acknowledges, only bytes in the file, so a process
+    /// crash of either never leaves a slave holding what its master lost.
+    written: Watermark,
     /// Durable end of the log: every byte below it is written and synced.
     flushed: Watermark,
-    /// `written` again, as a watermark replication streams wait on: a
-    /// master ships, and a slave acknowledges, only bytes in the file, so a
-    /// process crash of either never leaves a slave holding what its
-    /// master lost.
-    written_mark: Watermark,
     /// Segments written since their last fdatasync.
     unsynced: RefCell<Vec<Rc<Segment>>>,
     last_sync: Cell<Instant>,
@@ -208,9 +206,8 @@ impl CommitLog {
                 alloc_full: None,
                 usage_full: None,
             }),
-            written: Cell::new(min_offset),
+            written: Watermark::new(min_offset),
             flushed: Watermark::new(min_offset),
-            written_mark: Watermark::new(min_offset),
             unsynced: RefCell::new(Vec::new()),
             last_sync: Cell::new(Instant::now()),
             kick: Signal::default(),
@@ -362,15 +359,9 @@ impl CommitLog {
     /// log did there. Nothing is re-encoded: the bytes and offsets are the
     /// master's.
     pub(crate) fn append_replicated(&self, at: u64, run: Bytes) -> Result<u64> {
+        self.check_replicated(at)?;
         let mut guard = self.state.borrow_mut();
         let st = &mut *guard;
-        Self::check_writable(st, self.written.get(), self.cfg.write_buffer_bytes)?;
-        if at != st.write_pos {
-            return Err(StoreError::IllegalMessage(format!(
-                "replicated bytes at {at} do not continue the log at {}",
-                st.write_pos
-            )));
-        }
         let seg_end = self.segment_start(at) + self.cfg.segment_bytes;
         if run.is_empty() {
             Self::close_segment(st, seg_end);
@@ -389,6 +380,20 @@ impl CommitLog {
         drop(guard);
         self.kick.raise();
         Ok(end)
+    }
+
+    /// Whether replicated bytes at `at` can be filed now: the log takes
+    /// writes and ends there.
+    pub(crate) fn check_replicated(&self, at: u64) -> Result<()> {
+        let st = self.state.borrow();
+        Self::check_writable(&st, self.written.get(), self.cfg.write_buffer_bytes)?;
+        if at != st.write_pos {
+            return Err(StoreError::IllegalMessage(format!(
+                "replicated bytes at {at} do not continue the log at {}",
+                st.write_pos
+            )));
+        }
+        Ok(())
     }
 
     /// Replication (master side): written log bytes from `pos` for a slave,
@@ -426,7 +431,7 @@ impl CommitLog {
 
     /// Waits until the written log grows past `pos` or `deadline` passes.
     pub(crate) async fn wait_written(&self, pos: u64, deadline: Instant) -> bool {
-        self.written_mark.wait_for(pos + 1, deadline).await.is_ok()
+        self.written.wait_for(pos + 1, deadline).await.is_ok()
     }
 
     pub(crate) fn written(&self) -> u64 {
@@ -590,8 +595,7 @@ impl CommitLog {
             // streams and SYNC_MASTER sends wait for `written`, and an
             // interval sync under ASYNC_FLUSH would hold them for its
             // whole duration (measured: p99 of SYNC_MASTER sends 19 ms).
-            self.written.set(plan.to);
-            self.written_mark.advance(plan.to);
+            self.written.advance(plan.to);
             Ok(())
         };
         let sync_prior = async {
@@ -1026,9 +1030,8 @@ impl CommitLog {
             st.min_offset = self.segment_start(end);
         }
         drop(st);
-        self.written.set(end);
+        self.written.reset(end);
         self.flushed.reset(end);
-        self.written_mark.reset(end);
         Ok(())
     }
 

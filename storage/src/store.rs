@@ -455,6 +455,9 @@ impl ShardStore {
         if self.stopping.get() {
             return Err(StoreError::ShuttingDown);
         }
+        // Checked before anything is taken from `buf`, so a refusal (a full
+        // write buffer) leaves it for the next call.
+        self.log.check_replicated(at)?;
         let max_record = self.cfg.max_record_bytes() as usize;
         let seg_end = self.log.segment_start(at) + self.cfg.segment_bytes;
         let mut pos = at;
@@ -511,15 +514,8 @@ impl ShardStore {
         if n == 0 {
             return Ok(0);
         }
-        // Filed first, so a refusal (a full write buffer) changes nothing.
         let run = buf.split_to(n).freeze();
-        if let Err(e) = self.log.append_replicated(at, run.clone()) {
-            let mut back = bytes::BytesMut::with_capacity(run.len() + buf.len());
-            back.extend_from_slice(&run);
-            back.extend_from_slice(buf);
-            *buf = back;
-            return Err(e);
-        }
+        self.log.append_replicated(at, run.clone())?;
         let mut pos = at;
         let mut i = 0usize;
         while i < run.len() {

@@ -205,21 +205,25 @@ async fn apply(shard: &Rc<Shard>, pending: &mut BytesMut, stream_pos: u64) -> Re
             return Ok(());
         }
         let at = stream_pos - pending.len() as u64;
-        let mut woken: Vec<(String, i32)> = Vec::new();
+        // Per record: wake its queue's held pulls (no allocation); only a
+        // queue the metadata does not know yet is remembered, to be
+        // recorded once the append is done.
+        let meta = shard.meta();
+        let mut unknown: Vec<(String, u32)> = Vec::new();
         let r = shard.store.append_replicated(at, pending, &mut |topic, q| {
-            if woken.last().is_none_or(|(t, wq)| t != topic || *wq != q) {
-                woken.push((topic.to_string(), q));
+            shard.polls.notify(topic, q);
+            let known = meta
+                .topic(topic)
+                .is_some_and(|t| (q as u32) < t.read_queue_nums);
+            if !known
+                && !rocketcore_storage::properties::is_staging_topic(topic)
+                && !unknown.iter().any(|(t, n)| t == topic && *n > q as u32)
+            {
+                unknown.push((topic.to_string(), q as u32 + 1));
             }
         });
-        for (topic, q) in &woken {
-            shard.polls.notify(topic, *q);
-            let known = shard
-                .meta()
-                .topic(topic)
-                .is_some_and(|t| (*q as u32) < t.read_queue_nums);
-            if !known && !rocketcore_storage::properties::is_staging_topic(topic) {
-                shard.provisional_topic(topic, *q as u32 + 1);
-            }
+        for (topic, queues) in unknown {
+            shard.provisional_topic(&topic, queues);
         }
         match r {
             Ok(0) => return Ok(()),

@@ -583,10 +583,12 @@ impl Shard {
     /// the master either way, and the full send result goes back, as Java
     /// does). A replica status overrides the flush status.
     async fn replica_code(&self, code: i32, end_phys: i64, props: &[u8]) -> i32 {
-        let ha = self.cfg().ha;
-        if ha.role != BrokerRole::SyncMaster || properties::get(props, "WAIT") == Some(b"false") {
+        if self.cfg().ha.role != BrokerRole::SyncMaster
+            || properties::get(props, "WAIT") == Some(b"false")
+        {
             return code;
         }
+        let ha = self.cfg().ha;
         let (_, end) = rocketcore_storage::from_global(end_phys);
         match self.repl.wait_slave(end, &ha).await {
             SlaveAck::Acked => code,

@@ -903,26 +903,14 @@ impl ReplicaSet {
 
     /// Starts the master again on its store (after `kill9` or `stop`).
     pub fn restart_master(&mut self) {
-        let log = self.dir.join(format!("master.{}.log", unique_tag()));
-        self.master = Server::process(
-            &self.master_args,
-            self.ns.namesrv.port(),
-            self.master.broker.port(),
-            &log,
-        )
-        .start();
+        let port = self.master.broker.port();
+        self.master = self.broker_again(&self.master_args, port, "master");
     }
 
     /// Starts the slave again on its store.
     pub fn restart_slave(&mut self) {
-        let log = self.dir.join(format!("slave.{}.log", unique_tag()));
-        self.slave = Server::process(
-            &self.slave_args,
-            self.ns.namesrv.port(),
-            self.slave.broker.port(),
-            &log,
-        )
-        .start();
+        let port = self.slave.broker.port();
+        self.slave = self.broker_again(&self.slave_args, port, "slave");
     }
 
     /// Starts the slave's store again as the group's master
@@ -938,14 +926,14 @@ impl ReplicaSet {
                 _ => a.clone(),
             })
             .collect();
-        let log = self.dir.join(format!("promoted.{}.log", unique_tag()));
-        self.slave = Server::process(
-            &args,
-            self.ns.namesrv.port(),
-            self.slave.broker.port(),
-            &log,
-        )
-        .start();
+        let port = self.slave.broker.port();
+        self.slave = self.broker_again(&args, port, "promoted");
+    }
+
+    /// A broker on `port` with `args`, logging to a new file.
+    fn broker_again(&self, args: &[String], port: u16, label: &str) -> Server {
+        let log = self.dir.join(format!("{label}.{}.log", unique_tag()));
+        Server::process(args, self.ns.namesrv.port(), port, &log).start()
     }
 
     /// Every log, for a failure report.

@@ -946,7 +946,8 @@ impl CommitLog {
         Ok(out)
     }
 
-    /// After recovery: the log ends at `end`. Zeroes what lies past it in its
+    /// The log ends at `end` (after recovery, or a cut of a diverged
+    /// replica tail). Zeroes what lies past it in its
     /// segment, drops later segments, and reloads the partial last block so
     /// the next flush rewrites it whole.
     pub(crate) async fn resume_at(&self, end: u64) -> Result<()> {

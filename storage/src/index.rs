@@ -266,6 +266,48 @@ impl Index {
         active.header.end_phys = end_phys;
     }
 
+    /// Forgets what lies at or past `bound` (global): files that begin
+    /// there go, a file that spans it ends there (its header rewritten, so
+    /// a restart rebuilds the rest from the log). Entries past the bound
+    /// inside a kept index stay; queries check every hit against its
+    /// record. Only after `persist`: nothing may be pending.
+    pub(crate) async fn truncate_from(&self, bound: i64) -> Result<()> {
+        let old = std::mem::take(&mut *self.sealed.borrow_mut());
+        let mut kept = Vec::with_capacity(old.len());
+        let mut failed = None;
+        for mut s in old {
+            if failed.is_some() || s.pending.is_some() {
+                kept.push(s);
+                continue;
+            }
+            if s.header.begin_phys >= bound {
+                if let Err(e) = std::fs::remove_file(&s.path) {
+                    failed = Some(StoreError::io(format!("removing {}", s.path.display()), e));
+                    kept.push(s);
+                }
+                continue;
+            }
+            if s.header.end_phys > bound {
+                s.header.end_phys = bound;
+                if let Err(e) = rewrite_header(&s.path, &s.header).await {
+                    failed = Some(e);
+                }
+            }
+            kept.push(s);
+        }
+        *self.sealed.borrow_mut() = kept;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let mut active = self.active.borrow_mut();
+        if active.header.begin_phys >= bound {
+            *active = ActiveIndex::new(self.slots, bound);
+        } else if active.header.end_phys > bound {
+            active.header.end_phys = bound;
+        }
+        Ok(())
+    }
+
     /// Writes sealed indexes still in memory: temp file, sync, rename, dir sync.
     pub(crate) async fn persist(&self, env: &dyn crate::env::Environment) -> Result<()> {
         loop {
@@ -274,6 +316,8 @@ impl Index {
                 .borrow()
                 .iter()
                 .find_map(|s| s.pending.clone().map(|p| (s.path.clone(), p)));
+            // Matched by the index itself, not its path: a path could name
+            // two seals only through a bug, and that must not spin here.
             let Some((path, data)) = job else {
                 return Ok(());
             };
@@ -310,7 +354,10 @@ impl Index {
                 .await
                 .map_err(|e| StoreError::glommio("syncing index dir", e))?;
             let mut sealed = self.sealed.borrow_mut();
-            if let Some(s) = sealed.iter_mut().find(|s| s.path == path) {
+            if let Some(s) = sealed
+                .iter_mut()
+                .find(|s| s.pending.as_ref().is_some_and(|p| Rc::ptr_eq(p, &data)))
+            {
                 s.pending = None;
                 s.file = Some(Rc::new(f));
             }
@@ -395,4 +442,26 @@ impl Index {
             keep
         });
     }
+}
+
+async fn rewrite_header(path: &std::path::Path, header: &Header) -> Result<()> {
+    let what = |w: &str| format!("{w} {}", path.display());
+    let f = OpenOptions::new()
+        .write(true)
+        .read(true)
+        .buffered_open(path)
+        .await
+        .map_err(|e| StoreError::glommio(what("opening"), e))?;
+    let bytes = header.encode().to_vec();
+    let n = f
+        .write_at(bytes, 0)
+        .await
+        .map_err(|e| StoreError::glommio(what("writing the header of"), e))?;
+    crate::error::whole_write(n, HEADER_BYTES)
+        .map_err(|e| StoreError::io(what("writing the header of"), e))?;
+    f.fdatasync()
+        .await
+        .map_err(|e| StoreError::glommio(what("syncing"), e))?;
+    let _ = f.close().await;
+    Ok(())
 }

@@ -109,6 +109,7 @@ pub struct ShardStore {
     cache_hit_reads: Cell<u64>,
     disk_reads: Cell<u64>,
     recovery: RefCell<RecoveryReport>,
+    epochs: RefCell<crate::epoch::EpochFile>,
 }
 
 /// A deadline that never comes, for waits bounded by other means.
@@ -161,6 +162,7 @@ impl ShardStore {
         )
         .await?;
         let checkpoint = CheckpointFile::open(shard_dir.join("checkpoint")).await?;
+        let epochs = crate::epoch::EpochFile::open(&shard_dir)?;
         let cq_dir = shard_dir.join("consumequeue");
         let store = Rc::new(ShardStore {
             shard,
@@ -179,6 +181,7 @@ impl ShardStore {
             cache_hit_reads: Cell::new(0),
             disk_reads: Cell::new(0),
             recovery: RefCell::new(RecoveryReport::default()),
+            epochs: RefCell::new(epochs),
         });
         store.load_queues()?;
         let last_cp = store.checkpoint.borrow().as_ref().and_then(|c| c.last());
@@ -928,6 +931,17 @@ impl ShardStore {
     }
 
     async fn try_checkpoint(&self) -> Result<()> {
+        // Held for the whole checkpoint: one at a time, and none while the
+        // tail is being cut (`truncate_tail`).
+        let Some(mut file) = self.checkpoint.borrow_mut().take() else {
+            return Ok(());
+        };
+        let r = self.checkpoint_with(&mut file).await;
+        *self.checkpoint.borrow_mut() = Some(file);
+        r
+    }
+
+    async fn checkpoint_with(&self, file: &mut CheckpointFile) -> Result<()> {
         let dispatched = self.log.write_pos();
         let flushed = self.log.flushed();
         assert!(
@@ -939,20 +953,87 @@ impl ShardStore {
             q.sync(&*self.env).await?;
         }
         self.index.persist(&*self.env).await?;
-        let Some(mut file) = self.checkpoint.borrow_mut().take() else {
-            // Another checkpoint is being written right now.
-            return Ok(());
-        };
         let cp = Checkpoint {
             seq: 0,
             log_flushed: flushed,
             cq_durable: dispatched.min(flushed),
             written_at_ms: self.env.now_ms(),
         };
-        let r = match self.env.failpoint(IoOp::Checkpoint) {
+        match self.env.failpoint(IoOp::Checkpoint) {
             Ok(()) => file.write(cp).await,
             Err(e) => Err(StoreError::io("writing the checkpoint", e)),
+        }
+    }
+
+    /// The master epochs of this shard's log (see `epoch`).
+    pub fn epochs(&self) -> Vec<crate::EpochEntry> {
+        self.epochs.borrow().entries().to_vec()
+    }
+
+    pub fn last_epoch(&self) -> i32 {
+        self.epochs.borrow().last_epoch()
+    }
+
+    /// Takes a master's epoch history (a slave, after agreeing with it).
+    pub fn set_epochs(&self, entries: Vec<crate::EpochEntry>) -> Result<()> {
+        self.epochs.borrow_mut().replace(entries)
+    }
+
+    /// This log becomes the master's of `epoch`: everything appended so far
+    /// is made durable first, so the epoch's start is where the log really
+    /// ends after any crash, then the entry is recorded.
+    pub async fn begin_epoch(&self, epoch: i32) -> Result<u64> {
+        self.log.flush().await?;
+        let end = self.log.write_pos();
+        self.epochs.borrow_mut().begin(epoch, end)?;
+        Ok(end)
+    }
+
+    /// Cuts the log back to in-shard `at`, a record boundary: a replica's
+    /// tail that its new master never had. Consume queues and the key
+    /// index forget what lies past it (stale index entries left in a file
+    /// that spans the cut are filtered by `query_by_key`, which checks
+    /// every record it returns). The caller guarantees that nothing
+    /// appends meanwhile (a slave shard between two streams).
+    pub async fn truncate_tail(&self, at: u64) -> Result<()> {
+        let end = self.log.write_pos();
+        if at >= end {
+            return Ok(());
+        }
+        if at < self.log.min_offset() {
+            return Err(StoreError::Corruption {
+                location: format!("shard {}", self.shard),
+                reason: format!(
+                    "cannot cut the log to {at}: it starts at {}",
+                    self.log.min_offset()
+                ),
+            });
+        }
+        // Everything buffered is written and every queue unit and index
+        // persisted, so no later write lands past the cut; the checkpoint
+        // file is held so none records an end past `at` between the cuts.
+        self.log.flush().await?;
+        let mut file = loop {
+            if let Some(f) = self.checkpoint.borrow_mut().take() {
+                break f;
+            }
+            glommio::timer::sleep(Duration::from_millis(1)).await;
         };
+        let r = async {
+            self.checkpoint_with(&mut file).await?;
+            tracing::warn!(
+                shard = self.shard,
+                "cutting the log from {end} back to {at}: bytes the new master never had"
+            );
+            let bound = to_global(self.shard, at);
+            self.log.resume_at(at).await?;
+            for q in self.all_queues() {
+                q.truncate_from(bound).await?;
+            }
+            self.index.truncate_from(bound).await?;
+            self.checkpoint_with(&mut file).await
+        }
+        .await;
         *self.checkpoint.borrow_mut() = Some(file);
         r
     }

@@ -290,3 +290,74 @@ fn an_empty_slave_is_seeded_where_the_masters_retention_left_the_log() {
         master.shutdown().await.unwrap();
     });
 }
+
+/// A promoted slave's log, and an old master with a tail the new one never
+/// had: the old master cuts its log at the point the epochs name, takes the
+/// new master's bytes from there, and ends up byte-identical, across a
+/// restart too.
+#[test]
+fn a_diverged_tail_is_cut_and_the_new_masters_log_follows() {
+    let adir = store_dir("rep-cut-old");
+    let bdir = store_dir("rep-cut-new");
+    let acfg = small_config(adir.path());
+    let bcfg = small_config(bdir.path());
+    run(async move {
+        let old = ShardStore::open(acfg.clone(), 2, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        let new = ShardStore::open(bcfg, 2, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        assert_eq!(old.begin_epoch(1).await.unwrap(), 0);
+        fill(&old, 300).await;
+        old.flush().await.unwrap();
+        replicate(&old, &new, 4096).await;
+        new.set_epochs(old.epochs()).unwrap();
+        let shared = new.log_end();
+        let shared_max: Vec<u64> = (0..2).map(|q| old.max_offset("RepB", q)).collect();
+        // The old master goes on alone (its slave is cut off), past a
+        // segment end, then dies; the slave is promoted.
+        fill(&old, 400).await;
+        old.flush().await.unwrap();
+        assert!(old.log_end() > shared + small_config(adir.path()).segment_bytes);
+        assert_eq!(new.begin_epoch(2).await.unwrap(), shared);
+        fill(&new, 120).await;
+        new.flush().await.unwrap();
+        // Back as a slave: where do the two agree?
+        let cut = rocketcore_storage::consistent_point(
+            &old.epochs(),
+            old.log_end(),
+            &new.epochs(),
+            new.log_end(),
+        )
+        .unwrap();
+        assert_eq!(cut, shared);
+        old.truncate_tail(cut).await.unwrap();
+        assert_eq!(old.log_end(), shared);
+        for q in 0..2 {
+            assert_eq!(old.max_offset("RepB", q), shared_max[q as usize]);
+        }
+        old.set_epochs(new.epochs()).unwrap();
+        replicate(&new, &old, 1000).await;
+        assert_eq!(old.log_end(), new.log_end());
+        same_queues(&new, &old).await;
+        old.shutdown().await.unwrap();
+        let old = ShardStore::open(acfg, 2, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        assert_eq!(old.log_end(), new.log_end());
+        assert_eq!(old.epochs(), vec![(1, 0), (2, shared)]);
+        same_queues(&new, &old).await;
+        // Keys indexed from the cut tail do not answer for the new records.
+        let hits = old
+            .query_by_key("RepB", "key-1", 64, 0, i64::MAX)
+            .await
+            .unwrap();
+        for rec in hits {
+            let v = rocketcore_storage::RecordView::parse(&rec).unwrap();
+            assert!(v.physical_offset() < rocketcore_storage::to_global(2, new.log_end()) as i64);
+        }
+        old.shutdown().await.unwrap();
+        new.shutdown().await.unwrap();
+    });
+}

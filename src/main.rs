@@ -399,6 +399,14 @@ fn dev_slave(master: &BrokerConfig, k: u8) -> Result<BrokerConfig, String> {
         .ok_or("--replicas: the broker port leaves no room for slave ports")?;
     c.listen.set_port(port);
     c.advertised.set_port(port);
+    // A slave listens for slaves too (a role change may promote it).
+    let ha_port = master
+        .ha
+        .listen(master.listen)
+        .port()
+        .checked_add(10 * k as u16)
+        .ok_or("--replicas: the HA port leaves no room for the slaves' HA ports")?;
+    c.ha.listen_port = Some(ha_port);
     c.broker_id = k as i64;
     c.ha.role = rocketcore::broker::ha::BrokerRole::Slave;
     // Straight to the master's HA port: no wait for the name server's word.

@@ -608,3 +608,160 @@ fn every_sync_master_ack_is_on_the_slave_at_every_kill() {
     assert!(total > 100, "too little load: {total}");
     println!("{cycles} kills of the SYNC_MASTER: {total} SEND_OKs, all on the slave, none twice");
 }
+
+/// A digest per shard of a broker's commit log: the segment files in order,
+/// trailing zeros (unwritten, preallocated space) left out.
+fn log_digests(store: &std::path::Path) -> Vec<(String, usize, u64)> {
+    use std::hash::Hasher;
+    let mut out = Vec::new();
+    for shard in 0..2 {
+        let dir = store.join(format!("shard-{shard}")).join("commitlog");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.sort();
+        let mut all = Vec::new();
+        for n in names {
+            all.extend(std::fs::read(n).unwrap_or_default());
+        }
+        let end = all.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        h.write(&all[..end]);
+        out.push((format!("shard-{shard}"), end, h.finish()));
+    }
+    out
+}
+
+fn admin(ns: SocketAddr, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .arg("admin")
+        .args(args)
+        .args(["-n", &ns.to_string(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The address the name server lists under `id` for broker-a.
+fn registered_addr(ns: SocketAddr, id: i64) -> Option<String> {
+    let mut c = Client::connect(ns);
+    let r = c
+        .call(rocketcore::remoting::RemotingCommand::new_request(106))
+        .ok()?;
+    let info: rocketcore::protocol::ClusterInfo =
+        rocketcore::protocol::decode_json(r.body.as_deref()?).ok()?;
+    info.broker_addr_table
+        .get("broker-a")?
+        .broker_addrs
+        .get(&id)
+        .cloned()
+}
+
+/// A slave promoted at run time while its ASYNC master is down; the old
+/// master comes back with records the new one never had, is told to follow
+/// it, cuts that tail (the epochs say where) and converges byte for byte.
+#[test]
+fn a_switch_at_run_time_cuts_the_old_masters_diverged_tail() {
+    let dir = store_dir("rep-switch");
+    let mut set = ReplicaSet::start(dir.path(), "ASYNC_MASTER", &[], &[]);
+    set.wait_in_sync(Duration::from_secs(20));
+    create_topic(&set);
+    let (m, s, ns) = (set.master.broker, set.slave.broker, set.ns.namesrv);
+    for i in 0..40 {
+        assert_eq!(
+            send(m, i % QUEUES, &format!("shared-{i}")).code,
+            rs::SUCCESS
+        );
+    }
+    assert!(wait_for(Duration::from_secs(10), || converged(&set)));
+    // The slave dies; the master acknowledges what no slave will have.
+    set.slave.kill9();
+    for i in 0..30 {
+        assert_eq!(send(m, i % QUEUES, &format!("lost-{i}")).code, rs::SUCCESS);
+    }
+    set.master.kill9();
+    set.restart_slave();
+    let v = admin(
+        ns,
+        &[
+            "haSwitch",
+            "-b",
+            &s.to_string(),
+            "-m",
+            &m.to_string(),
+            "--role",
+            "ASYNC_MASTER",
+        ],
+    );
+    assert_eq!(v["epoch"], 1, "{v}");
+    assert_eq!(ha_status(s).unwrap()["master"], true);
+    for i in 0..20 {
+        let r = send(s, i % QUEUES, &format!("new-{i}"));
+        assert_eq!(r.code, rs::SUCCESS, "{:?}\n{}", r.remark, set.describe());
+    }
+    assert!(wait_for(Duration::from_secs(10), || registered_addr(ns, 0)
+        == Some(s.to_string())));
+    // The old master returns as it was configured, a master of epoch 0:
+    // the name server keeps the newer master under id 0.
+    set.restart_master();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(registered_addr(ns, 0), Some(s.to_string()));
+    let v = admin(
+        ns,
+        &[
+            "haSwitch",
+            "-b",
+            &s.to_string(),
+            "-m",
+            &m.to_string(),
+            "--role",
+            "ASYNC_MASTER",
+        ],
+    );
+    assert_eq!(v["epoch"], 2, "{v}");
+    let same = wait_for(Duration::from_secs(20), || {
+        log_digests(&dir.path().join("master")) == log_digests(&dir.path().join("slave"))
+    });
+    assert!(
+        same,
+        "logs differ: {:?} vs {:?}\n{}",
+        log_digests(&dir.path().join("master")),
+        log_digests(&dir.path().join("slave")),
+        set.describe()
+    );
+    let bodies = |addr| -> Vec<String> {
+        let mut b: Vec<String> = contents(addr)
+            .into_iter()
+            .map(|(_, _, body)| String::from_utf8_lossy(&body).into_owned())
+            .collect();
+        b.sort();
+        b
+    };
+    let on_new = bodies(s);
+    assert_eq!(on_new.len(), 60, "{on_new:?}");
+    assert!(on_new.iter().all(|b| !b.starts_with("lost-")));
+    assert_eq!(
+        bodies(m),
+        on_new,
+        "the old master serves what the new one has"
+    );
+    assert_eq!(ha_status(m).unwrap()["master"], false);
+    // Id 1 was the promoted slave's: the old master takes it.
+    assert!(wait_for(Duration::from_secs(10), || registered_addr(ns, 1)
+        == Some(m.to_string())));
+    // The roles survive restarts of both.
+    set.master.kill9();
+    set.restart_master();
+    let r = send(s, 0, "after-restart");
+    assert_eq!(r.code, rs::SUCCESS);
+    assert_eq!(send(m, 0, "refused").code, rs::SERVICE_NOT_AVAILABLE);
+    assert!(wait_for(Duration::from_secs(20), || {
+        log_digests(&dir.path().join("master")) == log_digests(&dir.path().join("slave"))
+    }));
+}

@@ -38,6 +38,21 @@ pub enum Verb {
         #[arg(short = 'c', long = "clusterName")]
         cluster: Option<String>,
     },
+    /// Makes `-b` its group's master at run time and the other members its
+    /// slaves (NOTIFY_BROKER_ROLE_CHANGED, with a new epoch). Members the
+    /// name servers do not list (a master that is down) can be named with
+    /// `-m`; one that is unreachable now is told when it is back by running
+    /// the verb again.
+    #[command(name = "haSwitch")]
+    HaSwitch {
+        #[arg(short = 'b', long = "brokerAddr")]
+        broker: SocketAddr,
+        #[arg(short = 'm', long = "members", value_delimiter = ',')]
+        members: Vec<SocketAddr>,
+        /// The new master's role: SYNC_MASTER (the default) or ASYNC_MASTER.
+        #[arg(long = "role", default_value = "SYNC_MASTER")]
+        role: String,
+    },
     /// The settings a broker runs with (GET_BROKER_CONFIG).
     #[command(name = "getBrokerConfig")]
     GetBrokerConfig {
@@ -424,6 +439,100 @@ fn every_broker(
     Ok(out)
 }
 
+fn ha_switch(s: &Session, target: SocketAddr, extra: &[SocketAddr], role: &str) -> Result<()> {
+    let info = s.cluster_info()?;
+    let mut members: Vec<SocketAddr> = info
+        .broker_addr_table
+        .values()
+        .filter(|d| d.broker_addrs.values().any(|a| a.parse() == Ok(target)))
+        .flat_map(|d| d.broker_addrs.values().filter_map(|a| a.parse().ok()))
+        .collect();
+    members.extend_from_slice(extra);
+    members.push(target);
+    members.sort();
+    members.dedup();
+    // Each member's epoch, id and HA address; the unreachable are left
+    // for a later run.
+    let mut reached: Vec<(SocketAddr, Value)> = Vec::new();
+    let mut text = Vec::new();
+    for addr in &members {
+        match s.expect_ok(
+            *addr,
+            RemotingCommand::new_request(rq::GET_BROKER_HA_STATUS),
+        ) {
+            Ok(r) => {
+                let v: Value = serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}"))
+                    .map_err(|e| format!("{addr}: bad HA status: {e}"))?;
+                reached.push((*addr, v));
+            }
+            Err(e) if *addr == target => return Err(format!("{target}: {e}")),
+            Err(e) => text.push(format!("{addr:<24} unreachable, not told: {e}")),
+        }
+    }
+    let epoch = reached
+        .iter()
+        .filter_map(|(_, v)| v["epoch"].as_i64())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let target_ha = reached
+        .iter()
+        .find(|(a, _)| *a == target)
+        .and_then(|(_, v)| v["haServerAddr"].as_str().map(str::to_string))
+        .ok_or_else(|| format!("{target} did not say where it accepts slaves (haServerAddr)"))?;
+    let mut next_id = reached
+        .iter()
+        .filter_map(|(_, v)| v["brokerId"].as_i64())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let tell = |addr: SocketAddr, id: Option<i64>| {
+        let mut cmd = RemotingCommand::new_request(rq::NOTIFY_BROKER_ROLE_CHANGED);
+        cmd.set_ext("masterAddress", target);
+        cmd.set_ext("masterEpoch", epoch);
+        cmd.set_ext("masterHaAddress", &target_ha);
+        cmd.set_ext("masterBrokerId", 0);
+        if let Some(id) = id {
+            cmd.set_ext("brokerId", id);
+        }
+        s.expect_ok(addr, cmd)
+    };
+    // The others first: a master fenced before the new one starts takes no
+    // sends that the switch would then cut.
+    for (addr, v) in &reached {
+        if *addr == target {
+            continue;
+        }
+        let id = match v["brokerId"].as_i64() {
+            Some(id) if id > 0 => id,
+            _ => {
+                next_id += 1;
+                next_id - 1
+            }
+        };
+        match tell(*addr, Some(id)) {
+            Ok(_) => text.push(format!(
+                "{addr:<24} slave (brokerId {id}) of {target}, epoch {epoch}"
+            )),
+            Err(e) => text.push(format!("{addr:<24} refused: {e}")),
+        }
+    }
+    let mut promote = RemotingCommand::new_request(rq::NOTIFY_BROKER_ROLE_CHANGED);
+    promote.set_ext("masterAddress", target);
+    promote.set_ext("masterEpoch", epoch);
+    promote.set_ext("masterHaAddress", &target_ha);
+    promote.set_ext("masterBrokerId", 0);
+    promote.set_ext("brokerRole", role);
+    s.expect_ok(target, promote)?;
+    text.push(format!("{target:<24} master, epoch {epoch}"));
+    print(
+        s,
+        json!({"master": target.to_string(), "epoch": epoch}),
+        text.join("\n"),
+    );
+    Ok(())
+}
+
 fn ha_status(s: &Session, broker: Option<SocketAddr>, cluster: Option<&str>) -> Result<()> {
     if broker.is_none() && cluster.is_none() {
         return Err("haStatus needs -b brokerAddr or -c clusterName".into());
@@ -516,6 +625,11 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             Ok(())
         }
         Verb::HaStatus { broker, cluster } => ha_status(s, broker, cluster.as_deref()),
+        Verb::HaSwitch {
+            broker,
+            members,
+            role,
+        } => ha_switch(s, broker, &members, &role),
         Verb::GetNamesrvConfig => {
             let r = s.namesrv_ok(RemotingCommand::new_request(rq::GET_NAMESRV_CONFIG))?;
             let props = properties_of(&r);

@@ -89,6 +89,8 @@ pub struct BrokerConfig {
     pub cluster_name: String,
     pub broker_name: String,
     pub broker_id: i64,
+    /// Epoch of the last role change (`ha::role`); 0 before any.
+    pub role_epoch: i32,
     pub namesrv_addrs: Vec<SocketAddr>,
     /// Address the broker listens on (`listenPort` sets its port).
     pub listen: SocketAddr,
@@ -279,6 +281,7 @@ impl BrokerConfig {
             cluster_name: "DefaultCluster".into(),
             broker_name: "broker-a".into(),
             broker_id: 0,
+            role_epoch: 0,
             namesrv_addrs: Vec::new(),
             listen,
             advertised: SocketAddr::new(
@@ -342,6 +345,13 @@ impl BrokerConfig {
                 "brokerClusterName" => self.cluster_name = v.to_string(),
                 "brokerName" => self.broker_name = v.to_string(),
                 "brokerId" => self.broker_id = v.parse().map_err(|_| bad("not an integer"))?,
+                "rocketcoreRoleEpoch" => {
+                    self.role_epoch = v
+                        .parse()
+                        .ok()
+                        .filter(|e: &i32| *e >= 0)
+                        .ok_or_else(|| bad("not an epoch"))?
+                }
                 "namesrvAddr" => self.namesrv_addrs = parse_namesrv_list(v).map_err(|e| bad(&e))?,
                 "listenPort" => port = Some(v.parse().map_err(|_| bad("not a port"))?),
                 "brokerIP1" => brokerip1 = Some(v.parse().map_err(|_| bad("not an IP address"))?),
@@ -530,6 +540,33 @@ impl BrokerConfig {
         *self = self
             .with_hot_update(&props)
             .map_err(|(_, e)| format!("{}: {e}", path.display()))?;
+        Ok(())
+    }
+
+    /// Applies the role a run-time role change left (`ha::role`): it
+    /// overrides broker.conf's brokerRole, brokerId and haMasterAddress.
+    pub fn apply_persisted_role(&mut self) -> Result<(), String> {
+        let path = self
+            .store_dir
+            .join("config")
+            .join(crate::broker::ha::role::ROLE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let mut props = parse_properties(&text);
+        props.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "brokerRole" | "brokerId" | "rocketcoreRoleEpoch" | "haMasterAddress"
+            )
+        });
+        if !props.contains_key("haMasterAddress") {
+            self.ha.master_address = None;
+        }
+        self.apply_properties(&props)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(())
     }
 

@@ -89,6 +89,12 @@ pub enum ShardMsg {
     /// To a slave's shard 0: replicated records name a topic (or a queue)
     /// the copied metadata does not have yet.
     ProvisionalTopic { topic: String, queues: u32 },
+    /// From shard 0: this broker's role changed (`ha::role`); answer when
+    /// this shard has applied it.
+    Role {
+        cfg: Arc<super::config::BrokerConfig>,
+        reply: flume::Sender<Result<(), String>>,
+    },
     /// Shut down.
     Stop,
 }

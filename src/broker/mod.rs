@@ -99,6 +99,7 @@ impl BrokerHandle {
 /// failed to start, in which case the others are stopped).
 pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     cfg.apply_persisted_updates()?;
+    cfg.apply_persisted_role()?;
     cfg.validate()?;
     crate::net::ensure_port_free(cfg.listen, "broker listen")?;
     if cfg.legacy_port {
@@ -346,28 +347,27 @@ async fn run_shard(
             shard.repl.clone().expire_loop(cfg.ha.slave_timeout_ms),
         ));
     }
-    if cfg.ha.role.is_slave() {
-        // Delivery of staged messages and transaction checks are the
-        // master's: a slave only mirrors what they store.
-        if let Some(fixed) = cfg.ha.master_address {
-            shard.repl.follow.master_ha.set(Some(fixed));
-        }
-        tasks.push(glommio::spawn_local(ha::slave::follow_loop(shard.clone())));
-        if k == 0 {
-            tasks.push(glommio::spawn_local(ha::metadata::sync_loop(
-                shard.clone(),
-                security.client_tls.clone(),
-                security.credentials.clone(),
-            )));
-        }
-    } else {
-        tasks.push(glommio::spawn_local(schedule::Scheduler::run(
+    // Every role's loops run; each idles while the broker's current role
+    // is not its own, since a role change (`ha::role`) may come at any time.
+    // Delivery of staged messages and transaction checks are the master's:
+    // a slave only mirrors what they store.
+    if let Some(fixed) = cfg.ha.master_address.filter(|_| cfg.ha.role.is_slave()) {
+        shard.repl.follow.master_ha.set(Some(fixed));
+    }
+    tasks.push(glommio::spawn_local(ha::slave::follow_loop(shard.clone())));
+    if k == 0 {
+        tasks.push(glommio::spawn_local(ha::metadata::sync_loop(
             shard.clone(),
-        )));
-        tasks.push(glommio::spawn_local(transaction::Transactions::run(
-            shard.clone(),
+            security.client_tls.clone(),
+            security.credentials.clone(),
         )));
     }
+    tasks.push(glommio::spawn_local(schedule::Scheduler::run(
+        shard.clone(),
+    )));
+    tasks.push(glommio::spawn_local(transaction::Transactions::run(
+        shard.clone(),
+    )));
     let clients: Rc<Vec<RemotingClient>> = Rc::new(
         cfg.namesrv_addrs
             .iter()
@@ -405,7 +405,7 @@ async fn run_shard(
     let mut result = ConsumerOffsets::persist(&shard.offsets, true).await;
     // Progress marks last: they may only count what the store has flushed.
     // A slave's are the master's, copied; its own services never ran.
-    if !cfg.ha.role.is_slave() {
+    if !shard.is_slave() {
         if let Err(e) = shard.sched.persist(&shard.store).await {
             result = Err(format!("shard {k}: delivery progress: {e}"));
         }

@@ -30,8 +30,14 @@ fn header(shard: &Shard, code: i32) -> RemotingCommand {
 
 pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
     let Some(owner) = &shard.owner else { return };
+    let mut wrapper = owner.borrow().topic_wrapper();
+    // Java's `DataVersion.nextVersion(epoch)`: name servers refuse a
+    // registration whose role epoch is older than the address holding the
+    // same brokerId, so a demoted master that has not heard of its
+    // demotion cannot take id 0 back.
+    wrapper.data_version.state_version = shard.cfg().role_epoch as i64;
     let body = RegisterBrokerBody {
-        topic_config_serialize_wrapper: owner.borrow().topic_wrapper(),
+        topic_config_serialize_wrapper: wrapper,
         filter_server_list: Vec::new(),
     };
     let Ok(body) = serde_json::to_vec(&body) else {

@@ -336,6 +336,17 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// Takes `fresh`'s state (a slave that became master rebuilt it from
+    /// the log it now owns).
+    pub fn adopt(&self, fresh: Scheduler) {
+        self.level_next.replace(fresh.level_next.into_inner());
+        self.wheel.replace(fresh.wheel.into_inner());
+        self.done_ms.set(fresh.done_ms.get());
+        self.low.set(fresh.low.get());
+        self.in_flight.replace(fresh.in_flight.into_inner());
+        self.saved.replace(fresh.saved.into_inner());
+    }
+
     /// Messages staged and not yet delivered: (delay levels, timers).
     pub fn waiting(&self, store: &rocketcore_storage::ShardStore) -> (u64, u64) {
         let next = self.level_next.borrow();
@@ -448,6 +459,10 @@ impl Scheduler {
             glommio::timer::sleep(Duration::from_millis(to_next_tick as u64)).await;
             if shard.stopping.get() {
                 return;
+            }
+            // A slave mirrors what the master delivers.
+            if shard.is_slave() {
+                continue;
             }
             let now = now_ms();
             shard.sched.deliver_levels(&shard, now).await;

@@ -252,6 +252,7 @@ impl Shard {
             | rq::GET_CONSUMER_CONNECTION_LIST
             | rq::GET_PRODUCER_CONNECTION_LIST
             | rq::UPDATE_BROKER_CONFIG
+            | rq::NOTIFY_BROKER_ROLE_CHANGED
             | rq::GET_CONSUMER_RUNNING_INFO
             | rq::GET_ALL_PRODUCER_INFO => Some(0),
             // By the shard byte of the commit-log offset they name.
@@ -327,6 +328,7 @@ impl Shard {
             rq::GET_CONSUME_STATS => Some(self.handle_consume_stats(ctx, &cmd).await),
             rq::INVOKE_BROKER_TO_RESET_OFFSET => Some(self.handle_reset_offset(ctx, &cmd).await),
             rq::UPDATE_BROKER_CONFIG => Some(self.handle_update_config(&cmd).await),
+            rq::NOTIFY_BROKER_ROLE_CHANGED => Some(self.handle_role_change(&cmd).await),
             rq::GET_CONSUMER_RUNNING_INFO => Some(self.handle_consumer_running_info(&cmd).await),
             rq::QUERY_TOPIC_CONSUME_BY_WHO => Some(self.handle_consumed_by(ctx, &cmd).await),
             rq::GET_ALL_CONSUMER_OFFSET => Some(self.handle_all_consumer_offsets(ctx, &cmd).await),
@@ -435,6 +437,13 @@ impl Shard {
                         .detach();
                 }
                 ShardMsg::HaMaster { addr, ha } => self.set_master(addr, ha),
+                ShardMsg::Role { cfg, reply } => {
+                    let me = self.clone();
+                    glommio::spawn_local(async move {
+                        let _ = reply.send(me.apply_role(cfg).await);
+                    })
+                    .detach();
+                }
                 ShardMsg::SyncOffsets(entries) => self.apply_synced_offsets(entries),
                 ShardMsg::ProvisionalTopic { topic, queues } => {
                     self.provisional_topic(&topic, queues)

@@ -91,6 +91,13 @@ pub struct Transactions {
 }
 
 impl Transactions {
+    /// Takes `fresh`'s state (see `Scheduler::adopt`).
+    pub fn adopt(&self, fresh: Transactions) {
+        self.undecided.replace(fresh.undecided.into_inner());
+        self.decided.replace(fresh.decided.into_inner());
+        self.saved.replace(fresh.saved.into_inner());
+    }
+
     /// Half messages neither committed nor rolled back yet.
     pub fn undecided(&self) -> u64 {
         self.undecided.borrow().len() as u64
@@ -219,6 +226,10 @@ impl Transactions {
             glommio::timer::sleep(every).await;
             if shard.stopping.get() {
                 return;
+            }
+            // Checks are the master's; a slave only mirrors the outcome.
+            if shard.is_slave() {
+                continue;
             }
             shard.check_half_messages().await;
             if let Err(e) = shard.tx.persist(&shard.store).await {

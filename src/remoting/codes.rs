@@ -183,6 +183,9 @@ pub mod request_code {
         /// B→N (5.x controller mode): broker liveness heartbeat.
         BROKER_HEARTBEAT = 904;
         GET_BROKER_HA_STATUS = 907;
+        /// Controller→B (5.x): the group's master changed; become master or
+        /// follow the one named.
+        NOTIFY_BROKER_ROLE_CHANGED = 1008;
     }
 
     /// First code of the 5.x POP consumption family (POP_MESSAGE, ACK_MESSAGE,

@@ -849,7 +849,16 @@ impl ReplicaSet {
             &dir.join("namesrv.log"),
         )
         .start();
-        let broker = |name: &str, port: u16, role: &str, id: &str, extra: &[&str]| -> Vec<String> {
+        // Each broker its own: a slave listens for slaves too, for when a
+        // role change promotes it.
+        let slave_ha_port = free_port();
+        let broker = |name: &str,
+                      port: u16,
+                      ha_port: u16,
+                      role: &str,
+                      id: &str,
+                      extra: &[&str]|
+         -> Vec<String> {
             let mut a: Vec<String> = [
                 "broker",
                 "--namesrv",
@@ -884,8 +893,22 @@ impl ReplicaSet {
             }
             a
         };
-        let master_args = broker("master", master_port, master_role, "0", master_extra);
-        let slave_args = broker("slave", slave_port, "SLAVE", "1", slave_extra);
+        let master_args = broker(
+            "master",
+            master_port,
+            ha_port,
+            master_role,
+            "0",
+            master_extra,
+        );
+        let slave_args = broker(
+            "slave",
+            slave_port,
+            slave_ha_port,
+            "SLAVE",
+            "1",
+            slave_extra,
+        );
         let master =
             Server::process(&master_args, ns_port, master_port, &dir.join("master.log")).start();
         let slave =

@@ -140,9 +140,10 @@ impl HaConfig {
         Ok(true)
     }
 
-    /// Whether this broker listens for slaves.
+    /// Whether this broker listens for slaves: a slave does too, since a
+    /// role change may make it master; it refuses them until then.
     pub fn serves_slaves(&self) -> bool {
-        !self.role.is_slave() && self.accept_slaves
+        self.accept_slaves
     }
 
     /// Where this broker accepts slaves.

@@ -113,7 +113,7 @@ pub async fn adopt(shard: Rc<Shard>, fd: OwnedFd, hello: Hello, peer: std::net::
 
 fn judge(shard: &Shard, hello: &Hello) -> Status {
     let cfg = shard.cfg().clone();
-    if cfg.ha.role.is_slave() {
+    if shard.is_slave() {
         return Status::NotMaster;
     }
     if hello.shards as usize != shard.shards {
@@ -130,6 +130,10 @@ fn judge(shard: &Shard, hello: &Hello) -> Status {
     }
     if shard.repl.has_slave(hello.slave_id) {
         return Status::DuplicateSlave;
+    }
+    if hello.last_epoch > shard.store.last_epoch() {
+        // The slave followed a newer master: this one is stale.
+        return Status::Fenced;
     }
     if hello.slave_max > shard.store.log_end() {
         return Status::SlaveAhead;
@@ -151,8 +155,13 @@ async fn serve_slave(
         status,
         master_min: shard.store.log_start(),
         master_max: shard.store.log_end(),
-        master_epoch: 0,
-        epochs: Vec::new(),
+        master_epoch: shard.store.last_epoch(),
+        // What a slave needs to find where its log and this one agree
+        // (also when it is ahead: it may hold a tail to cut).
+        epochs: match status {
+            Status::Ok | Status::SlaveAhead => shard.store.epochs(),
+            _ => Vec::new(),
+        },
     };
     stream
         .write_all(&ack.encode())
@@ -185,7 +194,8 @@ async fn serve_slave(
     let stream = Rc::new(std::cell::RefCell::new(stream));
     let sender = send_loop(shard, Half(stream.clone()), &link);
     let reader = ack_loop(shard, Half(stream), &link);
-    let r = futures_lite::future::or(sender, reader).await;
+    let demoted = super::role::until_demoted(shard);
+    let r = futures_lite::future::or(futures_lite::future::or(sender, reader), demoted).await;
     shard.repl.remove_link(&link);
     r
 }

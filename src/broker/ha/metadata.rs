@@ -36,7 +36,10 @@ pub async fn sync_loop(
     glommio::timer::sleep(Duration::from_millis(first)).await;
     loop {
         let interval = Duration::from_millis(shard.cfg().ha.slave_sync_interval_ms);
-        if let Some(addr) = shard.repl.follow.master_addr.get() {
+        let following = shard
+            .is_slave()
+            .then(|| shard.repl.follow.master_addr.get());
+        if let Some(Some(addr)) = following {
             if client.as_ref().map(|c| c.addr()) != Some(addr) {
                 client = Some(RemotingClient::new(addr, tls.clone(), credentials.clone()));
             }

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod master;
 pub mod metadata;
+pub mod role;
 pub mod slave;
 pub mod wire;
 
@@ -64,6 +65,9 @@ pub struct Follow {
     /// The master's client address, from registration (metadata sync).
     pub master_addr: Cell<Option<SocketAddr>>,
     pub connected: Cell<bool>,
+    /// A stream is open (from connect to close): a shard becoming master
+    /// waits for it to end before it records its epoch.
+    pub active: Cell<bool>,
     /// The master's log end as of its last frame.
     pub master_end: Cell<u64>,
     /// Why the last attempt to follow failed, for logs and runtime info.

@@ -34,12 +34,28 @@ pub async fn follow_loop(shard: Rc<Shard>) {
     let mut last_error: Option<String> = None;
     loop {
         let reconnect = Duration::from_millis(shard.cfg().ha.reconnect_ms);
-        let Some(addr) = shard.repl.follow.master_ha.get() else {
-            glommio::timer::sleep(Duration::from_millis(200)).await;
-            continue;
+        let addr = match shard.repl.follow.master_ha.get() {
+            Some(a) if shard.is_slave() => a,
+            _ => {
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
-        let r = follow_once(&shard, addr).await;
+        let r = {
+            let _active = Active::new(&shard.repl.follow.active);
+            futures_lite::future::or(follow_once(&shard, addr), async {
+                let why = super::role::until_master_changes(&shard, addr).await;
+                tracing::info!(shard = shard.id, master = %addr, "stops following: {why}");
+                Err(Retry::Now)
+            })
+            .await
+        };
         shard.repl.follow.connected.set(false);
+        let r = match r {
+            Err(Retry::Now) => continue,
+            Err(Retry::Later(why)) => Err(why),
+            Ok(()) => Ok(()),
+        };
         if let Err(why) = r {
             // Once per distinct reason: a master that is down for an hour
             // does not fill the log.
@@ -65,7 +81,36 @@ async fn timed<T>(
     }
 }
 
-async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> {
+/// Why a stream ended: try again at once (the log was just cut or
+/// seeded) or after `haReconnectInterval`.
+enum Retry {
+    Now,
+    Later(String),
+}
+
+impl From<String> for Retry {
+    fn from(why: String) -> Retry {
+        Retry::Later(why)
+    }
+}
+
+/// Marks a stream open for as long as it lives, however it ends.
+struct Active<'a>(&'a Cell<bool>);
+
+impl<'a> Active<'a> {
+    fn new(c: &'a Cell<bool>) -> Self {
+        c.set(true);
+        Active(c)
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), Retry> {
     let cfg = shard.cfg().clone();
     let mut stream = timed(CONNECT_TIMEOUT, "connecting", async {
         TcpStream::connect(addr).await.map_err(std::io::Error::from)
@@ -80,7 +125,7 @@ async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> 
         segment_bytes: cfg.segment_bytes,
         slave_id: cfg.broker_id,
         slave_max: start,
-        last_epoch: -1,
+        last_epoch: shard.store.last_epoch(),
         broker_name: cfg.broker_name.clone(),
     };
     timed(
@@ -122,7 +167,10 @@ async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> 
             at = answer.master_min,
             "empty log seeded where the master's begins"
         );
-        return Ok(());
+        return Err(Retry::Now);
+    }
+    if matches!(answer.status, Status::Ok | Status::SlaveAhead) && !answer.epochs.is_empty() {
+        agree_with(shard, start, &answer).await?;
     }
     if answer.status != Status::Ok {
         let mut why = format!("master refused: {}", answer.status.explain());
@@ -132,7 +180,7 @@ async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> 
                 answer.master_min, answer.master_max
             ));
         }
-        return Err(why);
+        return Err(why.into());
     }
     tracing::info!(shard = shard.id, master = %addr, from = start, master_end = answer.master_max, "following the master");
     shard.repl.follow.connected.set(true);
@@ -142,7 +190,44 @@ async fn follow_once(shard: &Rc<Shard>, addr: SocketAddr) -> Result<(), String> 
     let stream_end = Rc::new(Cell::new(start));
     let reader = apply_loop(shard, Half(stream.clone()), start, stream_end.clone());
     let acks = ack_loop(shard, Half(stream), stream_end);
-    futures_lite::future::or(reader, acks).await
+    Ok(futures_lite::future::or(reader, acks).await?)
+}
+
+/// Before a stream starts: where this log and the master's agree, by
+/// their epochs. A tail past that point was written by a master the new
+/// one replaced; it is cut and the stream restarts from the cut. With
+/// nothing to cut, this log takes the master's epoch history.
+async fn agree_with(shard: &Rc<Shard>, end: u64, answer: &HelloAck) -> Result<(), Retry> {
+    let local = shard.store.epochs();
+    let Some(at) =
+        rocketcore_storage::consistent_point(&local, end, &answer.epochs, answer.master_max)
+    else {
+        return Err(Retry::Later(format!(
+            "this log's epochs {local:?} share none with the master's {:?}: not following",
+            answer.epochs
+        )));
+    };
+    if at < end {
+        shard
+            .store
+            .truncate_tail(at)
+            .await
+            .map_err(|e| format!("cutting the log back to {at}: {e}"))?;
+        tracing::warn!(
+            shard = shard.id,
+            from = end,
+            to = at,
+            "cut the tail the new master never had"
+        );
+        return Err(Retry::Now);
+    }
+    if answer.status == Status::Ok {
+        shard
+            .store
+            .set_epochs(answer.epochs.clone())
+            .map_err(|e| format!("recording the master's epochs: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Reads frames and appends their bytes.

@@ -173,11 +173,19 @@ impl Shard {
             Ok(parts) => parts,
             Err(e) => return response(cmd, rs::SYSTEM_ERROR, e),
         };
-        let v = crate::broker::ha::merge_status(
+        let mut v = crate::broker::ha::merge_status(
             !self.is_slave(),
             self.repl.follow.master_addr.get(),
             &status,
         );
+        // rocketcore's additions, for role changes (`haSwitch`).
+        let cfg = self.cfg();
+        v["brokerId"] = cfg.broker_id.into();
+        v["epoch"] = cfg.role_epoch.max(self.store.last_epoch()).into();
+        v["haServerAddr"] =
+            std::net::SocketAddr::new(cfg.advertised.ip(), cfg.ha.listen(cfg.listen).port())
+                .to_string()
+                .into();
         response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&v).unwrap_or_default())
     }
 

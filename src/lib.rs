@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod broker;
 pub mod console;
+pub mod controller;
 pub mod filter;
 pub mod namesrv;
 pub mod namesrv_server;

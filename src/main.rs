@@ -48,6 +48,22 @@ enum Command {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Run a controller node (RocketMQ 5 controller mode: automatic
+    /// failover for brokers with enableControllerMode=true).
+    Controller {
+        /// This node's id in --peers.
+        #[arg(long)]
+        id: u64,
+        /// Every controller node's Raft address: "1=host:port,2=host:port,3=host:port".
+        #[arg(long)]
+        peers: String,
+        /// Where brokers reach this node (their controllerAddr).
+        #[arg(long, default_value = "0.0.0.0:9878")]
+        listen: SocketAddr,
+        /// Directory for the Raft log, vote and snapshot.
+        #[arg(long, default_value = "rocketcore-controller")]
+        dir: PathBuf,
+    },
     /// mqadmin's verbs against a name server and its brokers.
     Admin(rocketcore::admin::AdminArgs),
     /// Write a certificate authority and a server certificate it signs
@@ -243,6 +259,29 @@ fn run(cli: Cli) -> Result<(), String> {
     let signals = block_signals();
     match cli.command {
         Command::Admin(args) => rocketcore::admin::run(args),
+        Command::Controller {
+            id,
+            peers,
+            listen,
+            dir,
+        } => {
+            let cfg = rocketcore::controller::ControllerConfig {
+                id,
+                peers: rocketcore::controller::parse_peers(&peers)?,
+                listen,
+                dir,
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            std::thread::spawn(move || {
+                let sig = wait_for_signal(&signals);
+                tracing::info!("signal {sig}: stopping");
+                exit_on_second_signal(signals);
+                let _ = tx.send(());
+            });
+            rocketcore::controller::run(cfg, async {
+                let _ = rx.await;
+            })
+        }
         Command::TlsCerts { dir, hosts } => {
             for path in rocketcore::security::tls::write_certificates(&dir, &hosts)? {
                 println!("wrote {}", path.display());

@@ -267,6 +267,76 @@ fn cpp_client_sync_master_failover_to_slave() {
     work.remove();
 }
 
+/// Controller mode: three controller nodes and three brokers. The C++
+/// client's acknowledged sends are all on the broker the controller
+/// promotes when the master is killed, and consumers reach it through
+/// ordinary route updates (`failover_to_slave.py`, with the promoted
+/// master in the slave's place).
+#[test]
+fn cpp_client_controller_failover_to_the_promoted_master() {
+    let _shared = ALONE.read().unwrap_or_else(|e| e.into_inner());
+    let python = venv_python();
+    let work = WorkDir::new("controller_failover");
+    let c = common::controlled::Cluster::start(&work.store());
+    let all = [0usize, 1, 2];
+    assert!(
+        wait_for(Duration::from_secs(30), || c.master(&all).is_some_and(
+            |m| {
+                common::ha_status(c.brokers[m].server.broker)
+                    .is_some_and(|v| v["inSyncSlaveNums"] == 2)
+            }
+        )),
+        "no master with two in-sync slaves\n{}",
+        c.describe()
+    );
+    let master = c.master(&all).unwrap();
+    let (pid, ns) = (c.brokers[master].server.pid() as i32, c.ns.namesrv);
+    let old = c.brokers[master].server.broker.to_string();
+    let handoff = work.root.join("handoff");
+    fs::create_dir_all(&handoff).unwrap();
+    let limit = Duration::from_secs(90);
+    let watcher = {
+        let handoff = handoff.clone();
+        thread::spawn(move || {
+            if !wait_for(limit, || handoff.join("ready").exists()) {
+                return "the script never asked for the kill".to_string();
+            }
+            // SAFETY: kill(2) on our own child's pid; the Cluster reaps it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let t0 = Instant::now();
+            let promoted = wait_for(Duration::from_secs(30), || {
+                common::registered_master(ns, "broker-a").is_some_and(|a| a != old)
+            });
+            if !promoted {
+                return "no other broker registered as master".to_string();
+            }
+            println!("new master registered {:?} after the kill", t0.elapsed());
+            fs::write(handoff.join("killed"), b"").unwrap();
+            String::new()
+        })
+    };
+    let outcome = run_script(
+        &python,
+        "failover_to_slave.py",
+        &ns.to_string(),
+        None,
+        &work,
+        limit,
+    );
+    let watched = watcher.join().unwrap();
+    if !outcome.status.success() || !watched.is_empty() {
+        panic!(
+            "{watched}\n{}\n{}",
+            outcome.report(&work, None),
+            c.describe()
+        );
+    }
+    let log = work.root.join("failover_to_slave.py.out.log");
+    println!("{}", fs::read_to_string(log).unwrap_or_default());
+    drop(c);
+    work.remove();
+}
+
 /// Scenarios share the machine (read); a test that loads the CPU runs alone
 /// (write).
 static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());

@@ -254,6 +254,64 @@ fn rust_client_sync_master_failover_to_slave() {
     println!("{}", run.stdout);
 }
 
+/// Controller mode: sends acknowledged by the master of a three-broker
+/// group are all read from the broker the controller promotes after the
+/// master is killed.
+#[test]
+fn rust_client_controller_failover_to_the_promoted_master() {
+    let Some(client) = ClientProject::build() else {
+        return;
+    };
+    let _turn = SCENARIO_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = common::store_dir("rust-client-controller");
+    let c = common::controlled::Cluster::start(dir.path());
+    let all = [0usize, 1, 2];
+    assert!(
+        common::wait_for(Duration::from_secs(30), || c.master(&all).is_some_and(
+            |m| {
+                common::ha_status(c.brokers[m].server.broker)
+                    .is_some_and(|v| v["inSyncSlaveNums"] == 2)
+            }
+        )),
+        "no master with two in-sync slaves\n{}",
+        c.describe()
+    );
+    let master = c.master(&all).unwrap();
+    let (pid, ns) = (c.brokers[master].server.pid() as i32, c.ns.namesrv);
+    let old = c.brokers[master].server.broker.to_string();
+    let handoff = dir.path().join("handoff");
+    fs::create_dir_all(&handoff).unwrap();
+    let watcher = {
+        let handoff = handoff.clone();
+        thread::spawn(move || {
+            if !common::wait_for(CLIENT_BUDGET, || handoff.join("ready").exists()) {
+                return "the client never asked for the kill".to_string();
+            }
+            // SAFETY: kill(2) on our own child's pid; the Cluster reaps it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            if !common::wait_for(Duration::from_secs(30), || {
+                common::registered_master(ns, "broker-a").is_some_and(|a| a != old)
+            }) {
+                return "no other broker registered as master".to_string();
+            }
+            fs::write(handoff.join("killed"), b"").unwrap();
+            String::new()
+        })
+    };
+    let handoff_arg = handoff.display().to_string();
+    let run = client.run(
+        "failover",
+        ns,
+        "RustCtlFailover",
+        &["--handoff", &handoff_arg],
+    );
+    let watched = watcher.join().unwrap();
+    if !run.succeeded() || !watched.is_empty() {
+        panic!("{watched}\n{}\n{}", run.describe("client"), c.describe());
+    }
+    println!("{}", run.stdout);
+}
+
 fn run_scenario(scenario: &str, topic: &str, server_args: &[&str], client_args: &[&str]) {
     run_scenario_with(scenario, topic, server_args, client_args, Load::None);
 }

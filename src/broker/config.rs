@@ -91,6 +91,8 @@ pub struct BrokerConfig {
     pub broker_id: i64,
     /// Epoch of the last role change (`ha::role`); 0 before any.
     pub role_epoch: i32,
+    /// `controllerAddr`: the controller nodes (controller mode).
+    pub controller_addrs: Vec<SocketAddr>,
     pub namesrv_addrs: Vec<SocketAddr>,
     /// Address the broker listens on (`listenPort` sets its port).
     pub listen: SocketAddr,
@@ -282,6 +284,7 @@ impl BrokerConfig {
             broker_name: "broker-a".into(),
             broker_id: 0,
             role_epoch: 0,
+            controller_addrs: Vec::new(),
             namesrv_addrs: Vec::new(),
             listen,
             advertised: SocketAddr::new(
@@ -345,6 +348,9 @@ impl BrokerConfig {
                 "brokerClusterName" => self.cluster_name = v.to_string(),
                 "brokerName" => self.broker_name = v.to_string(),
                 "brokerId" => self.broker_id = v.parse().map_err(|_| bad("not an integer"))?,
+                "controllerAddr" => {
+                    self.controller_addrs = parse_namesrv_list(v).map_err(|e| bad(&e))?
+                }
                 "rocketcoreRoleEpoch" => {
                     self.role_epoch = v
                         .parse()
@@ -592,13 +598,16 @@ impl BrokerConfig {
         if self.shards == 0 || self.shards > 64 {
             return Err(format!("--shards {} is outside 1..=64", self.shards));
         }
-        if self.ha.role.is_slave() && self.broker_id <= 0 {
+        if self.ha.controller_mode && self.controller_addrs.is_empty() {
+            return Err("enableControllerMode=true needs controllerAddr".into());
+        }
+        if !self.ha.controller_mode && self.ha.role.is_slave() && self.broker_id <= 0 {
             return Err(format!(
                 "brokerRole=SLAVE needs a brokerId above 0 (got {})",
                 self.broker_id
             ));
         }
-        if !self.ha.role.is_slave() && self.broker_id != 0 {
+        if !self.ha.controller_mode && !self.ha.role.is_slave() && self.broker_id != 0 {
             return Err(format!(
                 "brokerRole={} is a master, whose brokerId is 0 (got {}); a slave needs brokerRole=SLAVE",
                 self.ha.role.name(),

@@ -95,6 +95,9 @@ pub enum ShardMsg {
         cfg: Arc<super::config::BrokerConfig>,
         reply: flume::Sender<Result<(), String>>,
     },
+    /// From a master's shard 0 (controller mode): the slaves, by id, whose
+    /// acks a SYNC_MASTER send needs (`None`: any one slave's, classic).
+    SyncSet(Option<Vec<i64>>),
     /// Shut down.
     Stop,
 }

@@ -100,6 +100,14 @@ impl BrokerHandle {
 pub fn start(mut cfg: BrokerConfig) -> Result<BrokerHandle, String> {
     cfg.apply_persisted_updates()?;
     cfg.apply_persisted_role()?;
+    if cfg.ha.controller_mode {
+        // The controller says who is master: every broker starts as a
+        // slave of no one, under the id the controller gave it (none yet:
+        // it does not register with the name servers until it has one).
+        cfg.ha.role = ha::BrokerRole::Slave;
+        cfg.ha.master_address = None;
+        cfg.broker_id = ha::controller::saved_id(&cfg.store_dir)?.unwrap_or(-1);
+    }
     cfg.validate()?;
     crate::net::ensure_port_free(cfg.listen, "broker listen")?;
     if cfg.legacy_port {
@@ -355,6 +363,13 @@ async fn run_shard(
         shard.repl.follow.master_ha.set(Some(fixed));
     }
     tasks.push(glommio::spawn_local(ha::slave::follow_loop(shard.clone())));
+    if k == 0 && cfg.ha.controller_mode {
+        tasks.push(glommio::spawn_local(ha::controller::replicas_loop(
+            shard.clone(),
+            security.client_tls.clone(),
+            security.credentials.clone(),
+        )));
+    }
     if k == 0 {
         tasks.push(glommio::spawn_local(ha::metadata::sync_loop(
             shard.clone(),

@@ -30,6 +30,10 @@ fn header(shard: &Shard, code: i32) -> RemotingCommand {
 
 pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
     let Some(owner) = &shard.owner else { return };
+    if shard.cfg().broker_id < 0 {
+        // Controller mode, before the controller gave this broker an id.
+        return;
+    }
     let mut wrapper = owner.borrow().topic_wrapper();
     // Java's `DataVersion.nextVersion(epoch)`: name servers refuse a
     // registration whose role epoch is older than the address holding the
@@ -56,7 +60,9 @@ pub async fn register_once(shard: &Shard, clients: &[RemotingClient]) {
         let cmd = cmd.with_body(body.clone());
         match client.call(cmd, REGISTER_TIMEOUT).await {
             Ok(r) if r.code == rs::SUCCESS => {
-                if shard.is_slave() {
+                // In controller mode the controller names the master; a
+                // name server may still list the one it replaced.
+                if shard.is_slave() && !shard.cfg().ha.controller_mode {
                     let fixed = shard.cfg().ha.master_address;
                     let (addr, ha) =
                         crate::broker::ha::metadata::master_from_registration(&r, fixed);

@@ -437,6 +437,7 @@ impl Shard {
                         .detach();
                 }
                 ShardMsg::HaMaster { addr, ha } => self.set_master(addr, ha),
+                ShardMsg::SyncSet(set) => self.repl.set_sync_set(set),
                 ShardMsg::Role { cfg, reply } => {
                     let me = self.clone();
                     glommio::spawn_local(async move {

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use rocketcore::remoting::{FrameDecoder, RemotingCommand};
 
+pub mod controlled;
+
 /// How long a server may take to print its ready line (default).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server may take to exit after SIGTERM before it is killed
@@ -996,6 +998,21 @@ pub fn registered_ids(namesrv: SocketAddr, broker_name: &str) -> Vec<i64> {
                 .map(|b| b.broker_addrs.keys().copied().collect())
         })
         .unwrap_or_default()
+}
+
+/// The address a name server lists as `broker_name`'s master (id 0).
+pub fn registered_master(namesrv: SocketAddr, broker_name: &str) -> Option<String> {
+    TcpStream::connect_timeout(&namesrv, CALL_TIMEOUT).ok()?;
+    let r = Client::connect(namesrv)
+        .call(RemotingCommand::new_request(106))
+        .ok()?;
+    let info: rocketcore::protocol::ClusterInfo =
+        rocketcore::protocol::decode_json(r.body.as_deref()?).ok()?;
+    info.broker_addr_table
+        .get(broker_name)?
+        .broker_addrs
+        .get(&0)
+        .cloned()
 }
 
 /// Polls `cond` every 50 ms for at most `limit`.

@@ -65,6 +65,25 @@ pub struct HaConfig {
     /// A master listens on `haListenPort` (always for `rocketcore broker`,
     /// as Java's masters do; in `dev` only with `--replicas`).
     pub accept_slaves: bool,
+    /// `enableControllerMode`: roles come from the controller
+    /// (`controllerAddr`), which fails a group over by itself.
+    pub controller_mode: bool,
+    /// `controllerHeartBeatTimeoutMills`: the controller judges this
+    /// broker lost after this long without a heartbeat.
+    pub controller_timeout_ms: u64,
+    /// `brokerHeartbeatInterval`: heartbeats to every controller.
+    pub controller_heartbeat_ms: u64,
+    /// `syncBrokerMetadataPeriod`: how often the group's master and
+    /// in-sync set are read from the controller.
+    pub controller_poll_ms: u64,
+    /// `checkSyncStateSetPeriod`: how often a master reviews which slaves
+    /// are in sync.
+    pub sync_set_check_ms: u64,
+    /// `haMaxTimeSlaveNotCatchup`: an in-sync slave that has not caught up
+    /// for this long leaves the set.
+    pub not_catchup_ms: u64,
+    /// `brokerElectionPriority`: lower wins a tie between in-sync slaves.
+    pub election_priority: i32,
 }
 
 impl Default for HaConfig {
@@ -82,6 +101,13 @@ impl Default for HaConfig {
             slave_sync_interval_ms: 10_000,
             reconnect_ms: 1_000,
             accept_slaves: true,
+            controller_mode: false,
+            controller_timeout_ms: 10_000,
+            controller_heartbeat_ms: 1_000,
+            controller_poll_ms: 1_000,
+            sync_set_check_ms: 1_000,
+            not_catchup_ms: 15_000,
+            election_priority: 0,
         }
     }
 }
@@ -135,6 +161,22 @@ impl HaConfig {
             }
             "slaveSyncInterval" => self.slave_sync_interval_ms = ms("expected milliseconds")?,
             "haReconnectInterval" => self.reconnect_ms = ms("expected milliseconds")?,
+            "enableControllerMode" => {
+                self.controller_mode = super::super::config::parse_bool(v)
+                    .ok_or_else(|| bad("expected true or false"))?
+            }
+            "controllerHeartBeatTimeoutMills" => {
+                self.controller_timeout_ms = ms("expected milliseconds")?
+            }
+            "brokerHeartbeatInterval" => {
+                self.controller_heartbeat_ms = ms("expected milliseconds")?
+            }
+            "syncBrokerMetadataPeriod" => self.controller_poll_ms = ms("expected milliseconds")?,
+            "checkSyncStateSetPeriod" => self.sync_set_check_ms = ms("expected milliseconds")?,
+            "haMaxTimeSlaveNotCatchup" => self.not_catchup_ms = ms("expected milliseconds")?,
+            "brokerElectionPriority" => {
+                self.election_priority = v.parse().map_err(|_| bad("expected an integer"))?
+            }
             _ => return Ok(false),
         }
         Ok(true)

@@ -9,6 +9,7 @@
 //! for, and a slave shard's view of its master.
 
 pub mod config;
+pub mod controller;
 pub mod master;
 pub mod metadata;
 pub mod role;
@@ -91,6 +92,11 @@ pub struct Replication {
     /// counts). SYNC_MASTER sends wait on it.
     pub acked: Watermark,
     pub follow: Follow,
+    /// Controller mode: the in-sync slaves (ids) every SYNC_MASTER send
+    /// must reach (Java's `allAckInSyncStateSet`), so that whichever of
+    /// them the controller elects holds every acknowledged message.
+    /// `None` (classic mode): any one slave's ack counts.
+    pub sync_set: RefCell<Option<Vec<i64>>>,
 }
 
 impl Replication {
@@ -107,6 +113,15 @@ impl Replication {
 
     /// Waits until a slave has the bytes up to in-shard `end`.
     pub async fn wait_slave(&self, end: u64, cfg: &HaConfig) -> SlaveAck {
+        if self
+            .sync_set
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.is_empty())
+        {
+            // In sync with no slave: the master alone decides.
+            return SlaveAck::Acked;
+        }
         if !self.slave_ok(end, cfg.max_gap_bytes) {
             return SlaveAck::NotAvailable;
         }
@@ -118,9 +133,35 @@ impl Replication {
     }
 
     pub fn on_ack(&self, written: u64) {
-        if written > self.acked.get() {
-            self.acked.advance(written);
+        let v = match &*self.sync_set.borrow() {
+            None => written,
+            // The least any in-sync slave has; a member with no link
+            // holds the mark where it is (RocketMQ #6662).
+            Some(set) => {
+                let links = self.links.borrow();
+                let mut least = u64::MAX;
+                for id in set {
+                    match links
+                        .iter()
+                        .filter(|l| l.slave_id == *id)
+                        .map(|l| l.acked.get())
+                        .max()
+                    {
+                        Some(a) => least = least.min(a),
+                        None => return,
+                    }
+                }
+                least
+            }
+        };
+        if v != u64::MAX && v > self.acked.get() {
+            self.acked.advance(v);
         }
+    }
+
+    pub fn set_sync_set(&self, set: Option<Vec<i64>>) {
+        *self.sync_set.borrow_mut() = set;
+        self.on_ack(0);
     }
 
     pub fn add_link(&self, link: Rc<SlaveLink>) {

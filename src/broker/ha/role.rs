@@ -157,11 +157,13 @@ impl Shard {
         if same {
             return Ok(());
         }
-        if change.epoch <= cfg.role_epoch {
+        // The same epoch again is the controller confirming a role this
+        // broker lost by restarting (it always starts as a slave).
+        if change.epoch < cfg.role_epoch {
             return Err((
                 FENCED_MASTER_EPOCH,
                 format!(
-                    "epoch {} is not newer than this broker's {}",
+                    "epoch {} is older than this broker's {}",
                     change.epoch, cfg.role_epoch
                 ),
             ));
@@ -238,6 +240,7 @@ impl Shard {
             // Links notice the role and close; SYNC_MASTER waits in flight
             // end at their deadline (FLUSH_SLAVE_TIMEOUT).
             self.repl.follow.master_ha.set(next.ha.master_address);
+            self.repl.set_sync_set(None);
             return Ok(());
         }
         self.repl.follow.master_ha.set(None);

@@ -162,6 +162,23 @@ impl Shard {
         response(cmd, rs::SUCCESS, None).with_body(serde_json::to_vec(&body).unwrap_or_default())
     }
 
+    /// Every shard's replication status (shard 0's own view of the broker,
+    /// for the controller's heartbeats and in-sync set).
+    pub async fn ha_parts(
+        self: &Rc<Self>,
+    ) -> Result<Vec<crate::broker::ha::ShardHaStatus>, String> {
+        let ctx = ReqCtx {
+            conn_id: 0,
+            conn_shard: self.id,
+            peer: self.cfg().advertised,
+            hops: 0,
+        };
+        let cmd = RemotingCommand::new_request(
+            crate::remoting::codes::request_code::GET_BROKER_HA_STATUS,
+        );
+        self.scatter_parsed(ctx, &cmd, "ha").await
+    }
+
     /// GET_BROKER_HA_STATUS (907): Java's HARuntimeInfo, merged over shards.
     pub async fn handle_ha_status(
         self: &Rc<Self>,

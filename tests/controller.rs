@@ -1,0 +1,240 @@
+//! Controller mode with real processes on loopback: three `rocketcore
+//! controller` nodes (openraft), a name server, and a group of three
+//! brokers with `enableControllerMode=true`. The group elects a master by
+//! itself; when the master is killed an in-sync slave takes over with
+//! every acknowledged message; with a controller node killed too it still
+//! fails over; a killed master that comes back rejoins as a slave and
+//! ends up with the same log as the master, byte for byte.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::controlled::*;
+use common::*;
+use rocketcore::remoting::codes::response_code as rs;
+use rocketcore::remoting::RemotingCommand;
+
+const TOPIC: &str = "FailoverTopic";
+const QUEUES: i32 = 4;
+
+fn send(addr: SocketAddr, body: &str) -> Option<RemotingCommand> {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    Client::connect(addr)
+        .call(send_request(TOPIC, 0, body.as_bytes(), ""))
+        .ok()
+}
+
+fn bodies(addr: SocketAddr) -> Vec<String> {
+    let mut out: Vec<String> = (0..QUEUES)
+        .flat_map(|q| pull_all(addr, "reader", TOPIC, q))
+        .map(|p| String::from_utf8_lossy(&p.body).into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Per shard: the commit log's bytes up to the last non-zero one, hashed.
+fn log_digests(store: &Path) -> Vec<(usize, u64)> {
+    use std::hash::Hasher;
+    (0..2)
+        .map(|shard| {
+            let dir = store.join(format!("shard-{shard}")).join("commitlog");
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            names.sort();
+            let mut all = Vec::new();
+            for n in names {
+                all.extend(std::fs::read(n).unwrap_or_default());
+            }
+            let end = all.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write(&all[..end]);
+            (end, h.finish())
+        })
+        .collect()
+}
+
+/// Sends to whichever broker of `alive` is master until one acknowledges;
+/// how long that took.
+fn first_send_on_new_master(c: &Cluster, alive: &[usize], limit: Duration) -> (usize, Duration) {
+    let t0 = Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < limit {
+        if let Some(m) = c.master(alive) {
+            n += 1;
+            if send(c.brokers[m].server.broker, &format!("probe-{n}"))
+                .is_some_and(|r| r.code == rs::SUCCESS)
+            {
+                return (m, t0.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "no new master took a send within {limit:?}\n{}",
+        c.describe()
+    );
+}
+
+#[test]
+fn the_group_fails_over_by_itself_and_the_old_master_rejoins_with_the_same_log() {
+    let dir = store_dir("controller-failover");
+    let mut c = Cluster::start(dir.path());
+    let all = [0usize, 1, 2];
+    // An election without anyone asking for it: one master, two slaves,
+    // both in the in-sync set.
+    assert!(
+        wait_for(Duration::from_secs(30), || c.master(&all).is_some_and(
+            |m| {
+                ha_status(c.brokers[m].server.broker).is_some_and(|v| v["inSyncSlaveNums"] == 2)
+            }
+        )),
+        "no master with two in-sync slaves\n{}",
+        c.describe()
+    );
+    let first = c.master(&all).unwrap();
+    let master_addr = c.brokers[first].server.broker;
+    let synced = wait_for(Duration::from_secs(10), || {
+        c.controller_addrs
+            .iter()
+            .filter_map(|a| metadata(*a))
+            .any(|(leader, m)| {
+                leader && m["groups"]["broker-a"]["sync_set"].as_array().map(Vec::len) == Some(3)
+            })
+    });
+    assert!(
+        synced,
+        "the controller never recorded 3 in-sync replicas\n{}",
+        c.describe()
+    );
+    assert_eq!(registered_ids(c.ns.namesrv, "broker-a").len(), 3);
+    let r = Client::connect(master_addr)
+        .call(create_topic_request(TOPIC, QUEUES as u32))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    let mut acked = Vec::new();
+    for i in 0..60 {
+        let body = format!("m-{i}");
+        let r = Client::connect(master_addr)
+            .call(send_request(TOPIC, i % QUEUES, body.as_bytes(), ""))
+            .unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "{:?}\n{}", r.remark, c.describe());
+        acked.push(body);
+    }
+
+    // The master dies: an in-sync slave takes over with everything acked.
+    c.brokers[first].server.kill9();
+    let alive: Vec<usize> = all.iter().copied().filter(|i| *i != first).collect();
+    let (second, took) = first_send_on_new_master(&c, &alive, Duration::from_secs(20));
+    eprintln!("failover 1: first send on the new master {took:?} after the kill");
+    let on_second = bodies(c.brokers[second].server.broker);
+    for a in &acked {
+        assert!(
+            on_second.contains(a),
+            "{a} lost in the failover\n{}",
+            c.describe()
+        );
+    }
+
+    // A controller node dies (the leader, for the harder case), then the
+    // new master: the last broker still becomes master.
+    let leader = c
+        .controller_addrs
+        .iter()
+        .position(|a| metadata(*a).is_some_and(|(l, _)| l))
+        .expect("a controller leader");
+    if let Some(mut s) = c.controllers[leader].take() {
+        s.kill9();
+    }
+    let third = alive.iter().copied().find(|i| *i != second).unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            ha_status(c.brokers[second].server.broker).is_some_and(|v| v["inSyncSlaveNums"] == 1)
+        }),
+        "the remaining slave never got in sync with the new master\n{}",
+        c.describe()
+    );
+    // The in-sync set must name it before the master goes.
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 0..20 {
+        let r = send(c.brokers[second].server.broker, &format!("n-{i}")).unwrap();
+        assert_eq!(r.code, rs::SUCCESS, "{:?}", r.remark);
+        acked.push(format!("n-{i}"));
+    }
+    c.brokers[second].server.kill9();
+    let (m3, took) = first_send_on_new_master(&c, &[third], Duration::from_secs(20));
+    assert_eq!(m3, third);
+    eprintln!("failover 2 (one controller down): {took:?}");
+    let on_third = bodies(c.brokers[third].server.broker);
+    for a in &acked {
+        assert!(
+            on_third.contains(a),
+            "{a} lost in the second failover\n{}",
+            c.describe()
+        );
+    }
+    for i in 0..10 {
+        let r = send(c.brokers[third].server.broker, &format!("t-{i}")).unwrap();
+        assert_eq!(r.code, rs::SUCCESS);
+    }
+
+    // Both old masters come back: slaves of the third, same log.
+    c.restart_broker(first);
+    c.restart_broker(second);
+    let same = wait_for(Duration::from_secs(30), || {
+        let want = log_digests(&c.brokers[third].store);
+        log_digests(&c.brokers[first].store) == want
+            && log_digests(&c.brokers[second].store) == want
+    });
+    assert!(
+        same,
+        "logs differ: {:?} {:?} {:?}\n{}",
+        log_digests(&c.brokers[first].store),
+        log_digests(&c.brokers[second].store),
+        log_digests(&c.brokers[third].store),
+        c.describe()
+    );
+    for i in [first, second] {
+        assert_eq!(
+            ha_status(c.brokers[i].server.broker).unwrap()["master"],
+            false
+        );
+    }
+    assert_eq!(c.master(&all), Some(third));
+
+    // The killed controller node comes back and catches up from its own
+    // log and the leader's; garbage on its port closes only that socket.
+    let peers_node = leader + 1;
+    let args = controller_args(dir.path(), peers_node, &c.peers, c.controller_addrs[leader]);
+    c.controllers[leader] = Some(
+        Server::process(
+            args,
+            0,
+            c.controller_addrs[leader].port(),
+            &dir.path()
+                .join(format!("controller-{peers_node}.again.log")),
+        )
+        .start(),
+    );
+    let mut junk = std::net::TcpStream::connect(c.controller_addrs[leader]).unwrap();
+    use std::io::Write;
+    let _ = junk.write_all(&[0xff; 64]);
+    let groups = |a: SocketAddr| metadata(a).map(|(_, m)| m["groups"].clone());
+    let caught_up = wait_for(Duration::from_secs(20), || {
+        let mine = groups(c.controller_addrs[leader]);
+        mine.is_some()
+            && c.controller_addrs
+                .iter()
+                .filter(|a| **a != c.controller_addrs[leader])
+                .all(|a| groups(*a) == mine)
+    });
+    assert!(
+        caught_up,
+        "the restarted controller never caught up\n{}",
+        c.describe()
+    );
+}

@@ -53,6 +53,22 @@ pub enum Verb {
         #[arg(long = "role", default_value = "SYNC_MASTER")]
         role: String,
     },
+    /// A controller node's view: its leader, term and every group's
+    /// master, epoch and in-sync set (CONTROLLER_GET_METADATA_INFO).
+    #[command(name = "getControllerMetaData")]
+    GetControllerMetaData {
+        #[arg(short = 'a', long = "controllerAddress")]
+        controller: SocketAddr,
+    },
+    /// Groups' in-sync replica sets as the controller keeps them.
+    #[command(name = "getSyncStateSet")]
+    GetSyncStateSet {
+        #[arg(short = 'a', long = "controllerAddress")]
+        controller: SocketAddr,
+        /// Broker names; all groups when absent.
+        #[arg(short = 'b', long = "brokerName", value_delimiter = ',')]
+        names: Vec<String>,
+    },
     /// The settings a broker runs with (GET_BROKER_CONFIG).
     #[command(name = "getBrokerConfig")]
     GetBrokerConfig {
@@ -439,6 +455,59 @@ fn every_broker(
     Ok(out)
 }
 
+fn controller_meta(s: &Session, addr: SocketAddr, names: Option<&[String]>) -> Result<()> {
+    let r = s.expect_ok(
+        addr,
+        RemotingCommand::new_request(crate::controller::codes::GET_METADATA_INFO),
+    )?;
+    let meta: Value = serde_json::from_slice(r.body.as_deref().unwrap_or(b"{}"))
+        .map_err(|e| format!("{addr}: bad controller metadata: {e}"))?;
+    let mut text = Vec::new();
+    let groups = meta["groups"].as_object().cloned().unwrap_or_default();
+    let wanted = |n: &str| names.is_none_or(|w| w.is_empty() || w.iter().any(|x| x == n));
+    match names {
+        None => text.push(format!(
+            "#ControllerLeaderId {}\n#IsLeader {}\n#Term {}",
+            r.ext_str_opt("controllerLeaderId").unwrap_or("-1"),
+            r.ext_str_opt("isLeader").unwrap_or("false"),
+            r.ext_str_opt("term").unwrap_or("0")
+        )),
+        Some(_) => text.push(format!(
+            "{:<24} {:<10} {:<12} {:<14} {}",
+            "#BrokerName", "#MasterId", "#MasterEpoch", "#SyncSetEpoch", "#SyncStateSet"
+        )),
+    }
+    let mut out = serde_json::Map::new();
+    for (name, g) in groups.iter().filter(|(n, _)| wanted(n)) {
+        if names.is_some() {
+            text.push(format!(
+                "{:<24} {:<10} {:<12} {:<14} {}",
+                name,
+                g["master"]
+                    .as_i64()
+                    .map_or("-".to_string(), |m| m.to_string()),
+                g["master_epoch"],
+                g["sync_set_epoch"],
+                g["sync_set"]
+            ));
+        } else {
+            for (id, rep) in g["replicas"].as_object().into_iter().flatten() {
+                let master = g["master"].as_i64().map(|m| m.to_string()) == Some(id.clone());
+                text.push(format!(
+                    "{name:<24} id {id:<4} {:<22} {}",
+                    rep["addr"].as_str().unwrap_or(""),
+                    if master { "master" } else { "" }
+                ));
+            }
+        }
+        out.insert(name.clone(), g.clone());
+    }
+    let mut v = json!({ "groups": out });
+    v["isLeader"] = (r.ext_str_opt("isLeader") == Some("true")).into();
+    print(s, v, text.join("\n"));
+    Ok(())
+}
+
 fn ha_switch(s: &Session, target: SocketAddr, extra: &[SocketAddr], role: &str) -> Result<()> {
     let info = s.cluster_info()?;
     let mut members: Vec<SocketAddr> = info
@@ -625,6 +694,8 @@ pub fn run(s: &Session, verb: Verb) -> Result<()> {
             Ok(())
         }
         Verb::HaStatus { broker, cluster } => ha_status(s, broker, cluster.as_deref()),
+        Verb::GetControllerMetaData { controller } => controller_meta(s, controller, None),
+        Verb::GetSyncStateSet { controller, names } => controller_meta(s, controller, Some(&names)),
         Verb::HaSwitch {
             broker,
             members,

@@ -609,29 +609,6 @@ fn every_sync_master_ack_is_on_the_slave_at_every_kill() {
     println!("{cycles} kills of the SYNC_MASTER: {total} SEND_OKs, all on the slave, none twice");
 }
 
-/// A digest per shard of a broker's commit log: the segment files in order,
-/// trailing zeros (unwritten, preallocated space) left out.
-fn log_digests(store: &std::path::Path) -> Vec<(String, usize, u64)> {
-    use std::hash::Hasher;
-    let mut out = Vec::new();
-    for shard in 0..2 {
-        let dir = store.join(format!("shard-{shard}")).join("commitlog");
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        names.sort();
-        let mut all = Vec::new();
-        for n in names {
-            all.extend(std::fs::read(n).unwrap_or_default());
-        }
-        let end = all.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        h.write(&all[..end]);
-        out.push((format!("shard-{shard}"), end, h.finish()));
-    }
-    out
-}
-
 fn admin(ns: SocketAddr, args: &[&str]) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
         .arg("admin")

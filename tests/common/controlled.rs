@@ -166,6 +166,36 @@ impl Cluster {
         (masters.len() == 1).then(|| masters[0])
     }
 
+    /// Waits for a master whose two slaves are in sync on every shard and
+    /// in the controller's in-sync set (only then does a SEND_OK wait for
+    /// both, so that either can take over); returns its index.
+    pub fn wait_for_group(&self, limit: Duration) -> usize {
+        let all = [0usize, 1, 2];
+        let ready = wait_for(limit, || {
+            let Some(m) = self.master(&all) else {
+                return false;
+            };
+            ha_status(self.brokers[m].server.broker).is_some_and(|v| v["inSyncSlaveNums"] == 2)
+                && self
+                    .controller_addrs
+                    .iter()
+                    .filter_map(|a| metadata(*a))
+                    .any(|(leader, meta)| {
+                        leader
+                            && meta["groups"]["broker-a"]["sync_set"]
+                                .as_array()
+                                .map(Vec::len)
+                                == Some(3)
+                    })
+        });
+        assert!(
+            ready,
+            "no master with two in-sync slaves\n{}",
+            self.describe()
+        );
+        self.master(&all).expect("a master")
+    }
+
     pub fn describe(&self) -> String {
         let mut s = self.ns.describe();
         for c in self.controllers.iter().flatten() {

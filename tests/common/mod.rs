@@ -1015,6 +1015,47 @@ pub fn registered_master(namesrv: SocketAddr, broker_name: &str) -> Option<Strin
         .cloned()
 }
 
+/// Per shard of a 2-shard store: the commit log's bytes (segment files in
+/// order, trailing zeros of unwritten space left out), as (length, hash).
+/// Equal digests mean byte-equal logs.
+pub fn log_digests(store: &Path) -> Vec<(usize, u64)> {
+    use std::hash::Hasher;
+    (0..2)
+        .map(|shard| {
+            let dir = store.join(format!("shard-{shard}")).join("commitlog");
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            names.sort();
+            let mut all = Vec::new();
+            for n in names {
+                all.extend(std::fs::read(n).unwrap_or_default());
+            }
+            let end = all.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write(&all[..end]);
+            (end, h.finish())
+        })
+        .collect()
+}
+
+/// Whether a name server has queues of `topic` (a master registered it).
+pub fn has_route(namesrv: SocketAddr, topic: &str) -> bool {
+    if TcpStream::connect_timeout(&namesrv, CALL_TIMEOUT).is_err() {
+        return false;
+    }
+    let mut cmd = RemotingCommand::new_request(105);
+    cmd.set_ext("topic", topic);
+    let Ok(r) = Client::connect(namesrv).call(cmd) else {
+        return false;
+    };
+    r.code == 0
+        && r.body.as_deref().is_some_and(|b| {
+            rocketcore::protocol::decode_json::<rocketcore::protocol::TopicRouteData>(b)
+                .is_ok_and(|d| !d.queue_datas.is_empty())
+        })
+}
+
 /// Polls `cond` every 50 ms for at most `limit`.
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

@@ -79,25 +79,8 @@ fn the_group_fails_over_by_itself_and_the_old_master_rejoins_with_the_same_log()
     // The admin verbs read the same from any node (followers apply the
     // log a heartbeat later).
     let sync_set_of = |a: SocketAddr| -> serde_json::Value {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-            .args([
-                "admin",
-                "getSyncStateSet",
-                "-a",
-                &a.to_string(),
-                "-b",
-                "broker-a",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["groups"]["broker-a"].clone()
+        let a = a.to_string();
+        admin_json(&["getSyncStateSet", "-a", &a, "-b", "broker-a"])["groups"]["broker-a"].clone()
     };
     for a in &c.controller_addrs {
         let ok = wait_for(Duration::from_secs(5), || {

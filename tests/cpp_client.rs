@@ -226,43 +226,16 @@ fn cpp_client_sync_master_failover_to_slave() {
     fs::create_dir_all(&handoff).unwrap();
     let limit = Duration::from_secs(60);
     let (pid, ns) = (set.master.pid() as i32, set.ns.namesrv);
-    let watcher = {
-        let handoff = handoff.clone();
-        thread::spawn(move || {
-            if !wait_for(limit, || handoff.join("ready").exists()) {
-                return "the script never asked for the kill".to_string();
-            }
-            // SAFETY: kill(2) on our own child's pid; the ReplicaSet reaps it.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            // The name server drops the master when its connection closes.
-            if !wait_for(Duration::from_secs(20), || {
-                registered_ids(ns, "broker-a") == [1]
-            }) {
-                return "the name server kept the killed master".to_string();
-            }
-            fs::write(handoff.join("killed"), b"").unwrap();
-            String::new()
-        })
-    };
-    let outcome = run_script(
-        &python,
-        "failover_to_slave.py",
-        &ns.to_string(),
-        None,
-        &work,
+    let watcher = common::kill_on_ready(
+        handoff.clone(),
+        pid,
         limit,
+        || true,
+        move || registered_ids(ns, "broker-a") == [1],
+        "the name server dropped the master",
     );
-    let watched = watcher.join().unwrap();
-    if !outcome.status.success() || !watched.is_empty() {
-        panic!(
-            "{watched}\n{}\n{}",
-            outcome.report(&work, None),
-            set.describe()
-        );
-    }
-    // Shown by the test harness only with --nocapture.
-    let log = work.root.join("failover_to_slave.py.out.log");
-    println!("{}", fs::read_to_string(log).unwrap_or_default());
+    let describe = || set.describe();
+    run_failover_script(&python, &work, ns, watcher, limit, &describe);
     drop(set);
     work.remove();
 }
@@ -284,46 +257,46 @@ fn cpp_client_controller_failover_to_the_promoted_master() {
     let handoff = work.root.join("handoff");
     fs::create_dir_all(&handoff).unwrap();
     let limit = Duration::from_secs(90);
-    let watcher = {
-        let handoff = handoff.clone();
-        thread::spawn(move || {
-            if !wait_for(limit, || handoff.join("ready").exists()) {
-                return "the script never asked for the kill".to_string();
-            }
-            // SAFETY: kill(2) on our own child's pid; the Cluster reaps it.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let t0 = Instant::now();
-            let promoted = wait_for(Duration::from_secs(30), || {
-                common::registered_master(ns, "broker-a").is_some_and(|a| a != old)
-            });
-            if !promoted {
-                return "no other broker registered as master".to_string();
-            }
-            println!("new master registered {:?} after the kill", t0.elapsed());
-            fs::write(handoff.join("killed"), b"").unwrap();
-            String::new()
-        })
-    };
+    let watcher = common::kill_on_ready(
+        handoff.clone(),
+        pid,
+        limit,
+        || true,
+        move || common::registered_addr(ns, "broker-a", 0).is_some_and(|a| a != old),
+        "another broker registered as master",
+    );
+    let describe = || c.describe();
+    run_failover_script(&python, &work, ns, watcher, limit, &describe);
+    drop(c);
+    work.remove();
+}
+
+/// Runs `failover_to_slave.py` while `watcher` (`common::kill_on_ready`)
+/// kills the master when the script asks; panics with every log unless
+/// both succeeded.
+fn run_failover_script(
+    python: &Path,
+    work: &WorkDir,
+    ns: std::net::SocketAddr,
+    watcher: thread::JoinHandle<String>,
+    limit: Duration,
+    describe: &dyn Fn() -> String,
+) {
     let outcome = run_script(
-        &python,
+        python,
         "failover_to_slave.py",
         &ns.to_string(),
         None,
-        &work,
+        work,
         limit,
     );
     let watched = watcher.join().unwrap();
     if !outcome.status.success() || !watched.is_empty() {
-        panic!(
-            "{watched}\n{}\n{}",
-            outcome.report(&work, None),
-            c.describe()
-        );
+        panic!("{watched}\n{}\n{}", outcome.report(work, None), describe());
     }
+    // Shown by the test harness only with --nocapture.
     let log = work.root.join("failover_to_slave.py.out.log");
     println!("{}", fs::read_to_string(log).unwrap_or_default());
-    drop(c);
-    work.remove();
 }
 
 /// Scenarios share the machine (read); a test that loads the CPU runs alone

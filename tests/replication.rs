@@ -339,24 +339,7 @@ fn a_master_sends_consumers_far_behind_to_the_slave_when_slave_reading_is_on() {
     assert_eq!(suggest(0), 1, "a read from the device goes to the slave");
     assert_eq!(suggest(3071), 0, "a read from the tail cache stays");
     // The admin verb shows the link, in sync.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-        .args([
-            "admin",
-            "haStatus",
-            "-n",
-            &set.ns.namesrv.to_string(),
-            "-c",
-            "DefaultCluster",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = admin(set.ns.namesrv, &["haStatus", "-c", "DefaultCluster"]);
     let m = &v[set.master.broker.to_string()];
     assert_eq!(m["master"], true);
     assert_eq!(m["haConnectionInfo"][0]["slaveBrokerId"], 1);
@@ -610,34 +593,14 @@ fn every_sync_master_ack_is_on_the_slave_at_every_kill() {
 }
 
 fn admin(ns: SocketAddr, args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rocketcore"))
-        .arg("admin")
-        .args(args)
-        .args(["-n", &ns.to_string(), "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "admin {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let ns = ns.to_string();
+    let mut all = args.to_vec();
+    all.extend(["-n", &ns]);
+    admin_json(&all)
 }
 
-/// The address the name server lists under `id` for broker-a.
 fn registered_addr(ns: SocketAddr, id: i64) -> Option<String> {
-    let mut c = Client::connect(ns);
-    let r = c
-        .call(rocketcore::remoting::RemotingCommand::new_request(106))
-        .ok()?;
-    let info: rocketcore::protocol::ClusterInfo =
-        rocketcore::protocol::decode_json(r.body.as_deref()?).ok()?;
-    info.broker_addr_table
-        .get("broker-a")?
-        .broker_addrs
-        .get(&id)
-        .cloned()
+    common::registered_addr(ns, "broker-a", id)
 }
 
 /// A slave promoted at run time while its ASYNC master is down; the old

@@ -228,30 +228,14 @@ fn rust_client_sync_master_failover_to_slave() {
     let handoff = dir.path().join("handoff");
     fs::create_dir_all(&handoff).unwrap();
     let (pid, ns) = (set.master.pid() as i32, set.ns.namesrv);
-    let watcher = {
-        let handoff = handoff.clone();
-        thread::spawn(move || {
-            if !common::wait_for(CLIENT_BUDGET, || handoff.join("ready").exists()) {
-                return "the client never asked for the kill".to_string();
-            }
-            // A master killed before it registered the topic it just
-            // auto-created leaves no route to read it by.
-            if !common::wait_for(Duration::from_secs(10), || {
-                common::has_route(ns, "RustFailover")
-            }) {
-                return "the name server never had the topic's route".to_string();
-            }
-            // SAFETY: kill(2) on our own child's pid; the ReplicaSet reaps it.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            if !common::wait_for(Duration::from_secs(20), || {
-                common::registered_ids(ns, "broker-a") == [1]
-            }) {
-                return "the name server kept the killed master".to_string();
-            }
-            fs::write(handoff.join("killed"), b"").unwrap();
-            String::new()
-        })
-    };
+    let watcher = common::kill_on_ready(
+        handoff.clone(),
+        pid,
+        CLIENT_BUDGET,
+        move || common::has_route(ns, "RustFailover"),
+        move || common::registered_ids(ns, "broker-a") == [1],
+        "the name server dropped the master",
+    );
     let handoff_arg = handoff.display().to_string();
     let run = client.run("failover", ns, "RustFailover", &["--handoff", &handoff_arg]);
     let watched = watcher.join().unwrap();
@@ -277,30 +261,14 @@ fn rust_client_controller_failover_to_the_promoted_master() {
     let old = c.brokers[master].server.broker.to_string();
     let handoff = dir.path().join("handoff");
     fs::create_dir_all(&handoff).unwrap();
-    let watcher = {
-        let handoff = handoff.clone();
-        thread::spawn(move || {
-            if !common::wait_for(CLIENT_BUDGET, || handoff.join("ready").exists()) {
-                return "the client never asked for the kill".to_string();
-            }
-            // A master killed before it registered the topic it just
-            // auto-created leaves no route to read it by.
-            if !common::wait_for(Duration::from_secs(10), || {
-                common::has_route(ns, "RustCtlFailover")
-            }) {
-                return "the name server never had the topic's route".to_string();
-            }
-            // SAFETY: kill(2) on our own child's pid; the Cluster reaps it.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            if !common::wait_for(Duration::from_secs(30), || {
-                common::registered_master(ns, "broker-a").is_some_and(|a| a != old)
-            }) {
-                return "no other broker registered as master".to_string();
-            }
-            fs::write(handoff.join("killed"), b"").unwrap();
-            String::new()
-        })
-    };
+    let watcher = common::kill_on_ready(
+        handoff.clone(),
+        pid,
+        CLIENT_BUDGET,
+        move || common::has_route(ns, "RustCtlFailover"),
+        move || common::registered_addr(ns, "broker-a", 0).is_some_and(|a| a != old),
+        "another broker registered as master",
+    );
     let handoff_arg = handoff.display().to_string();
     let run = client.run(
         "failover",

@@ -1000,8 +1000,8 @@ pub fn registered_ids(namesrv: SocketAddr, broker_name: &str) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// The address a name server lists as `broker_name`'s master (id 0).
-pub fn registered_master(namesrv: SocketAddr, broker_name: &str) -> Option<String> {
+/// The address a name server lists for `broker_name` under `id`.
+pub fn registered_addr(namesrv: SocketAddr, broker_name: &str, id: i64) -> Option<String> {
     TcpStream::connect_timeout(&namesrv, CALL_TIMEOUT).ok()?;
     let r = Client::connect(namesrv)
         .call(RemotingCommand::new_request(106))
@@ -1011,8 +1011,73 @@ pub fn registered_master(namesrv: SocketAddr, broker_name: &str) -> Option<Strin
     info.broker_addr_table
         .get(broker_name)?
         .broker_addrs
-        .get(&0)
+        .get(&id)
         .cloned()
+}
+
+/// `rocketcore admin <args> --json`, which must succeed; its JSON.
+pub fn admin_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+        .arg("admin")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "admin {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// For a client scenario that hands off to the test (`<handoff>/ready`,
+/// then `<handoff>/killed`): in a thread, waits for `ready` and for
+/// `before`, kills `pid` with SIGKILL, waits for `after` and writes
+/// `killed`. Its result is empty, or why it did not get that far.
+pub fn kill_on_ready(
+    handoff: PathBuf,
+    pid: i32,
+    limit: Duration,
+    before: impl Fn() -> bool + Send + 'static,
+    after: impl Fn() -> bool + Send + 'static,
+    after_what: &'static str,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        if !wait_for(limit, || handoff.join("ready").exists()) {
+            return "the client never asked for the kill".to_string();
+        }
+        if !wait_for(Duration::from_secs(10), &before) {
+            return "the name server never had the topic's route".to_string();
+        }
+        // SAFETY: kill(2) on the test's own child; its Server reaps it.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let t0 = Instant::now();
+        if !wait_for(Duration::from_secs(30), &after) {
+            return format!("after the kill: {after_what} did not happen");
+        }
+        println!("{after_what}: {:?} after the kill", t0.elapsed());
+        std::fs::write(handoff.join("killed"), b"").unwrap();
+        String::new()
+    })
+}
+
+/// Whether a name server has queues of `topic` (a master registered it).
+pub fn has_route(namesrv: SocketAddr, topic: &str) -> bool {
+    if TcpStream::connect_timeout(&namesrv, CALL_TIMEOUT).is_err() {
+        return false;
+    }
+    let mut cmd = RemotingCommand::new_request(105);
+    cmd.set_ext("topic", topic);
+    let Ok(r) = Client::connect(namesrv).call(cmd) else {
+        return false;
+    };
+    r.code == 0
+        && r.body.as_deref().is_some_and(|b| {
+            rocketcore::protocol::decode_json::<rocketcore::protocol::TopicRouteData>(b)
+                .is_ok_and(|d| !d.queue_datas.is_empty())
+        })
 }
 
 /// Per shard of a 2-shard store: the commit log's bytes (segment files in
@@ -1037,23 +1102,6 @@ pub fn log_digests(store: &Path) -> Vec<(usize, u64)> {
             (end, h.finish())
         })
         .collect()
-}
-
-/// Whether a name server has queues of `topic` (a master registered it).
-pub fn has_route(namesrv: SocketAddr, topic: &str) -> bool {
-    if TcpStream::connect_timeout(&namesrv, CALL_TIMEOUT).is_err() {
-        return false;
-    }
-    let mut cmd = RemotingCommand::new_request(105);
-    cmd.set_ext("topic", topic);
-    let Ok(r) = Client::connect(namesrv).call(cmd) else {
-        return false;
-    };
-    r.code == 0
-        && r.body.as_deref().is_some_and(|b| {
-            rocketcore::protocol::decode_json::<rocketcore::protocol::TopicRouteData>(b)
-                .is_ok_and(|d| !d.queue_datas.is_empty())
-        })
 }
 
 /// Polls `cond` every 50 ms for at most `limit`.

@@ -22,6 +22,9 @@ pub enum IoOp {
     IndexSeal,
     /// Writing and syncing a checkpoint slot.
     Checkpoint,
+    /// Between cutting a replica's log and cutting its queues
+    /// (`truncate_tail`): a crash there must still recover cleanly.
+    Truncate,
 }
 
 pub trait Environment {

@@ -1021,12 +1021,25 @@ impl ShardStore {
         };
         let r = async {
             self.checkpoint_with(&mut file).await?;
+            // Recovery must never start past the cut: a crash between the
+            // cuts below would otherwise resume the log beyond its end,
+            // with zeros in between, and keep units pointing into them.
+            let cp = Checkpoint {
+                seq: 0,
+                log_flushed: self.log.flushed().min(at),
+                cq_durable: at,
+                written_at_ms: self.env.now_ms(),
+            };
+            file.write(cp).await?;
             tracing::warn!(
                 shard = self.shard,
                 "cutting the log from {end} back to {at}: bytes the new master never had"
             );
             let bound = to_global(self.shard, at);
             self.log.resume_at(at).await?;
+            self.env
+                .failpoint(IoOp::Truncate)
+                .map_err(|e| StoreError::io("cutting the queues", e))?;
             for q in self.all_queues() {
                 q.truncate_from(bound).await?;
             }

@@ -361,3 +361,47 @@ fn a_diverged_tail_is_cut_and_the_new_masters_log_follows() {
         new.shutdown().await.unwrap();
     });
 }
+
+/// A crash halfway through a cut (the log cut, the queues not yet):
+/// recovery ends the log at the cut and keeps no unit past it.
+#[test]
+fn a_crash_in_the_middle_of_a_cut_recovers_to_the_cut() {
+    let dir = store_dir("rep-cut-crash");
+    let cfg = small_config(dir.path());
+    let reopen = cfg.clone();
+    let (at, kept) = run(async move {
+        let env = TestEnv::new();
+        let store = ShardStore::open(cfg, 0, env.clone()).await.unwrap();
+        fill(&store, 200).await;
+        store.flush().await.unwrap();
+        let at = store.log_end();
+        let kept: Vec<u64> = (0..2).map(|q| store.max_offset("RepB", q)).collect();
+        fill(&store, 300).await;
+        store.checkpoint_now().await.unwrap();
+        env.fail
+            .borrow_mut()
+            .push(rocketcore_storage::IoOp::Truncate);
+        assert!(store.truncate_tail(at).await.is_err());
+        // Then a crash: no shutdown.
+        (at, kept)
+    });
+    run(async move {
+        let store = ShardStore::open(reopen, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        assert_eq!(store.log_end(), at);
+        for q in 0..2 {
+            assert_eq!(store.max_offset("RepB", q), kept[q as usize]);
+            let r = store
+                .read_queue("RepB", q, 0, 10_000, 64 << 20, None)
+                .await
+                .unwrap();
+            assert_eq!(r.messages.len() as u64, kept[q as usize]);
+        }
+        // Appends go on from the cut.
+        fill(&store, 5).await;
+        store.flush().await.unwrap();
+        assert!(store.log_end() > at);
+        store.shutdown().await.unwrap();
+    });
+}

@@ -37,7 +37,14 @@ fn start_dev(store: &Path) -> (Server, String) {
 }
 
 fn run_bench(args: &[&str]) -> std::process::Output {
-    Command::new(bench()).args(args).output().unwrap()
+    // A run without --out writes results/ under its working directory:
+    // the build's scratch space, not the source tree.
+    let _ = std::fs::create_dir_all(env!("CARGO_TARGET_TMPDIR"));
+    Command::new(bench())
+        .args(args)
+        .current_dir(env!("CARGO_TARGET_TMPDIR"))
+        .output()
+        .unwrap()
 }
 
 fn check_results(dir: &Path, workload: &str, hists: &[&str]) {

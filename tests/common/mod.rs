@@ -1017,7 +1017,7 @@ pub fn registered_addr(namesrv: SocketAddr, broker_name: &str, id: i64) -> Optio
 
 /// `rocketcore admin <args> --json`, which must succeed; its JSON.
 pub fn admin_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_rocketcore"))
+    let out = Command::new(option_env!("CARGO_BIN_EXE_rocketcore").unwrap_or("rocketcore"))
         .arg("admin")
         .args(args)
         .arg("--json")

@@ -32,7 +32,8 @@ use raft::{LogStore, Network, NodeId, Raft, StateMachine};
 use state::{Event, Group, Liveness, Metadata, Outcome};
 
 /// A replica whose heartbeat timeout this node never heard is judged
-/// after this long (Java's `controllerHeartBeatTimeoutMills` default).
+/// after this long (Java's `controllerHeartBeatTimeoutMills` default, twice
+/// rocketcore's broker default).
 const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the leader looks for groups whose master stopped.
 const SCAN_INTERVAL: Duration = Duration::from_millis(500);

@@ -228,3 +228,77 @@ fn the_group_fails_over_by_itself_and_the_old_master_rejoins_with_the_same_log()
         c.describe()
     );
 }
+
+/// Repeated kill -9 of whichever broker is master, under load, with the
+/// killed one restarted each time: every SEND_OK of every cycle is on the
+/// group's master at the end exactly once, and all three logs end equal.
+/// `ROCKETCORE_CONTROLLER_KILL_CYCLES` sets the cycles (default 2).
+#[test]
+fn every_send_ok_survives_repeated_master_kills() {
+    let cycles: usize = std::env::var("ROCKETCORE_CONTROLLER_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let dir = store_dir("controller-kills");
+    let mut c = Cluster::start(dir.path());
+    let mut master = c.wait_for_group(Duration::from_secs(30));
+    let r = Client::connect(c.brokers[master].server.broker)
+        .call(create_topic_request(TOPIC, QUEUES as u32))
+        .unwrap();
+    assert_eq!(r.code, rs::SUCCESS);
+    let acked: Acked = Default::default();
+    let all = [0usize, 1, 2];
+    for cycle in 0..cycles {
+        let load = SendLoad::start(
+            c.brokers[master].server.broker,
+            TOPIC,
+            QUEUES,
+            4,
+            &format!("c{cycle}"),
+            &acked,
+            Duration::from_secs(30),
+        );
+        std::thread::sleep(Duration::from_millis(1000));
+        c.brokers[master].server.kill9();
+        load.stop();
+        let killed = master;
+        let alive: Vec<usize> = all.iter().copied().filter(|i| *i != killed).collect();
+        let (next, took) = first_send_on_new_master(&c, &alive, Duration::from_secs(20));
+        eprintln!("cycle {cycle}: new master after {took:?}");
+        c.restart_broker(killed);
+        master = c.wait_for_group(Duration::from_secs(30));
+        assert_eq!(master, next, "the master changed again\n{}", c.describe());
+    }
+    let on_master = bodies(c.brokers[master].server.broker);
+    let mut seen = std::collections::HashMap::new();
+    for b in &on_master {
+        *seen.entry(b.as_str()).or_insert(0usize) += 1;
+    }
+    let acked = acked.lock().unwrap();
+    assert!(
+        acked.len() > 50 * cycles,
+        "too little load: {}",
+        acked.len()
+    );
+    let missing: Vec<&String> = acked
+        .keys()
+        .filter(|k| seen.get(k.as_str()) != Some(&1))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} SEND_OKs lost or doubled, e.g. {:?}\n{}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)],
+        c.describe()
+    );
+    let same = wait_for(Duration::from_secs(30), || {
+        let want = log_digests(&c.brokers[master].store);
+        c.brokers.iter().all(|b| log_digests(&b.store) == want)
+    });
+    assert!(same, "logs differ\n{}", c.describe());
+    println!(
+        "{cycles} master kills: {} SEND_OKs, all on the last master once",
+        acked.len()
+    );
+}

@@ -338,16 +338,24 @@ impl ConsumeQueue {
     }
 
     /// Drops trailing units that point at or past `bound` (global), or are
-    /// holes: recovery replays those from the log. Only valid before any push.
+    /// holes: recovery replays those from the log, and a replica's cut
+    /// (`ShardStore::truncate_tail`) drops them for good. Every unit must be
+    /// persisted first: the in-memory tail is dropped whole.
     pub(crate) async fn truncate_from(&self, bound: i64) -> Result<()> {
         let original = self.max();
         let mut max = original;
         let floor = self.min();
         'scan: while max > floor {
             let k = (max - 1) / self.per_file;
-            let from = (k * self.per_file)
+            let mut from = (k * self.per_file)
                 .max(floor)
                 .max(max.saturating_sub(CQ_MAX_UNITS_PER_READ as u64));
+            // One read answers from the in-memory tail or from one file,
+            // never both: a step must not straddle where the tail starts.
+            let tail_start = self.state.borrow().tail_start;
+            if tail_start < max {
+                from = from.max(tail_start);
+            }
             let units = self.read(from, (max - from) as usize).await?;
             if units.len() as u64 != max - from {
                 break;

@@ -405,3 +405,46 @@ fn a_crash_in_the_middle_of_a_cut_recovers_to_the_cut() {
         store.shutdown().await.unwrap();
     });
 }
+
+/// A cut after a restart and after an earlier cut, when the queues' tails
+/// in memory are short: it still drops every unit past the cut.
+#[test]
+fn cuts_after_a_restart_and_after_a_cut_drop_every_unit_past_them() {
+    let dir = store_dir("rep-cut-again");
+    let mut cfg = small_config(dir.path());
+    cfg.cq_entries_per_file = 100_000;
+    cfg.cq_tail_entries = 4096;
+    let reopen = cfg.clone();
+    run(async move {
+        let store = ShardStore::open(cfg, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        fill(&store, 300).await;
+        store.shutdown().await.unwrap();
+        let store = ShardStore::open(reopen, 0, Rc::new(SystemEnvironment))
+            .await
+            .unwrap();
+        for round in 0..2 {
+            fill(&store, 40).await;
+            store.flush().await.unwrap();
+            let at = store.log_end();
+            let kept: Vec<u64> = (0..2).map(|q| store.max_offset("RepB", q)).collect();
+            fill(&store, 60).await;
+            store.truncate_tail(at).await.unwrap();
+            assert_eq!(store.log_end(), at);
+            for q in 0..2 {
+                assert_eq!(
+                    store.max_offset("RepB", q),
+                    kept[q as usize],
+                    "round {round}"
+                );
+                let r = store
+                    .read_queue("RepB", q, 0, 10_000, 64 << 20, None)
+                    .await
+                    .unwrap();
+                assert_eq!(r.messages.len() as u64, kept[q as usize], "round {round}");
+            }
+        }
+        store.shutdown().await.unwrap();
+    });
+}

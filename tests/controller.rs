@@ -17,6 +17,10 @@ use rocketcore::remoting::codes::response_code as rs;
 use rocketcore::remoting::RemotingCommand;
 
 const TOPIC: &str = "FailoverTopic";
+
+/// One cluster of seven processes at a time: two at once would share two
+/// cores between fourteen, and failover times would be the scheduler's.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const QUEUES: i32 = 4;
 
 fn send(addr: SocketAddr, body: &str) -> Option<RemotingCommand> {
@@ -59,6 +63,7 @@ fn first_send_on_new_master(c: &Cluster, alive: &[usize], limit: Duration) -> (u
 
 #[test]
 fn the_group_fails_over_by_itself_and_the_old_master_rejoins_with_the_same_log() {
+    let _alone = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let dir = store_dir("controller-failover");
     let mut c = Cluster::start(dir.path());
     let all = [0usize, 1, 2];
@@ -235,6 +240,7 @@ fn the_group_fails_over_by_itself_and_the_old_master_rejoins_with_the_same_log()
 /// `ROCKETCORE_CONTROLLER_KILL_CYCLES` sets the cycles (default 2).
 #[test]
 fn every_send_ok_survives_repeated_master_kills() {
+    let _alone = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let cycles: usize = std::env::var("ROCKETCORE_CONTROLLER_KILL_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())

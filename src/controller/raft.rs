@@ -18,8 +18,8 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError};
-use openraft::network::RPCOption;
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{Backoff, RPCOption};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -565,11 +565,24 @@ impl PeerLink {
     }
 }
 
+/// A peer that cannot be reached (or broke the connection) is
+/// `Unreachable`: openraft then waits `backoff` before trying it again,
+/// where a `Network` error would have it retry at once, in a loop that
+/// takes a core while the peer is down.
 fn unreachable<E: std::error::Error>(e: std::io::Error) -> RPCError<NodeId, BasicNode, E> {
-    RPCError::Network(NetworkError::new(&e))
+    RPCError::Unreachable(Unreachable::new(&e))
 }
 
 impl RaftNetwork<TypeConfig> for PeerLink {
+    /// Between attempts to reach a peer that is down: 200 ms, doubling to
+    /// 2 s, so a restarted node is caught up within seconds and a node that
+    /// stays down costs a log line every 2 s, not a core.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(
+            (0u32..).map(|i| std::time::Duration::from_millis((200u64 << i.min(4)).min(2_000))),
+        )
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,

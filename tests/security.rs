@@ -304,11 +304,16 @@ fn tls_enforcing_serves_only_tls_and_permissive_serves_both_on_one_port() {
         !plain_answered(server.namesrv),
         "plain client served by an enforcing name server"
     );
-    let mut ns = TlsClient::connect(server.namesrv, None).unwrap();
-    let mut route = RemotingCommand::new_request(105);
-    route.set_ext("topic", "TBW102");
-    // The broker registered over TLS with its name server.
-    let r = ns.call(route).unwrap();
+    // The broker registers over TLS with its name server (right after
+    // start-up, not before its ready line: allow it a moment).
+    let lookup = || {
+        let mut ns = TlsClient::connect(server.namesrv, None).unwrap();
+        let mut route = RemotingCommand::new_request(105);
+        route.set_ext("topic", "TBW102");
+        ns.call(route).unwrap()
+    };
+    common::wait_for(Duration::from_secs(10), || lookup().code == 0);
+    let r = lookup();
     assert_eq!(r.code, 0, "route over TLS: {:?}", r.remark);
     let mut b = TlsClient::connect(server.broker, None).unwrap();
     assert_eq!(

@@ -299,6 +299,17 @@ impl Controller {
         }
     }
 
+    /// `master` (None: no one alive) for group `name`, if its epoch is
+    /// still `expect_epoch` when the proposal is applied.
+    async fn elect(&self, name: &str, master: Option<i64>, expect_epoch: i32) -> Outcome {
+        self.propose(Event::ElectMaster {
+            name: name.to_string(),
+            master,
+            expect_epoch,
+        })
+        .await
+    }
+
     async fn handle(&self, cmd: &RemotingCommand) -> RemotingCommand {
         match self.try_handle(cmd).await {
             Ok(r) => r,
@@ -418,13 +429,7 @@ impl Controller {
                         Some(&g),
                     )),
                     Some(id) => {
-                        let o = self
-                            .propose(Event::ElectMaster {
-                                name: name.clone(),
-                                master: Some(id),
-                                expect_epoch: g.master_epoch,
-                            })
-                            .await;
+                        let o = self.elect(&name, Some(id), g.master_epoch).await;
                         tracing::info!(group = name, master = id, code = o.code, "election");
                         Ok(group_info(o.code, o.remark, o.group.as_ref()))
                     }
@@ -489,41 +494,21 @@ async fn elect_loop(ctl: Arc<Controller>) {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (name, g) in groups {
-            let Some(master) = g.master else {
-                // Lost before with no one to take over: the first in-sync
-                // replica back takes it.
-                if g.master_epoch > 0 {
-                    if let Some(id) = state::pick_master(&g, &|id| ctl.alive(&name, id), None) {
-                        let o = ctl
-                            .propose(Event::ElectMaster {
-                                name: name.clone(),
-                                master: Some(id),
-                                expect_epoch: g.master_epoch,
-                            })
-                            .await;
-                        tracing::warn!(group = name, master = id, code = o.code, "master elected");
-                    }
-                }
-                continue;
+            // A master that heartbeats stays. A group whose master was lost
+            // with no one to replace it takes the first in-sync replica back.
+            let due = match g.master {
+                Some(m) => ctl.lost(&name, m),
+                None => g.master_epoch > 0,
             };
-            if !ctl.lost(&name, master) {
+            if !due {
                 continue;
             }
             let pick = state::pick_master(&g, &|id| ctl.alive(&name, id), None);
-            let o = ctl
-                .propose(Event::ElectMaster {
-                    name: name.clone(),
-                    master: pick,
-                    expect_epoch: g.master_epoch,
-                })
-                .await;
-            tracing::warn!(
-                group = name,
-                lost = master,
-                elected = ?pick,
-                code = o.code,
-                "master stopped heartbeating"
-            );
+            if pick.is_none() && g.master.is_none() {
+                continue;
+            }
+            let o = ctl.elect(&name, pick, g.master_epoch).await;
+            tracing::warn!(group = name, lost = ?g.master, elected = ?pick, code = o.code, "election");
         }
     }
 }

@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io::{Cursor, Write};
+
+use crate::broker::file_writer::write_atomically;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -49,18 +51,6 @@ type SErr = StorageError<NodeId>;
 
 /// Largest RPC frame accepted from a peer.
 const MAX_RPC_BYTES: usize = 64 << 20;
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
 
 #[derive(Serialize, Deserialize)]
 enum LogRecord {
@@ -573,6 +563,24 @@ fn unreachable<E: std::error::Error>(e: std::io::Error) -> RPCError<NodeId, Basi
     RPCError::Unreachable(Unreachable::new(&e))
 }
 
+impl PeerLink {
+    /// The peer's answer to one kind of RPC (`pick`), its refusal as a
+    /// remote error, anything else as unreachable. The error type is the
+    /// one `RaftNetwork` returns.
+    #[allow(clippy::result_large_err)]
+    fn answer<T, E: std::error::Error>(
+        &self,
+        reply: std::io::Result<RpcReply>,
+        pick: impl FnOnce(RpcReply) -> Option<Result<T, E>>,
+    ) -> Result<T, RPCError<NodeId, BasicNode, E>> {
+        match reply.map(pick) {
+            Ok(Some(r)) => r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e))),
+            Ok(None) => Err(unreachable(std::io::Error::other("mismatched answer"))),
+            Err(e) => Err(unreachable(e)),
+        }
+    }
+}
+
 impl RaftNetwork<TypeConfig> for PeerLink {
     /// Between attempts to reach a peer that is down: 200 ms, doubling to
     /// 2 s, so a restarted node is caught up within seconds and a node that
@@ -588,13 +596,11 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match self.call(&Rpc::Append(rpc), &option).await {
-            Ok(RpcReply::Append(r)) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            Ok(_) => Err(unreachable(std::io::Error::other("mismatched answer"))),
-            Err(e) => Err(unreachable(e)),
-        }
+        let reply = self.call(&Rpc::Append(rpc), &option).await;
+        self.answer(reply, |r| match r {
+            RpcReply::Append(r) => Some(r),
+            _ => None,
+        })
     }
 
     async fn install_snapshot(
@@ -605,13 +611,11 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         InstallSnapshotResponse<NodeId>,
         RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
-        match self.call(&Rpc::Snapshot(rpc), &option).await {
-            Ok(RpcReply::Snapshot(r)) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            Ok(_) => Err(unreachable(std::io::Error::other("mismatched answer"))),
-            Err(e) => Err(unreachable(e)),
-        }
+        let reply = self.call(&Rpc::Snapshot(rpc), &option).await;
+        self.answer(reply, |r| match r {
+            RpcReply::Snapshot(r) => Some(r),
+            _ => None,
+        })
     }
 
     async fn vote(
@@ -619,12 +623,10 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match self.call(&Rpc::Vote(rpc), &option).await {
-            Ok(RpcReply::Vote(r)) => {
-                r.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
-            }
-            Ok(_) => Err(unreachable(std::io::Error::other("mismatched answer"))),
-            Err(e) => Err(unreachable(e)),
-        }
+        let reply = self.call(&Rpc::Vote(rpc), &option).await;
+        self.answer(reply, |r| match r {
+            RpcReply::Vote(r) => Some(r),
+            _ => None,
+        })
     }
 }

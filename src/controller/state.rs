@@ -135,11 +135,9 @@ impl Metadata {
                 addr,
                 ha_addr,
             } => {
-                let Some(g) = self.groups.get_mut(name) else {
-                    return refused(
-                        codes::BROKER_METADATA_NOT_EXIST,
-                        format!("no broker group {name}"),
-                    );
+                let g = match self.groups.get_mut(name) {
+                    Some(g) => g,
+                    None => return no_group(name),
                 };
                 let Some(r) = g.replicas.get_mut(id) else {
                     return refused(
@@ -156,11 +154,9 @@ impl Metadata {
                 master,
                 expect_epoch,
             } => {
-                let Some(g) = self.groups.get_mut(name) else {
-                    return refused(
-                        codes::BROKER_METADATA_NOT_EXIST,
-                        format!("no broker group {name}"),
-                    );
+                let g = match self.groups.get_mut(name) {
+                    Some(g) => g,
+                    None => return no_group(name),
                 };
                 if g.master_epoch != *expect_epoch {
                     return refused(
@@ -200,11 +196,9 @@ impl Metadata {
                 set,
                 set_epoch,
             } => {
-                let Some(g) = self.groups.get_mut(name) else {
-                    return refused(
-                        codes::BROKER_METADATA_NOT_EXIST,
-                        format!("no broker group {name}"),
-                    );
+                let g = match self.groups.get_mut(name) {
+                    Some(g) => g,
+                    None => return no_group(name),
                 };
                 if g.master != Some(*master) || g.master_epoch != *master_epoch {
                     return refused(
@@ -233,6 +227,13 @@ impl Metadata {
             }
         }
     }
+}
+
+fn no_group(name: &str) -> Outcome {
+    refused(
+        codes::BROKER_METADATA_NOT_EXIST,
+        format!("no broker group {name}"),
+    )
 }
 
 fn ok(g: &Group) -> Outcome {

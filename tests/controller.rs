@@ -39,6 +39,18 @@ fn bodies(addr: SocketAddr) -> Vec<String> {
     out
 }
 
+/// The acknowledged bodies that `found` does not hold exactly once.
+fn not_once<'a>(acked: &'a [String], found: &[String]) -> Vec<&'a String> {
+    let mut seen = std::collections::HashMap::new();
+    for b in found {
+        *seen.entry(b.as_str()).or_insert(0usize) += 1;
+    }
+    acked
+        .iter()
+        .filter(|a| seen.get(a.as_str()) != Some(&1))
+        .collect()
+}
+
 /// Sends to whichever broker of `alive` is master until one acknowledges;
 /// how long that took.
 fn first_send_on_new_master(c: &Cluster, alive: &[usize], limit: Duration) -> (usize, Duration) {
@@ -121,19 +133,12 @@ fn the_group_fails_over_by_itself_and_the_old_master_rejoins_with_the_same_log()
         "failover 1: {} SEND_OKs before the kill; first send on the new master {took:?} after it",
         acked.len()
     );
-    let on_second = bodies(c.brokers[second].server.broker);
-    let mut seen = std::collections::HashMap::new();
-    for b in &on_second {
-        *seen.entry(b.as_str()).or_insert(0usize) += 1;
-    }
-    for a in &acked {
-        assert_eq!(
-            seen.get(a.as_str()),
-            Some(&1),
-            "{a} lost or doubled in the failover\n{}",
-            c.describe()
-        );
-    }
+    let lost = not_once(&acked, &bodies(c.brokers[second].server.broker));
+    assert!(
+        lost.is_empty(),
+        "lost or doubled in the failover: {lost:?}\n{}",
+        c.describe()
+    );
 
     // A controller node dies (the leader, for the harder case), then the
     // new master: the last broker still becomes master.
@@ -275,21 +280,13 @@ fn every_send_ok_survives_repeated_master_kills() {
         master = c.wait_for_group(Duration::from_secs(30));
         assert_eq!(master, next, "the master changed again\n{}", c.describe());
     }
-    let on_master = bodies(c.brokers[master].server.broker);
-    let mut seen = std::collections::HashMap::new();
-    for b in &on_master {
-        *seen.entry(b.as_str()).or_insert(0usize) += 1;
-    }
-    let acked = acked.lock().unwrap();
+    let acked: Vec<String> = acked.lock().unwrap().keys().cloned().collect();
     assert!(
         acked.len() > 50 * cycles,
         "too little load: {}",
         acked.len()
     );
-    let missing: Vec<&String> = acked
-        .keys()
-        .filter(|k| seen.get(k.as_str()) != Some(&1))
-        .collect();
+    let missing = not_once(&acked, &bodies(c.brokers[master].server.broker));
     assert!(
         missing.is_empty(),
         "{} of {} SEND_OKs lost or doubled, e.g. {:?}\n{}",

@@ -627,18 +627,15 @@ fn a_switch_at_run_time_cuts_the_old_masters_diverged_tail() {
     }
     set.master.kill9();
     set.restart_slave();
-    let v = admin(
-        ns,
-        &[
-            "haSwitch",
-            "-b",
-            &s.to_string(),
-            "-m",
-            &m.to_string(),
-            "--role",
-            "ASYNC_MASTER",
-        ],
-    );
+    // The slave takes over, telling the old master (down) when it can.
+    let switch = || {
+        let (s, m) = (s.to_string(), m.to_string());
+        admin(
+            ns,
+            &["haSwitch", "-b", &s, "-m", &m, "--role", "ASYNC_MASTER"],
+        )
+    };
+    let v = switch();
     assert_eq!(v["epoch"], 1, "{v}");
     assert_eq!(ha_status(s).unwrap()["master"], true);
     for i in 0..20 {
@@ -652,18 +649,7 @@ fn a_switch_at_run_time_cuts_the_old_masters_diverged_tail() {
     set.restart_master();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(registered_addr(ns, 0), Some(s.to_string()));
-    let v = admin(
-        ns,
-        &[
-            "haSwitch",
-            "-b",
-            &s.to_string(),
-            "-m",
-            &m.to_string(),
-            "--role",
-            "ASYNC_MASTER",
-        ],
-    );
+    let v = switch();
     assert_eq!(v["epoch"], 2, "{v}");
     let same = wait_for(Duration::from_secs(20), || {
         log_digests(&dir.path().join("master")) == log_digests(&dir.path().join("slave"))

@@ -42,15 +42,8 @@ pub fn controller_args(dir: &Path, id: usize, peers: &str, listen: SocketAddr) -
 
 impl Cluster {
     pub fn start(dir: &Path) -> Cluster {
-        let (ns_port, _) = free_ports();
-        let ns_addr = format!("127.0.0.1:{ns_port}");
-        let ns = Server::process(
-            ["namesrv", "--listen", &ns_addr],
-            ns_port,
-            0,
-            &dir.join("namesrv.log"),
-        )
-        .start();
+        let (ns, ns_addr) = start_namesrv(dir);
+        let ns_port = ns.namesrv.port();
         let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let raft_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let peers = raft_ports
@@ -86,40 +79,16 @@ impl Cluster {
                 let (_, port) = free_ports();
                 let ha = free_port();
                 let store = dir.join(format!("broker-{i}"));
-                let mut args: Vec<String> = [
-                    "broker",
-                    "--namesrv",
-                    &ns_addr,
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--store",
-                    &store.display().to_string(),
-                    "--shards",
-                    "2",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-                for kv in [
-                    "brokerIP1=127.0.0.1".to_string(),
+                let sets = [
                     "enableControllerMode=true".to_string(),
                     format!("controllerAddr={controller_list}"),
-                    format!("haListenPort={ha}"),
                     "controllerHeartBeatTimeoutMills=3000".to_string(),
                     "brokerHeartbeatInterval=500".to_string(),
                     "syncBrokerMetadataPeriod=500".to_string(),
                     "checkSyncStateSetPeriod=500".to_string(),
                     "haMaxTimeSlaveNotCatchup=3000".to_string(),
-                    "mappedFileSizeCommitLog=8388608".to_string(),
-                    "slaveSyncInterval=1000".to_string(),
-                    "registerNameServerPeriod=10000".to_string(),
-                    "diskSpaceWarningLevelRatio=100".to_string(),
-                    "diskSpaceCleanForciblyRatio=100".to_string(),
-                    "diskMaxUsedSpaceRatio=95".to_string(),
-                ] {
-                    args.push("--set".into());
-                    args.push(kv);
-                }
+                ];
+                let args = replica_broker_args(&ns_addr, port, ha, &store, sets);
                 let server =
                     Server::process(&args, ns_port, port, &dir.join(format!("broker-{i}.log")))
                         .start();

@@ -820,6 +820,64 @@ impl SendLoad {
     }
 }
 
+/// A `rocketcore namesrv` on a free loopback port, logging to
+/// `<dir>/namesrv.log`; its address as text.
+pub fn start_namesrv(dir: &Path) -> (Server, String) {
+    let (ns_port, _) = free_ports();
+    let ns_addr = format!("127.0.0.1:{ns_port}");
+    let ns = Server::process(
+        ["namesrv", "--listen", &ns_addr],
+        ns_port,
+        0,
+        &dir.join("namesrv.log"),
+    )
+    .start();
+    (ns, ns_addr)
+}
+
+/// `rocketcore broker` arguments of a replication test broker: 2 shards,
+/// 8 MiB segments, metadata copied every second, the host disk's fullness
+/// ignored, its own `haListenPort`, then `sets` (KEY=VALUE).
+pub fn replica_broker_args(
+    ns_addr: &str,
+    port: u16,
+    ha_port: u16,
+    store: &Path,
+    sets: impl IntoIterator<Item = String>,
+) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "broker",
+        "--namesrv",
+        ns_addr,
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--store",
+        &store.display().to_string(),
+        "--shards",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for kv in [
+        "brokerIP1=127.0.0.1".to_string(),
+        format!("haListenPort={ha_port}"),
+        "mappedFileSizeCommitLog=8388608".to_string(),
+        "slaveSyncInterval=1000".to_string(),
+        "registerNameServerPeriod=10000".to_string(),
+        "diskSpaceWarningLevelRatio=100".to_string(),
+        "diskSpaceCleanForciblyRatio=100".to_string(),
+        "diskMaxUsedSpaceRatio=95".to_string(),
+    ]
+    .into_iter()
+    .chain(sets)
+    {
+        a.push("--set".into());
+        a.push(kv);
+    }
+    a
+}
+
 /// A name server, a master and a slave of one broker group, each its own
 /// process on loopback, with 2 shards and 8 MiB segments; the slave copies
 /// metadata every second.
@@ -840,60 +898,19 @@ impl ReplicaSet {
         master_extra: &[&str],
         slave_extra: &[&str],
     ) -> ReplicaSet {
-        let (ns_port, master_port) = free_ports();
+        let (ns, ns_addr) = start_namesrv(dir);
+        let ns_port = ns.namesrv.port();
+        let (_, master_port) = free_ports();
         let (_, slave_port) = free_ports();
         let ha_port = free_port();
-        let ns_addr = format!("127.0.0.1:{ns_port}");
-        let ns = Server::process(
-            ["namesrv", "--listen", &ns_addr],
-            ns_port,
-            0,
-            &dir.join("namesrv.log"),
-        )
-        .start();
         // Each broker its own: a slave listens for slaves too, for when a
         // role change promotes it.
         let slave_ha_port = free_port();
-        let broker = |name: &str,
-                      port: u16,
-                      ha_port: u16,
-                      role: &str,
-                      id: &str,
-                      extra: &[&str]|
-         -> Vec<String> {
-            let mut a: Vec<String> = [
-                "broker",
-                "--namesrv",
-                &ns_addr,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--store",
-                &dir.join(name).display().to_string(),
-                "--shards",
-                "2",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            for kv in [
-                "brokerIP1=127.0.0.1".to_string(),
-                format!("brokerRole={role}"),
-                format!("brokerId={id}"),
-                format!("haListenPort={ha_port}"),
-                "mappedFileSizeCommitLog=8388608".to_string(),
-                "slaveSyncInterval=1000".to_string(),
-                "registerNameServerPeriod=10000".to_string(),
-                "diskSpaceWarningLevelRatio=100".to_string(),
-                "diskSpaceCleanForciblyRatio=100".to_string(),
-                "diskMaxUsedSpaceRatio=95".to_string(),
-            ]
-            .into_iter()
-            .chain(extra.iter().map(|s| s.to_string()))
-            {
-                a.push("--set".into());
-                a.push(kv);
-            }
-            a
+        let broker = |name: &str, port: u16, ha: u16, role: &str, id: &str, extra: &[&str]| {
+            let sets = [format!("brokerRole={role}"), format!("brokerId={id}")]
+                .into_iter()
+                .chain(extra.iter().map(|s| s.to_string()));
+            replica_broker_args(&ns_addr, port, ha, &dir.join(name), sets)
         };
         let master_args = broker(
             "master",

@@ -194,15 +194,12 @@ fn send_request(args: &LoadArgs, mq: &Mq) -> RemotingCommand {
 
 /// Sets the born time, the properties (single sends) and the body.
 fn refresh_send(cmd: &mut RemotingCommand, body: Bytes, props: &str) {
-    use std::fmt::Write as _;
     let ext = cmd.ext_fields_mut();
-    if let Some(g) = ext.get_mut("g") {
-        g.clear();
-        let _ = write!(g, "{}", now_unix_us() / 1000);
+    if ext.contains_key("g") {
+        ext.insert_display("g", now_unix_us() / 1000);
     }
-    if let Some(i) = ext.get_mut("i") {
-        i.clear();
-        i.push_str(props);
+    if ext.contains_key("i") {
+        ext.insert("i", props);
     }
     cmd.body = Some(body);
 }

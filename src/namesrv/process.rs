@@ -132,7 +132,6 @@ fn ext_raw<'a>(req: &'a RemotingCommand, field: &'static str) -> Result<&'a str,
     req.ext_fields
         .as_ref()
         .and_then(|fields| fields.get(field))
-        .map(String::as_str)
         .ok_or(HeaderError::Missing { field })
 }
 

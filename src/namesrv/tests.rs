@@ -13,7 +13,7 @@ use crate::protocol::{
     TopicConfigSerializeWrapper, TopicList, TopicRouteData,
 };
 use crate::remoting::codes::{request_code, response_code};
-use crate::remoting::RemotingCommand;
+use crate::remoting::{ExtFields, RemotingCommand};
 
 const T0: i64 = 1_715_551_234_567;
 const MASTER: &str = "192.168.1.10:10911";
@@ -187,14 +187,14 @@ fn slaves_learn_their_master_and_masters_get_an_empty_header() {
         &register_request("broker-a", SLAVE, 1, table.clone()),
         T0,
     );
-    assert_eq!(early.ext_fields, Some(BTreeMap::new()));
+    assert_eq!(early.ext_fields, Some(ExtFields::new()));
     let master = ok(
         &mut state,
         1,
         &register_request("broker-a", MASTER, 0, table.clone()),
         T0,
     );
-    assert_eq!(master.ext_fields, Some(BTreeMap::new()));
+    assert_eq!(master.ext_fields, Some(ExtFields::new()));
     assert!(master.body.is_none());
     let slave = ok(
         &mut state,
@@ -1246,7 +1246,7 @@ proptest! {
                 Op::Request { code, fields, body, oneway, conn } => {
                     let mut req = RemotingCommand::new_request(code);
                     req.opaque = index as i32;
-                    req.ext_fields = Some(fields);
+                    req.ext_fields = Some(fields.into_iter().collect());
                     req.body = body.map(Into::into);
                     if oneway {
                         req.mark_oneway();

@@ -409,7 +409,7 @@ mod tests {
                         opaque,
                         flag,
                         remark,
-                        ext_fields,
+                        ext_fields: ext_fields.map(|map| map.into_iter().collect()),
                         body: body.map(Bytes::from),
                     };
                     (serialize_type, command)

@@ -21,7 +21,6 @@ use std::fmt;
 use bytes::{BufMut, BytesMut};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
-use serde::Serialize;
 use thiserror::Error;
 
 use super::command::RemotingCommand;
@@ -121,23 +120,6 @@ pub fn encode(
 // JSON
 // ---------------------------------------------------------------------------
 
-/// Java's field order is alphabetical (fastjson sorts), and serde writes fields
-/// in declaration order, so the declaration order here is the wire order.
-#[derive(Serialize)]
-struct JsonHeaderOut<'a> {
-    code: i32,
-    #[serde(rename = "extFields", skip_serializing_if = "Option::is_none")]
-    ext_fields: Option<&'a ExtFields>,
-    flag: i32,
-    language: &'static str,
-    opaque: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    remark: Option<&'a str>,
-    #[serde(rename = "serializeTypeCurrentRPC")]
-    serialize_type_current_rpc: &'static str,
-    version: i32,
-}
-
 #[derive(serde::Deserialize)]
 struct JsonHeaderIn {
     #[serde(deserialize_with = "required_i32")]
@@ -181,20 +163,82 @@ pub fn decode_json(header: &[u8]) -> Result<RemotingCommand, HeaderCodecError> {
     })
 }
 
-/// Appends the JSON header of `command` to `out`, in Java's exact output form.
+/// Appends the JSON header of `command` to `out`, in Java's exact output form:
+/// keys in alphabetical order (fastjson sorts), null members left out, no
+/// whitespace. Written by hand, since every response passes through here and
+/// its shape never varies; strings are escaped as serde_json escapes them.
 pub fn encode_json(command: &RemotingCommand, out: &mut BytesMut) -> Result<(), HeaderCodecError> {
-    let header = JsonHeaderOut {
-        code: command.code,
-        ext_fields: command.ext_fields.as_ref(),
-        flag: command.flag,
-        language: command.language.name(),
-        opaque: command.opaque,
-        remark: command.remark.as_deref(),
-        serialize_type_current_rpc: SERIALIZE_TYPE_CURRENT_RPC,
-        version: command.version,
-    };
-    serde_json::to_writer(BufMut::writer(out), &header)?;
+    let mut number = itoa::Buffer::new();
+    out.reserve(
+        128 + command
+            .ext_fields
+            .as_ref()
+            .map_or(0, |f| 6 * f.len() + f.text_len()),
+    );
+    out.put_slice(b"{\"code\":");
+    out.put_slice(number.format(command.code).as_bytes());
+    if let Some(fields) = &command.ext_fields {
+        out.put_slice(b",\"extFields\":{");
+        for (at, (key, value)) in fields.iter().enumerate() {
+            if at > 0 {
+                out.put_u8(b',');
+            }
+            put_json_str(out, key);
+            out.put_u8(b':');
+            put_json_str(out, value);
+        }
+        out.put_u8(b'}');
+    }
+    out.put_slice(b",\"flag\":");
+    out.put_slice(number.format(command.flag).as_bytes());
+    out.put_slice(b",\"language\":\"");
+    out.put_slice(command.language.name().as_bytes());
+    out.put_slice(b"\",\"opaque\":");
+    out.put_slice(number.format(command.opaque).as_bytes());
+    if let Some(remark) = &command.remark {
+        out.put_slice(b",\"remark\":");
+        put_json_str(out, remark);
+    }
+    out.put_slice(b",\"serializeTypeCurrentRPC\":\"");
+    out.put_slice(SERIALIZE_TYPE_CURRENT_RPC.as_bytes());
+    out.put_slice(b"\",\"version\":");
+    out.put_slice(number.format(command.version).as_bytes());
+    out.put_u8(b'}');
     Ok(())
+}
+
+/// A JSON string as serde_json writes it: `"` and `\\` escaped, control
+/// characters as their short escapes or `\u00XX`, everything else (non-ASCII
+/// included) as it is.
+fn put_json_str(out: &mut BytesMut, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = text.as_bytes();
+    out.put_u8(b'"');
+    let mut clean_from = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let short: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.put_slice(&bytes[clean_from..at]);
+        clean_from = at + 1;
+        if short.is_empty() {
+            out.put_slice(b"\\u00");
+            out.put_u8(HEX[usize::from(byte >> 4)]);
+            out.put_u8(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.put_slice(short);
+        }
+    }
+    out.put_slice(&bytes[clean_from..]);
+    out.put_u8(b'"');
 }
 
 /// Accepts an i32 given as a JSON number or a decimal string (fastjson coerces
@@ -336,17 +380,95 @@ fn lenient_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Str
     deserializer.deserialize_any(LenientText)
 }
 
-/// One extFields value, read with [`LenientText`].
-struct ExtValue(Option<String>);
+/// Appends one extFields key to the map's text; its value is the key's length.
+struct AppendKey<'a>(&'a mut String);
 
-impl<'de> Deserialize<'de> for ExtValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LenientText).map(ExtValue)
+impl<'de> de::DeserializeSeed<'de> for AppendKey<'_> {
+    type Value = usize;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+        deserializer.deserialize_str(self)
     }
 }
 
-/// Accepts extFields as an object (values read with [`LenientText`], null values
-/// dropped as Java drops null header fields) or null.
+impl<'de> Visitor<'de> for AppendKey<'_> {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a header field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<usize, E> {
+        self.0.push_str(key);
+        Ok(key.len())
+    }
+}
+
+/// Appends one extFields value to the map's text, read as [`LenientText`]
+/// reads it; its value is false for null (the pair is dropped, as Java drops
+/// null header fields). Strings and integers, all that real clients send, go
+/// straight into the text.
+struct AppendValue<'a>(&'a mut String);
+
+impl<'de> de::DeserializeSeed<'de> for AppendValue<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl AppendValue<'_> {
+    fn push(self, text: Option<String>) -> bool {
+        text.map(|text| self.0.push_str(&text)).is_some()
+    }
+}
+
+impl<'de> Visitor<'de> for AppendValue<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<bool, E> {
+        self.0.push_str(value);
+        Ok(true)
+    }
+
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+        self.0.push_str(if value { "true" } else { "false" });
+        Ok(true)
+    }
+
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<bool, E> {
+        self.0.push_str(itoa::Buffer::new().format(value));
+        Ok(true)
+    }
+
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<bool, E> {
+        self.0.push_str(itoa::Buffer::new().format(value));
+        Ok(true)
+    }
+
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<bool, E> {
+        Ok(self.push(LenientText.visit_f64(value)?))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<bool, A::Error> {
+        Ok(self.push(LenientText.visit_map(map)?))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        Ok(self.push(LenientText.visit_seq(seq)?))
+    }
+}
+
+/// Accepts extFields as an object (values read with [`AppendValue`]) or null.
 struct LenientExtFields;
 
 impl<'de> Visitor<'de> for LenientExtFields {
@@ -357,10 +479,17 @@ impl<'de> Visitor<'de> for LenientExtFields {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = ExtFields::new();
-        while let Some((key, ExtValue(value))) = map.next_entry::<String, ExtValue>()? {
-            if let Some(value) = value {
-                fields.insert(key, value);
+        // Sized for a send header, the most common request.
+        let mut fields = ExtFields::with_capacity(16, 512);
+        loop {
+            let start = fields.text_mut().len();
+            let Some(key_len) = map.next_key_seed(AppendKey(fields.text_mut()))? else {
+                break;
+            };
+            if map.next_value_seed(AppendValue(fields.text_mut()))? {
+                fields.finish_pair(start, key_len);
+            } else {
+                fields.abandon_pair(start);
             }
         }
         Ok(Some(fields))
@@ -423,6 +552,28 @@ impl<'a> BinaryReader<'a> {
         usize::try_from(length).map_err(|_| HeaderCodecError::NegativeLength { field, length })
     }
 
+    /// Bytes with an i32 length in front.
+    fn bytes_i32(
+        &mut self,
+        length_field: &'static str,
+        field: &'static str,
+    ) -> Result<&'a [u8], HeaderCodecError> {
+        let length =
+            BinaryReader::length(i32::from_be_bytes(self.array(length_field)?), length_field)?;
+        self.bytes(length, field)
+    }
+
+    /// Bytes with an i16 length in front.
+    fn bytes_i16(
+        &mut self,
+        length_field: &'static str,
+        field: &'static str,
+    ) -> Result<&'a [u8], HeaderCodecError> {
+        let length = i16::from_be_bytes(self.array(length_field)?);
+        let length = BinaryReader::length(i32::from(length), length_field)?;
+        self.bytes(length, field)
+    }
+
     /// A string with an i32 length in front. Length 0 means null (Java writes
     /// null and "" the same way). Invalid UTF-8 is replaced, as Java's
     /// `new String(bytes, UTF_8)` does.
@@ -431,21 +582,7 @@ impl<'a> BinaryReader<'a> {
         length_field: &'static str,
         field: &'static str,
     ) -> Result<Option<String>, HeaderCodecError> {
-        let length =
-            BinaryReader::length(i32::from_be_bytes(self.array(length_field)?), length_field)?;
-        let bytes = self.bytes(length, field)?;
-        Ok((!bytes.is_empty()).then(|| String::from_utf8_lossy(bytes).into_owned()))
-    }
-
-    /// Like [`text_i32`](Self::text_i32) with an i16 length.
-    fn text_i16(
-        &mut self,
-        length_field: &'static str,
-        field: &'static str,
-    ) -> Result<Option<String>, HeaderCodecError> {
-        let length = i16::from_be_bytes(self.array(length_field)?);
-        let length = BinaryReader::length(i32::from(length), length_field)?;
-        let bytes = self.bytes(length, field)?;
+        let bytes = self.bytes_i32(length_field, field)?;
         Ok((!bytes.is_empty()).then(|| String::from_utf8_lossy(bytes).into_owned()))
     }
 }
@@ -472,11 +609,11 @@ pub fn decode_binary(header: &[u8]) -> Result<RemotingCommand, HeaderCodecError>
     let mut ext_fields = None;
     // Every entry consumes at least its 6 length bytes, so this loop ends.
     while !ext_reader.rest.is_empty() {
-        let key = ext_reader.text_i16("ext key length", "ext key")?;
-        let value = ext_reader.text_i32("ext value length", "ext value")?;
-        let fields = ext_fields.get_or_insert_with(ExtFields::new);
-        if let (Some(key), Some(value)) = (key, value) {
-            fields.insert(key, value);
+        let key = ext_reader.bytes_i16("ext key length", "ext key")?;
+        let value = ext_reader.bytes_i32("ext value length", "ext value")?;
+        let fields = ext_fields.get_or_insert_with(|| ExtFields::with_capacity(16, ext_length));
+        if !key.is_empty() && !value.is_empty() {
+            fields.insert(String::from_utf8_lossy(key), String::from_utf8_lossy(value));
         }
     }
 
@@ -674,12 +811,12 @@ pub(crate) mod tests {
             r#"{"code":15,"extFields":{"queueId":3,"commitOffset":1700000000000,"offset":-1,"unitMode":false,"ratio":1.0,"nested":{"b":[1,true]},"gone":null,"topic":"T"},"flag":2,"language":"JAVA","opaque":9,"version":479}"#,
         );
         let fields = command.ext_fields.as_ref().expect("extFields given");
-        assert_eq!(fields["queueId"], "3");
-        assert_eq!(fields["commitOffset"], "1700000000000");
-        assert_eq!(fields["offset"], "-1");
-        assert_eq!(fields["unitMode"], "false");
-        assert_eq!(fields["ratio"], "1.0");
-        assert_eq!(fields["nested"], r#"{"b":[1,true]}"#);
+        assert_eq!(&fields["queueId"], "3");
+        assert_eq!(&fields["commitOffset"], "1700000000000");
+        assert_eq!(&fields["offset"], "-1");
+        assert_eq!(&fields["unitMode"], "false");
+        assert_eq!(&fields["ratio"], "1.0");
+        assert_eq!(&fields["nested"], r#"{"b":[1,true]}"#);
         assert!(!fields.contains_key("gone"));
         assert_eq!(command.ext_i32("queueId"), Ok(3));
         assert_eq!(command.ext_i64("commitOffset"), Ok(1_700_000_000_000));
@@ -941,6 +1078,7 @@ pub(crate) mod tests {
             remark in proptest::option::of(any::<String>()),
             ext_fields in proptest::option::of(proptest::collection::btree_map(any::<String>(), any::<String>(), 0..8)),
         ) -> RemotingCommand {
+            let ext_fields = ext_fields.map(|map| map.into_iter().collect());
             RemotingCommand { code, language, version, opaque, flag, remark, ext_fields, body: None }
         }
     }
@@ -982,6 +1120,31 @@ pub(crate) mod tests {
             let mut out = BytesMut::new();
             encode_json(&command, &mut out).expect("JSON encoding of plain data");
             prop_assert_eq!(decode_json(&out).expect("own output decodes"), command);
+        }
+
+        /// The hand-written encoder writes what serde_json writes for the same
+        /// object with sorted keys, escapes included.
+        #[test]
+        fn json_header_is_what_serde_json_writes(command in header_strategy(i32::MIN..=i32::MAX, i32::MIN..=i32::MAX)) {
+            let mut out = BytesMut::new();
+            encode_json(&command, &mut out).expect("JSON encoding of plain data");
+            let mut object = serde_json::Map::new();
+            object.insert("code".into(), command.code.into());
+            if let Some(fields) = &command.ext_fields {
+                let fields: serde_json::Map<String, serde_json::Value> =
+                    fields.iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+                object.insert("extFields".into(), fields.into());
+            }
+            object.insert("flag".into(), command.flag.into());
+            object.insert("language".into(), command.language.name().into());
+            object.insert("opaque".into(), command.opaque.into());
+            if let Some(remark) = &command.remark {
+                object.insert("remark".into(), remark.as_str().into());
+            }
+            object.insert("serializeTypeCurrentRPC".into(), SERIALIZE_TYPE_CURRENT_RPC.into());
+            object.insert("version".into(), command.version.into());
+            let expected = serde_json::to_string(&object).expect("plain data");
+            prop_assert_eq!(std::str::from_utf8(&out).expect("UTF-8"), expected);
         }
 
         #[test]

@@ -327,7 +327,7 @@ fn each_resource(
     let Some(f) = req.ext_fields.as_ref() else {
         return Ok(());
     };
-    let get = |k: &str| f.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let get = |k: &str| f.get(k).filter(|v| !v.is_empty());
     let topic = |k: &str| get(k).map(Resource::of_topic);
     let group = |k: &str| get(k).map(Resource::Group);
     let sub = |r: Option<Resource<'_>>,
@@ -416,9 +416,9 @@ accounts:
         for (k, v) in pairs {
             f.insert(k.to_string(), v.to_string());
         }
-        f.insert("AccessKey".into(), key.into());
+        f.insert("AccessKey", key);
         let sig = signature::sign(secret, f, 0, body);
-        f.insert("Signature".into(), sig);
+        f.insert("Signature", sig);
         if !body.is_empty() {
             req.body = Some(bytes::Bytes::copy_from_slice(body));
         }
@@ -524,9 +524,7 @@ accounts:
             .unwrap_err()
             .contains("no account"));
         let mut unsigned = RemotingCommand::new_request(rc::GET_MAX_OFFSET);
-        unsigned
-            .ext_fields_mut()
-            .insert("AccessKey".into(), String::new());
+        unsigned.ext_fields_mut().insert("AccessKey", String::new());
         assert!(acl
             .check_broker(&unsigned, local())
             .unwrap_err()
@@ -539,9 +537,7 @@ accounts:
             &[("b", "topicB")],
             b"x",
         );
-        tampered
-            .ext_fields_mut()
-            .insert("b".into(), "topicC".into());
+        tampered.ext_fields_mut().insert("b", "topicC");
         assert!(acl
             .check_broker(&tampered, local())
             .unwrap_err()
@@ -550,9 +546,7 @@ accounts:
         let global: IpAddr = "10.10.103.7".parse().unwrap();
         assert!(acl.check_broker(&unsigned, global).is_ok());
         let mut white = RemotingCommand::new_request(rc::UPDATE_AND_CREATE_TOPIC);
-        white
-            .ext_fields_mut()
-            .insert("AccessKey".into(), "rocketmq2".into());
+        white.ext_fields_mut().insert("AccessKey", "rocketmq2");
         assert!(acl
             .check_broker(&white, "192.168.1.5".parse().unwrap())
             .is_ok());

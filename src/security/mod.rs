@@ -35,7 +35,7 @@ impl Credentials {
         let body = req.body.clone();
         let version = req.version;
         let fields = req.ext_fields_mut();
-        fields.insert(signature::ACCESS_KEY.into(), self.access_key.clone());
+        fields.insert(signature::ACCESS_KEY, &self.access_key);
         fields.remove(signature::SIGNATURE);
         let sig = signature::sign(
             &self.secret_key,
@@ -43,7 +43,7 @@ impl Credentials {
             version,
             body.as_deref().unwrap_or(&[]),
         );
-        fields.insert(signature::SIGNATURE.into(), sig);
+        fields.insert(signature::SIGNATURE, sig);
     }
 }
 

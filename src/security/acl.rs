@@ -414,7 +414,7 @@ accounts:
         let mut req = RemotingCommand::new_request(code);
         let f = req.ext_fields_mut();
         for (k, v) in pairs {
-            f.insert(k.to_string(), v.to_string());
+            f.insert(k, v);
         }
         f.insert("AccessKey", key);
         let sig = signature::sign(secret, f, 0, body);

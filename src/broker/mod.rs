@@ -43,6 +43,9 @@ pub use handlers::{batch_body, offset_msg_id, parse_batch, store_error_code};
 pub const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
 /// How often shard 0 drops silent clients (spec §10.4).
 const CLIENT_SCAN_INTERVAL: Duration = Duration::from_secs(10);
+/// How often forwards past their deadline are ended: one sweep instead of
+/// a timer per forward, so a forward may wait up to this much longer.
+const FORWARD_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// io_uring rings per glommio executor; each has the executor's I/O
 /// memory registered, and io_uring charges every registration.
@@ -337,6 +340,16 @@ async fn run_shard(
         });
         tasks.push(glommio::spawn_local(crate::net::http::serve(l, pages)));
     }
+    for target in (0..shard.shards).filter(|&target| target != k) {
+        tasks.push(glommio::spawn_local(shard.clone().flush_mesh(target)));
+    }
+    let s = shard.clone();
+    tasks.push(glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(FORWARD_SWEEP_INTERVAL).await;
+            s.expire_forwards(std::time::Instant::now());
+        }
+    }));
     let s = shard.clone();
     tasks.push(glommio::spawn_local(async move {
         loop {

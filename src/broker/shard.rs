@@ -20,7 +20,7 @@ use crate::broker::long_poll::LongPolls;
 use crate::broker::mesh::{owner_shard, ReqCtx, ShardMsg};
 use crate::broker::meta::{MetaOwner, MetaSnapshot};
 use crate::broker::offsets::ConsumerOffsets;
-use crate::broker::reply_slot::ReplySlot;
+use crate::broker::reply_slot::{Outcome, ReplySlot};
 use crate::broker::schedule::Scheduler;
 use crate::broker::transaction::Transactions;
 use crate::filter::Sql92Filter;
@@ -69,7 +69,11 @@ pub struct Shard {
     meta: RefCell<Arc<MetaSnapshot>>,
     /// Shard 0 only.
     pub owner: Option<RefCell<MetaOwner>>,
-    pending: RefCell<HashMap<u64, Rc<ReplySlot>>>,
+    /// Forwards awaiting their reply, by token. Tokens rise and every
+    /// forward waits as long, so the oldest deadlines come first.
+    pending: RefCell<std::collections::BTreeMap<u64, Rc<ReplySlot>>>,
+    /// Per other shard: forwards and replies to send on the next flush.
+    outboxes: Vec<Rc<super::mesh::Outbox>>,
     next_token: Cell<u64>,
     next_opaque: Cell<i32>,
     conns: RefCell<HashMap<u64, Weak<Conn>>>,
@@ -145,7 +149,8 @@ impl Shard {
             mesh,
             meta: RefCell::new(meta),
             owner: owner.map(RefCell::new),
-            pending: RefCell::new(HashMap::new()),
+            pending: RefCell::new(std::collections::BTreeMap::new()),
+            outboxes: (0..shards).map(|_| Rc::default()).collect(),
             next_token: Cell::new(1),
             next_opaque: Cell::new(1),
             conns: RefCell::new(HashMap::new()),
@@ -353,31 +358,30 @@ impl Shard {
         let oneway = cmd.is_oneway();
         let token = self.next_token.get();
         self.next_token.set(token + 1);
-        let slot = Rc::new(ReplySlot::default());
+        let slot = Rc::new(ReplySlot::new(std::time::Instant::now() + FORWARD_TIMEOUT));
         let error_reply = response(&cmd, rs::SYSTEM_ERROR, None);
         self.pending.borrow_mut().insert(token, slot.clone());
         let ctx = ReqCtx {
             hops: ctx.hops.saturating_add(1),
             ..ctx
         };
-        let msg = ShardMsg::Request {
+        self.outboxes[target].push(ShardMsg::Request {
             ctx,
             cmd,
             pinned,
             from: self.id,
             token,
-        };
-        if self.mesh[target].send_async(msg).await.is_err() {
-            self.pending.borrow_mut().remove(&token);
-            return (!oneway).then(|| error_reply.with_remark("shard is shutting down"));
-        }
-        let r = glommio::timer::timeout(FORWARD_TIMEOUT, async { Ok(slot.wait().await) }).await;
+        });
+        let outcome = slot.wait().await;
         self.pending.borrow_mut().remove(&token);
-        match r {
-            Ok(reply) => reply,
+        match outcome {
+            Outcome::Reply(reply) => reply,
+            Outcome::Undelivered => {
+                (!oneway).then(|| error_reply.with_remark("shard is shutting down"))
+            }
             // The owner may still act on it (a send may be stored): say so,
             // so that a client does not take it for a refusal.
-            Err(_) => (!oneway).then(|| {
+            Outcome::TimedOut => (!oneway).then(|| {
                 error_reply.with_remark(format!(
                     "shard {target} did not answer in {}s; the request may still have taken effect",
                     FORWARD_TIMEOUT.as_secs()
@@ -386,72 +390,118 @@ impl Shard {
         }
     }
 
+    /// Ends the forwards whose owner has not answered in [`FORWARD_TIMEOUT`].
+    pub fn expire_forwards(&self, now: std::time::Instant) {
+        let mut pending = self.pending.borrow_mut();
+        while let Some(entry) = pending.first_entry() {
+            if entry.get().deadline > now {
+                break;
+            }
+            entry.remove().fill(Outcome::TimedOut);
+        }
+    }
+
+    /// Sends what forwards and replies gathered for shard `target`, batch
+    /// by batch, until the shard stops.
+    pub async fn flush_mesh(self: Rc<Self>, target: usize) {
+        let outbox = self.outboxes[target].clone();
+        loop {
+            let batch = outbox.take().await;
+            if let Err(flume::SendError(batch)) = self.mesh[target].send_async(batch).await {
+                self.undelivered(batch);
+            }
+        }
+    }
+
+    fn undelivered(&self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Batch(batch) => batch.into_iter().for_each(|m| self.undelivered(m)),
+            ShardMsg::Request { token, .. } => {
+                if let Some(slot) = self.pending.borrow_mut().remove(&token) {
+                    slot.fill(Outcome::Undelivered);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Runs the shard's inbox until Stop.
     pub async fn inbox_loop(self: Rc<Self>, inbox: flume::Receiver<ShardMsg>) {
         while let Ok(msg) = inbox.recv_async().await {
-            match msg {
-                ShardMsg::Request {
-                    ctx,
-                    cmd,
-                    pinned,
-                    from,
-                    token,
-                } => {
-                    let me = self.clone();
-                    glommio::spawn_local(async move {
-                        let reply = me.process(ctx, cmd, pinned).await;
-                        let _ = me.mesh[from]
-                            .send_async(ShardMsg::Reply { token, cmd: reply })
-                            .await;
-                    })
-                    .detach();
-                }
-                ShardMsg::Reply { token, cmd } => {
-                    if let Some(slot) = self.pending.borrow_mut().remove(&token) {
-                        slot.fill(cmd);
-                    }
-                }
-                ShardMsg::Meta(snapshot) => self.apply_meta(snapshot),
-                ShardMsg::Config(cfg) => self.set_cfg(cfg),
-                ShardMsg::ToConn { conn_id, cmd } => {
-                    self.send_to_conn(conn_id, cmd);
-                }
-                ShardMsg::AskConn {
-                    conn_id,
-                    cmd,
-                    reply,
-                } => {
-                    let me = self.clone();
-                    glommio::spawn_local(async move {
-                        let _ = reply.send(me.ask_conn(conn_id, cmd).await);
-                    })
-                    .detach();
-                }
-                ShardMsg::ConnClosed { conn_id } => self.on_conn_closed_owner(conn_id),
-                ShardMsg::CheckProducer { group, cmd } => self.check_with_producer(&group, cmd),
-                ShardMsg::Snapshot { reply } => {
-                    let _ = reply.send(self.metrics_snapshot());
-                }
-                ShardMsg::HaLink { fd, hello, peer } => {
-                    glommio::spawn_local(super::ha::master::adopt(self.clone(), fd, hello, peer))
-                        .detach();
-                }
-                ShardMsg::HaMaster { addr, ha } => self.set_master(addr, ha),
-                ShardMsg::SyncSet(set) => self.repl.set_sync_set(set),
-                ShardMsg::Role { cfg, reply } => {
-                    let me = self.clone();
-                    glommio::spawn_local(async move {
-                        let _ = reply.send(me.apply_role(cfg).await);
-                    })
-                    .detach();
-                }
-                ShardMsg::SyncOffsets(entries) => self.apply_synced_offsets(entries),
-                ShardMsg::ProvisionalTopic { topic, queues } => {
-                    self.provisional_topic(&topic, queues)
-                }
-                ShardMsg::Stop => break,
+            if !self.on_msg(msg) {
+                break;
             }
         }
+    }
+
+    /// Acts on one inbox message; false on Stop.
+    fn on_msg(self: &Rc<Self>, msg: ShardMsg) -> bool {
+        match msg {
+            ShardMsg::Batch(batch) => {
+                for msg in batch {
+                    if !self.on_msg(msg) {
+                        return false;
+                    }
+                }
+            }
+            ShardMsg::Request {
+                ctx,
+                cmd,
+                pinned,
+                from,
+                token,
+            } => {
+                let me = self.clone();
+                glommio::spawn_local(async move {
+                    let reply = me.process(ctx, cmd, pinned).await;
+                    me.outboxes[from].push(ShardMsg::Reply { token, cmd: reply });
+                })
+                .detach();
+            }
+            ShardMsg::Reply { token, cmd } => {
+                if let Some(slot) = self.pending.borrow_mut().remove(&token) {
+                    slot.fill(Outcome::Reply(cmd));
+                }
+            }
+            ShardMsg::Meta(snapshot) => self.apply_meta(snapshot),
+            ShardMsg::Config(cfg) => self.set_cfg(cfg),
+            ShardMsg::ToConn { conn_id, cmd } => {
+                self.send_to_conn(conn_id, cmd);
+            }
+            ShardMsg::AskConn {
+                conn_id,
+                cmd,
+                reply,
+            } => {
+                let me = self.clone();
+                glommio::spawn_local(async move {
+                    let _ = reply.send(me.ask_conn(conn_id, cmd).await);
+                })
+                .detach();
+            }
+            ShardMsg::ConnClosed { conn_id } => self.on_conn_closed_owner(conn_id),
+            ShardMsg::CheckProducer { group, cmd } => self.check_with_producer(&group, cmd),
+            ShardMsg::Snapshot { reply } => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
+            ShardMsg::HaLink { fd, hello, peer } => {
+                glommio::spawn_local(super::ha::master::adopt(self.clone(), fd, hello, peer))
+                    .detach();
+            }
+            ShardMsg::HaMaster { addr, ha } => self.set_master(addr, ha),
+            ShardMsg::SyncSet(set) => self.repl.set_sync_set(set),
+            ShardMsg::Role { cfg, reply } => {
+                let me = self.clone();
+                glommio::spawn_local(async move {
+                    let _ = reply.send(me.apply_role(cfg).await);
+                })
+                .detach();
+            }
+            ShardMsg::SyncOffsets(entries) => self.apply_synced_offsets(entries),
+            ShardMsg::ProvisionalTopic { topic, queues } => self.provisional_topic(&topic, queues),
+            ShardMsg::Stop => return false,
+        }
+        true
     }
 
     fn apply_meta(&self, snapshot: Arc<MetaSnapshot>) {
@@ -661,10 +711,11 @@ impl Handler for Shard {
                 return (!req.is_oneway()).then(|| acl.refuse(&req, &why));
             }
         }
-        self.conns
-            .borrow_mut()
-            .entry(conn.id)
-            .or_insert_with(|| Rc::downgrade(&conn));
+        if !conn.registered.replace(true) {
+            self.conns
+                .borrow_mut()
+                .insert(conn.id, Rc::downgrade(&conn));
+        }
         let ctx = ReqCtx {
             conn_id: conn.id,
             conn_shard: self.id,

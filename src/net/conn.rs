@@ -51,6 +51,9 @@ pub struct Conn {
     /// Requests the server sent on this connection that wait for the
     /// client's answer, by opaque (GET_CONSUMER_RUNNING_INFO).
     awaiting: RefCell<std::collections::HashMap<i32, flume::Sender<RemotingCommand>>>,
+    /// Set by the handler the first time it records the connection, so it
+    /// does not look it up again on every request.
+    pub registered: Cell<bool>,
 }
 
 impl Conn {
@@ -62,6 +65,7 @@ impl Conn {
             outbox_bytes: Cell::new(0),
             writer_waker: RefCell::new(None),
             closed: Cell::new(false),
+            registered: Cell::new(false),
             inflight: Cell::new(0),
             reader_waker: RefCell::new(None),
             queued_server_commands: Cell::new(0),

@@ -252,6 +252,11 @@ flushDiskType = "$flush_type"
 storePathRootDir = "$d/store"
 haListenAddress = "127.0.0.1"
 haListenPort = $ha
+# rocketcore runs with 100/100/95; rocketmq-rust wants max < forcibly < warning
+# and clamps them to 0.90/0.85/0.95 anyway. Either way nothing is deleted
+# during a run unless the disk is nearly full.
+diskSpaceWarningLevelRatio = 100
+diskSpaceCleanForciblyRatio = 99
 diskMaxUsedSpaceRatio = 95
 EOF
     local -a logargs=()

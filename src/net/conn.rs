@@ -11,7 +11,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::BytesMut;
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 
-use crate::remoting::RemotingCommand;
+use crate::remoting::{RemotingCommand, SerializeType};
 
 /// Requests one connection may have in flight, counted until their reply
 /// has been handed to the socket, before the reader stops reading (TCP then
@@ -39,8 +39,9 @@ const WRITE_BATCH_BYTES: usize = 256 << 10;
 pub struct Conn {
     pub id: u64,
     pub peer: SocketAddr,
-    /// Commands to write; `true` marks a reply that ends an in-flight request.
-    outbox: RefCell<VecDeque<(RemotingCommand, bool)>>,
+    /// Commands to write; `true` marks a reply that ends an in-flight
+    /// request, and each goes out with its header in the given encoding.
+    outbox: RefCell<VecDeque<(RemotingCommand, bool, SerializeType)>>,
     outbox_bytes: Cell<usize>,
     writer_waker: RefCell<Option<Waker>>,
     closed: Cell<bool>,
@@ -86,7 +87,7 @@ impl Conn {
             );
             return false;
         }
-        let sent = self.enqueue(cmd, false);
+        let sent = self.enqueue(cmd, false, SerializeType::Json);
         if sent {
             self.queued_server_commands.set(queued + 1);
         }
@@ -122,8 +123,9 @@ impl Conn {
 
     /// Queues the reply to a request; the request stays in flight until the
     /// writer has taken it.
-    pub(crate) fn send_reply(&self, cmd: RemotingCommand) {
-        if !self.enqueue(cmd, true) {
+    /// Its header goes out in `header_type`.
+    pub(crate) fn send_reply_as(&self, cmd: RemotingCommand, header_type: SerializeType) {
+        if !self.enqueue(cmd, true, header_type) {
             self.end_request();
         }
     }
@@ -133,13 +135,20 @@ impl Conn {
         256 + cmd.body.as_ref().map_or(0, |b| b.len())
     }
 
-    fn enqueue(&self, cmd: RemotingCommand, ends_request: bool) -> bool {
+    fn enqueue(
+        &self,
+        cmd: RemotingCommand,
+        ends_request: bool,
+        header_type: SerializeType,
+    ) -> bool {
         if self.closed.get() {
             return false;
         }
         self.outbox_bytes
             .set(self.outbox_bytes.get() + Self::command_bytes(&cmd));
-        self.outbox.borrow_mut().push_back((cmd, ends_request));
+        self.outbox
+            .borrow_mut()
+            .push_back((cmd, ends_request, header_type));
         if let Some(w) = self.writer_waker.borrow_mut().take() {
             w.wake();
         }
@@ -188,7 +197,10 @@ impl Conn {
     /// Swaps the outbox's queued replies into `batch` (which must be
     /// empty); false once the connection is closed. Swapping keeps both
     /// queues' capacity, so a steady stream of replies allocates nothing.
-    fn next_batch<'a>(&'a self, batch: &'a mut VecDeque<(RemotingCommand, bool)>) -> NextBatch<'a> {
+    fn next_batch<'a>(
+        &'a self,
+        batch: &'a mut VecDeque<(RemotingCommand, bool, SerializeType)>,
+    ) -> NextBatch<'a> {
         NextBatch { conn: self, batch }
     }
 
@@ -197,7 +209,7 @@ impl Conn {
         let mut buf = BytesMut::with_capacity(WRITE_BATCH_BYTES);
         let mut batch = VecDeque::new();
         while self.next_batch(&mut batch).await {
-            for (cmd, ends_request) in batch.drain(..) {
+            for (cmd, ends_request, header_type) in batch.drain(..) {
                 self.outbox_bytes.set(
                     self.outbox_bytes
                         .get()
@@ -214,8 +226,8 @@ impl Conn {
                     .as_ref()
                     .filter(|b| b.len() >= DIRECT_WRITE_BODY_BYTES);
                 let encoded = match big_body {
-                    Some(_) => cmd.encode_head(&mut buf),
-                    None => cmd.encode(&mut buf),
+                    Some(_) => cmd.encode_head_in(header_type, &mut buf),
+                    None => cmd.encode_as(header_type, &mut buf),
                 };
                 if let Err(e) = encoded {
                     // Never leave the peer waiting for an answer that will
@@ -261,7 +273,7 @@ impl Conn {
 
 struct NextBatch<'a> {
     conn: &'a Conn,
-    batch: &'a mut VecDeque<(RemotingCommand, bool)>,
+    batch: &'a mut VecDeque<(RemotingCommand, bool, SerializeType)>,
 }
 
 impl Future for NextBatch<'_> {
@@ -295,7 +307,7 @@ mod tests {
         assert_eq!(conn.outbox.borrow().len(), MAX_QUEUED_SERVER_COMMANDS);
         // Replies are not refused: they are bounded by the reader's pause.
         conn.begin_request();
-        conn.send_reply(RemotingCommand::new_response(0, None));
+        conn.send_reply_as(RemotingCommand::new_response(0, None), SerializeType::Json);
         assert_eq!(conn.outbox.borrow().len(), MAX_QUEUED_SERVER_COMMANDS + 1);
     }
 }

@@ -14,7 +14,7 @@ use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite};
 use glommio::net::{TcpListener, TcpStream};
 
 use super::conn::Conn;
-use crate::remoting::{FrameDecoder, RemotingCommand};
+use crate::remoting::{FrameDecoder, RemotingCommand, SerializeType};
 use crate::security::tls::{Accepted, ServerTls};
 
 /// Bytes read from a socket per read call.
@@ -131,8 +131,8 @@ async fn read_loop<H: Handler, S: AsyncRead + Unpin>(
     let mut scratch = vec![0u8; FIRST_READ_BYTES];
     loop {
         loop {
-            match RemotingCommand::decode(&mut buf, &decoder) {
-                Ok(Some(cmd)) => dispatch(conn, handler, cmd).await,
+            match RemotingCommand::decode_typed(&mut buf, &decoder) {
+                Ok(Some((cmd, header_type))) => dispatch(conn, handler, cmd, header_type).await,
                 Ok(None) => break,
                 Err(e) => {
                     tracing::info!(conn = conn.id, peer = %conn.peer, "closing connection: {e}");
@@ -155,7 +155,15 @@ async fn read_loop<H: Handler, S: AsyncRead + Unpin>(
     }
 }
 
-async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCommand) {
+/// Runs one request as its own task. The reply's header uses the request's
+/// encoding: a client that writes ROCKETMQ binary headers reads them too,
+/// and they cost less to write than JSON.
+async fn dispatch<H: Handler>(
+    conn: &Rc<Conn>,
+    handler: &Rc<H>,
+    cmd: RemotingCommand,
+    header_type: SerializeType,
+) {
     if cmd.is_response() {
         // An answer to a request the server sent (consumer running info);
         // anything else answers something never asked and is ignored.
@@ -170,7 +178,7 @@ async fn dispatch<H: Handler>(conn: &Rc<Conn>, handler: &Rc<H>, cmd: RemotingCom
         let oneway = cmd.is_oneway();
         let reply = handler.handle(conn.clone(), cmd).await;
         match (reply, oneway) {
-            (Some(reply), false) => conn.send_reply(reply),
+            (Some(reply), false) => conn.send_reply_as(reply, header_type),
             _ => conn.end_request(),
         }
     })

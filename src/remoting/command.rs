@@ -156,8 +156,20 @@ impl RemotingCommand {
         buf: &mut BytesMut,
         decoder: &FrameDecoder,
     ) -> Result<Option<RemotingCommand>, CodecError> {
+        Ok(RemotingCommand::decode_typed(buf, decoder)?.map(|(command, _)| command))
+    }
+
+    /// [`decode`](Self::decode), also telling the header's encoding, so
+    /// that the answer can use the one the requester chose.
+    pub fn decode_typed(
+        buf: &mut BytesMut,
+        decoder: &FrameDecoder,
+    ) -> Result<Option<(RemotingCommand, SerializeType)>, CodecError> {
         match decoder.decode(buf)? {
-            Some(frame) => Ok(Some(RemotingCommand::from_frame(frame)?)),
+            Some(frame) => {
+                let serialize_type = frame.serialize_type;
+                Ok(Some((RemotingCommand::from_frame(frame)?, serialize_type)))
+            }
             None => Ok(None),
         }
     }
@@ -194,8 +206,17 @@ impl RemotingCommand {
     /// stored message bytes, with no copy of the body. Leaves `out` unchanged on
     /// error.
     pub fn encode_head(&self, out: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode_head_in(SerializeType::Json, out)
+    }
+
+    /// [`encode_head`](Self::encode_head) with a header in `serialize_type`.
+    pub fn encode_head_in(
+        &self,
+        serialize_type: SerializeType,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         let start = out.len();
-        let result = self.encode_head_as(SerializeType::Json, out);
+        let result = self.encode_head_as(serialize_type, out);
         if result.is_err() {
             out.truncate(start);
         }

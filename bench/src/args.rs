@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rocketcore::broker::config::{parse_delay_levels, DEFAULT_DELAY_LEVELS};
+use rocketcore_protocol::delay_levels::{parse_delay_levels, DEFAULT_DELAY_LEVELS};
 
 #[derive(Parser)]
 #[command(
@@ -240,7 +240,7 @@ impl LoadArgs {
         if self.queues == 0 || self.queues > 1024 {
             return Err(format!("--queues {} must be 1..=1024", self.queues));
         }
-        if !rocketcore_storage::valid_topic(&self.topic) {
+        if !rocketcore_protocol::message::valid_topic(&self.topic) {
             return Err(format!(
                 "--topic {:?} is not a valid RocketMQ topic name",
                 self.topic

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-pub use rocketcore::net::blocking::{Conn, Link};
+pub use rocketcore_protocol::client::blocking::{Conn, Link};
 
 /// Set once from the command line, before any connection: every worker
 /// and lookup connects the same way, so it is not threaded through them.

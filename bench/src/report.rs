@@ -426,7 +426,7 @@ fn fmt_utc(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = rocketcore::protocol::civil::civil_from_days(days);
+    let (y, m, d) = rocketcore_protocol::protocol::civil::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
         sod / 3600,

@@ -5,9 +5,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rocketcore::protocol::{decode_json, perm, TopicRouteData};
-use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
-use rocketcore::remoting::RemotingCommand;
+use rocketcore_protocol::protocol::{decode_json, perm, TopicRouteData};
+use rocketcore_protocol::remoting::codes::{request_code as rq, response_code as rs};
+use rocketcore_protocol::remoting::RemotingCommand;
 
 /// One message queue: which broker, which queue id.
 #[derive(Debug, Clone)]

@@ -258,14 +258,14 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
 
 fn link(args: &LoadArgs) -> Result<crate::client::Link, String> {
     let tls = if args.tls {
-        Some(rocketcore::security::tls::build_client_config(
+        Some(rocketcore_protocol::client::tls::build_client_config(
             args.tls_ca.as_deref(),
         )?)
     } else {
         None
     };
     let credentials = match (&args.access_key, &args.secret_key) {
-        (Some(a), Some(s)) => Some(rocketcore::security::Credentials {
+        (Some(a), Some(s)) => Some(rocketcore_protocol::signature::Credentials {
             access_key: a.clone(),
             secret_key: s.clone(),
         }),

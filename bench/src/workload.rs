@@ -14,13 +14,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use hdrhistogram::Histogram;
-use rocketcore::remoting::codes::{request_code as rq, response_code as rs};
-use rocketcore::remoting::RemotingCommand;
+use rocketcore_protocol::remoting::codes::{request_code as rq, response_code as rs};
+use rocketcore_protocol::remoting::RemotingCommand;
 
 use crate::args::{From, LoadArgs, Style, STAMP_BYTES};
 use crate::client::Conn;
 use crate::route::Mq;
-use rocketcore_storage::RecordView;
+use rocketcore_protocol::message::record::RecordView;
 
 /// Highest latency the histograms track: one hour in microseconds.
 pub const MAX_LATENCY_US: u64 = 3_600_000_000;

@@ -1,6 +1,7 @@
 //! Broker configuration: RocketMQ's `broker.conf` property names, overridden
 //! by command-line flags. Every default is RocketMQ's unless noted.
 
+pub use rocketcore_protocol::delay_levels::{parse_delay_levels, DEFAULT_DELAY_LEVELS};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -171,7 +172,6 @@ pub const UPDATES_FILE: &str = "config/brokerConfigUpdates.properties";
 
 pub const DEFAULT_LISTEN_PORT: u16 = 10911;
 pub const DEFAULT_REGISTER_INTERVAL_MS: u64 = 30_000;
-pub const DEFAULT_DELAY_LEVELS: &str = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h";
 
 impl BrokerConfig {
     /// The settings in force under their broker.conf names, for
@@ -634,34 +634,6 @@ impl BrokerConfig {
         }
         Ok(())
     }
-}
-
-/// `"1s 5s 10s 30s 1m ... 2h"`: each level a number with unit s, m, h or d,
-/// as Java's `messageDelayLevel`.
-pub fn parse_delay_levels(v: &str) -> Result<Vec<u64>, String> {
-    let mut out = Vec::new();
-    for item in v.split_whitespace() {
-        let bad = || format!("messageDelayLevel: {item:?} is not a delay like 5s, 10m, 2h or 1d");
-        let unit = item.chars().last().ok_or_else(bad)?;
-        let n: u64 = item[..item.len() - unit.len_utf8()]
-            .parse()
-            .map_err(|_| bad())?;
-        let ms: u64 = match unit {
-            's' => 1_000,
-            'm' => 60_000,
-            'h' => 3_600_000,
-            'd' => 86_400_000,
-            _ => return Err(bad()),
-        };
-        out.push(n.checked_mul(ms).filter(|ms| *ms > 0).ok_or_else(bad)?);
-    }
-    if out.is_empty() || out.len() > 64 {
-        return Err(format!(
-            "messageDelayLevel: {} levels; between 1 and 64 are supported",
-            out.len()
-        ));
-    }
-    Ok(out)
 }
 
 pub fn parse_flush(v: &str) -> Option<FlushDiskType> {

@@ -5,7 +5,7 @@
 //! Everything here lives on one executor. A connection is served entirely by
 //! the shard that accepted it; handlers decide whether work moves elsewhere.
 
-pub mod blocking;
+pub use rocketcore_protocol::client::blocking;
 mod client;
 mod conn;
 pub mod http;

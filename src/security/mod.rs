@@ -6,7 +6,6 @@
 
 pub mod acl;
 pub mod addr;
-pub mod signature;
 pub mod tls;
 
 use std::cell::{Cell, RefCell};
@@ -17,35 +16,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 pub use acl::PlainAcl;
+pub use rocketcore_protocol::signature::{self, Credentials};
 pub use tls::{TlsMode, TlsSettings};
 
 /// How often the ACL file is looked at for changes.
 pub const ACL_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
-
-/// An access key and its secret, for the requests a server makes itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub access_key: String,
-    pub secret_key: String,
-}
-
-impl Credentials {
-    /// Adds `AccessKey` and `Signature` to a request about to be sent.
-    pub fn sign(&self, req: &mut crate::remoting::RemotingCommand) {
-        let body = req.body.clone();
-        let version = req.version;
-        let fields = req.ext_fields_mut();
-        fields.insert(signature::ACCESS_KEY, &self.access_key);
-        fields.remove(signature::SIGNATURE);
-        let sig = signature::sign(
-            &self.secret_key,
-            fields,
-            version,
-            body.as_deref().unwrap_or(&[]),
-        );
-        fields.insert(signature::SIGNATURE, sig);
-    }
-}
 
 /// The security settings of a broker or a name server.
 #[derive(Debug, Clone, Default)]

@@ -16,8 +16,6 @@ pub mod env;
 pub mod epoch;
 pub mod error;
 mod index;
-pub mod properties;
-pub mod record;
 mod recovery;
 mod retention;
 mod store;
@@ -33,6 +31,7 @@ pub use epoch::{consistent_point, EpochEntry};
 pub use error::{Result, StoreError};
 pub use record::{MessageDraft, RecordView};
 pub use recovery::RecoveryReport;
+pub use rocketcore_protocol::message::{properties, record, valid_topic};
 pub use store::{Appended, QueueRead, ReadStatus, RecordFilter, ShardStore, StoreStats};
 pub use sync::{WaitError, Watermark};
 
@@ -49,16 +48,6 @@ pub fn to_global(shard: u8, pos: u64) -> i64 {
 pub fn from_global(phys: i64) -> (u8, u64) {
     let p = phys as u64;
     ((p >> SHARD_OFFSET_BITS) as u8, p & IN_SHARD_MASK)
-}
-
-/// Topic names the store accepts (RocketMQ's `^[%|a-zA-Z0-9_-]+$`, ≤ 127
-/// bytes); they become directory names, so nothing else gets through.
-pub fn valid_topic(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= record::MAX_TOPIC_BYTES
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
 }
 
 #[cfg(test)]

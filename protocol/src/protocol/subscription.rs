@@ -8,7 +8,7 @@
 //! Java's `String.hashCode` ([`SubscriptionData::java_tag_codes`]) and ignores
 //! `codeSet` except to echo it.
 
-use rocketcore_storage::properties::java_string_hash;
+use crate::message::properties::java_string_hash;
 use serde::{Deserialize, Serialize};
 
 use super::lenient;

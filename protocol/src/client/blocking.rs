@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::remoting::{FrameDecoder, RemotingCommand};
-use crate::security::Credentials;
+use crate::signature::Credentials;
 use bytes::BytesMut;
 
 /// How every connection of this process reaches the servers.
@@ -69,7 +69,7 @@ impl Conn {
         let stream = match &link.tls {
             None => Stream::Plain(stream),
             Some(config) => {
-                let name = crate::security::tls::server_name(addr);
+                let name = super::tls::server_name(addr);
                 let session = rustls::ClientConnection::new(config.clone(), name)
                     .map_err(std::io::Error::other)?;
                 let mut tls = rustls::StreamOwned::new(session, stream);

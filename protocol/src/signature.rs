@@ -11,6 +11,31 @@ use hmac::{Hmac, Mac};
 
 use crate::remoting::ExtFields;
 
+/// An access key and its secret, for the requests a server makes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl Credentials {
+    /// Adds `AccessKey` and `Signature` to a request about to be sent.
+    pub fn sign(&self, req: &mut crate::remoting::RemotingCommand) {
+        let body = req.body.clone();
+        let version = req.version;
+        let fields = req.ext_fields_mut();
+        fields.insert(ACCESS_KEY, &self.access_key);
+        fields.remove(SIGNATURE);
+        let sig = sign(
+            &self.secret_key,
+            fields,
+            version,
+            body.as_deref().unwrap_or(&[]),
+        );
+        fields.insert(SIGNATURE, sig);
+    }
+}
+
 type HmacSha1 = Hmac<sha1::Sha1>;
 
 /// The extFields key carrying the signature.

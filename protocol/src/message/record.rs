@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::{BufMut, BytesMut};
 
-use crate::properties;
+use super::properties;
 
 pub const MAGIC_V1: i32 = 0xDAA320A7u32 as i32;
 pub const MAGIC_V2: i32 = 0xDAA320ABu32 as i32;

@@ -83,14 +83,18 @@ async fn connection<H: Handler>(
     let _ = stream.set_nodelay(true);
     let Ok(peer) = stream.peer_addr() else { return };
     match tls.accept(stream).await {
-        Ok(Accepted::Plain(s)) => run_connection(s, peer, handler, shard_tag).await,
-        Ok(Accepted::Tls(s)) => run_connection(*s, peer, handler, shard_tag).await,
+        Ok(Accepted::Plain(s)) => {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+            run_connection(s, Some(fd), peer, handler, shard_tag).await
+        }
+        Ok(Accepted::Tls(s)) => run_connection(*s, None, peer, handler, shard_tag).await,
         Err(why) => tracing::info!(%peer, "connection closed: {why}"),
     }
 }
 
 async fn run_connection<H: Handler, S: AsyncRead + AsyncWrite + Unpin + 'static>(
     stream: S,
+    fd: Option<std::os::fd::RawFd>,
     peer: SocketAddr,
     handler: Rc<H>,
     shard_tag: u64,
@@ -100,7 +104,7 @@ async fn run_connection<H: Handler, S: AsyncRead + AsyncWrite + Unpin + 'static>
     let writer = {
         let conn = conn.clone();
         let w = Half(stream.clone());
-        glommio::spawn_local(async move { conn.write_loop(w).await })
+        glommio::spawn_local(async move { conn.write_loop(w, fd).await })
     };
     read_loop(&conn, Half(stream), &handler).await;
     conn.close();

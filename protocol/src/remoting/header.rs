@@ -160,6 +160,7 @@ pub fn decode_json(header: &[u8]) -> Result<RemotingCommand, HeaderCodecError> {
         remark: parsed.remark,
         ext_fields: parsed.ext_fields,
         body: None,
+        body_parts: Vec::new(),
     })
 }
 
@@ -626,6 +627,7 @@ pub fn decode_binary(header: &[u8]) -> Result<RemotingCommand, HeaderCodecError>
         remark,
         ext_fields,
         body: None,
+        body_parts: Vec::new(),
     })
 }
 
@@ -724,6 +726,7 @@ pub(crate) mod tests {
             remark: None,
             ext_fields: Some(ExtFields::from([("topic".to_owned(), "T".to_owned())])),
             body: None,
+            body_parts: Vec::new(),
         }
     }
 
@@ -1079,7 +1082,7 @@ pub(crate) mod tests {
             ext_fields in proptest::option::of(proptest::collection::btree_map(any::<String>(), any::<String>(), 0..8)),
         ) -> RemotingCommand {
             let ext_fields = ext_fields.map(|map| map.into_iter().collect());
-            RemotingCommand { code, language, version, opaque, flag, remark, ext_fields, body: None }
+            RemotingCommand { code, language, version, opaque, flag, remark, ext_fields, body: None, body_parts: Vec::new() }
         }
     }
 

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::rc::Rc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use rocketcore_storage::{ReadStatus, RecordFilter};
 
 use crate::broker::mesh::ReqCtx;
@@ -402,17 +401,14 @@ impl Shard {
         reply.set_ext("minOffset", read.min_offset);
         reply.set_ext("maxOffset", read.max_offset);
         if !read.messages.is_empty() {
-            let len = read.messages.iter().map(|m| m.len()).sum();
-            let mut body = BytesMut::with_capacity(len);
-            for m in &read.messages {
-                body.extend_from_slice(m);
-            }
+            let len: usize = read.messages.iter().map(|m| m.len()).sum();
             self.stats
                 .get_msgs
                 .set(self.stats.get_msgs.get() + read.messages.len() as u64);
             self.metrics
                 .pulled(h.topic, h.group, read.messages.len() as u64, len as u64);
-            reply.body = Some(body.freeze());
+            // Not joined: the connection writes the records where they lie.
+            reply.body_parts = read.messages;
         }
         reply
     }

@@ -24,6 +24,8 @@
 #                  it too, so it must be ext4/XFS (rocketcore writes O_DIRECT)
 #   KEEP_STORES=1  keep each run's store instead of deleting it
 #   RMQRS_LOG_FILTER=warn   tracing filter for rocketmq-rust (default: its own)
+#   RMQRS_STORE_SETTINGS='commitLogMicroBatchEnabled = false'   TOML lines added
+#                  to rocketmq-rust's [store] (default: none, its stock settings)
 #
 # Broker CPU is utime+stime of the broker process over the measured run only,
 # divided by the messages the bench counted. rocketcore `dev` holds its name
@@ -258,6 +260,7 @@ haListenPort = $ha
 diskSpaceWarningLevelRatio = 100
 diskSpaceCleanForciblyRatio = 99
 diskMaxUsedSpaceRatio = 95
+${RMQRS_STORE_SETTINGS:-}
 EOF
     local -a logargs=()
     [[ -n ${RMQRS_LOG_FILTER:-} ]] && logargs=(--log-filter "$RMQRS_LOG_FILTER")
@@ -309,7 +312,8 @@ wl_args() {
     p8x32) echo "--size 1024 --connections 8 --inflight 32" ;;
     batch32) echo "--size 1024 --connections 8 --batch 32" ;;
     sync64) echo "--size 1024 --connections 64" ;;
-    consume) echo "--size 1024 --connections 64" ;;
+    # Warm-up and backlog of the consume run: the fastest producer for both.
+    consume) echo "--size 1024 --connections 8 --batch 32" ;;
     *) die "unknown workload $1 (known: p64 p8x32 batch32 sync64 consume)" ;;
     esac
 }

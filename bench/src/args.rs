@@ -64,6 +64,11 @@ pub struct LoadArgs {
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 1)]
     pub inflight: usize,
+    /// Threads that drive the producing connections, each polling its
+    /// share of the sockets (default: one per core); 0 gives every
+    /// connection a thread of its own, as TLS connections always get.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Messages per send request (SEND_BATCH_MESSAGE when > 1).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
@@ -121,6 +126,11 @@ pub struct LoadArgs {
     /// Consume with this SQL92 subscription instead of "*".
     #[arg(long)]
     pub sql: Option<String>,
+    /// A broker process whose CPU time over the run goes into summary.json
+    /// (`broker_cpu_secs`) and the report as µs per message; repeat for
+    /// several (a master and its slaves). Linux /proc only.
+    #[arg(long)]
+    pub broker_pid: Vec<u32>,
     /// Connect with TLS (to name server and brokers).
     #[arg(long)]
     pub tls: bool,
@@ -300,6 +310,8 @@ mod tests {
             size: 1024,
             connections: 4,
             inflight: 1,
+            threads: None,
+            broker_pid: Vec::new(),
             batch: 1,
             rate: None,
             duration: None,

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod client;
 pub mod hgrm;
+pub mod mux;
 pub mod report;
 pub mod route;
 pub mod run;

@@ -78,6 +78,10 @@ pub struct RunSummary {
     pub mb_per_sec: f64,
     #[serde(deserialize_with = "f64_or_nan")]
     pub bench_cpu_secs: f64,
+    /// CPU seconds the `--broker-pid` processes used over the same window
+    /// as `bench_cpu_secs`, summed; absent when no pid was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker_cpu_secs: Option<f64>,
     pub histograms: Vec<HistogramSummary>,
 }
 
@@ -248,6 +252,43 @@ pub fn process_cpu_secs() -> f64 {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// User + system CPU seconds process `pid` has used, from
+/// `/proc/<pid>/stat`; None when it cannot be read (no such process).
+pub fn pid_cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_cpu_ticks(&stat).map(|ticks| ticks as f64 / clock_ticks_per_sec())
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line. The
+/// command name (field 2) is in parentheses and may hold spaces or
+/// parentheses itself, so fields are counted from the last `)`.
+fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+/// CPU seconds of every one of `pids` so far, summed; None without pids
+/// or if one cannot be read.
+pub fn pids_cpu_secs(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| pid_cpu_secs(pid)).sum()
 }
 
 // ---------------------------------------------------------------------------
@@ -464,6 +505,14 @@ fn cpu_per_100k(s: &RunSummary) -> f64 {
     }
 }
 
+/// Broker CPU µs per message, when `--broker-pid` measured it.
+fn broker_us_per_msg(s: &RunSummary) -> f64 {
+    match s.broker_cpu_secs {
+        Some(secs) if s.msgs > 0 => secs * 1e6 / s.msgs as f64,
+        _ => f64::NAN,
+    }
+}
+
 /// The percentile columns shared by the report and the comparison.
 fn percentile_cols(h: &HistogramSummary) -> [(&'static str, u64); 7] {
     [
@@ -515,6 +564,14 @@ pub fn final_report_text(s: &RunSummary) -> String {
         fmt_f(s.bench_cpu_secs, 2),
         fmt_f(cpu_per_100k(s), 3)
     );
+    if let Some(secs) = s.broker_cpu_secs {
+        let _ = writeln!(
+            out,
+            "broker CPU: {} s ({} µs per msg)",
+            fmt_f(secs, 2),
+            fmt_f(broker_us_per_msg(s), 2)
+        );
+    }
 
     if !s.histograms.is_empty() {
         let name_w = s
@@ -572,6 +629,14 @@ pub fn compare_text(a: &RunSummary, b: &RunSummary) -> String {
     num("duration s", a.duration_secs, b.duration_secs, 2);
     num("bench CPU s", a.bench_cpu_secs, b.bench_cpu_secs, 2);
     num("CPU s/100k msgs", cpu_per_100k(a), cpu_per_100k(b), 3);
+    if a.broker_cpu_secs.is_some() || b.broker_cpu_secs.is_some() {
+        num(
+            "broker µs/msg",
+            broker_us_per_msg(a),
+            broker_us_per_msg(b),
+            2,
+        );
+    }
 
     let mut only: Vec<String> = Vec::new();
     for ha in &a.histograms {
@@ -731,6 +796,16 @@ pub fn progress_line(
 mod tests {
     use super::*;
 
+    #[test]
+    fn stat_cpu_ticks_count_fields_after_the_command_name() {
+        let stat =
+            "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 567 0 0 20 0 9 0 42 0 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(parse_stat_cpu_ticks("4242 (x) S 1"), None);
+        assert!(pid_cpu_secs(std::process::id()).is_some_and(|s| s >= 0.0));
+        assert_eq!(pids_cpu_secs(&[]), None);
+    }
+
     fn hist(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {
         let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
         for v in values {
@@ -765,6 +840,7 @@ mod tests {
             msgs_per_sec,
             mb_per_sec: msgs_per_sec * 1024.0 / BYTES_PER_MB,
             bench_cpu_secs: 4.0,
+            broker_cpu_secs: None,
             histograms: vec![summarize("send", send)],
         }
     }

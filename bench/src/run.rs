@@ -108,6 +108,13 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
         PathBuf::from("results").join(format!("{}-{}", kind.name(), started_at_unix_ms / 1000))
     });
     let cpu0 = report::process_cpu_secs();
+    let broker_cpu0 = report::pids_cpu_secs(&args.broker_pid);
+    if !args.broker_pid.is_empty() && broker_cpu0.is_none() {
+        return Err(format!(
+            "--broker-pid {:?}: no such process (its /proc/<pid>/stat cannot be read)",
+            args.broker_pid
+        ));
+    }
     let ctl = Arc::new(Control::new(&args));
     let args = Arc::new(args);
     let producers = if kind == Kind::Consume {
@@ -137,22 +144,60 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
         handles.push((
             false,
             std::thread::spawn(move || {
-                workload::consume_worker(&args, &mine, &ctl, &iv[producers + i], e2e)
+                vec![workload::consume_worker(
+                    &args,
+                    &mine,
+                    &ctl,
+                    &iv[producers + i],
+                    e2e,
+                )]
             }),
         ));
     }
-    for (i, mine) in assign(&mqs, producers.max(1))
+    let assigned: Vec<(usize, Vec<Mq>)> = assign(&mqs, producers.max(1))
         .into_iter()
         .enumerate()
         .take(producers)
-    {
-        let (args, ctl, iv) = (args.clone(), ctl.clone(), intervals.clone());
-        handles.push((
-            true,
-            std::thread::spawn(move || {
-                workload::produce_worker(&args, i, &mine, &ctl, &iv[i], per_conn_rate)
-            }),
-        ));
+        .collect();
+    // TLS sockets cannot be polled from a shared thread.
+    let threads = match args.tls {
+        true => 0,
+        false => args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    };
+    if threads == 0 {
+        for (i, mine) in assigned {
+            let (args, ctl, iv) = (args.clone(), ctl.clone(), intervals.clone());
+            handles.push((
+                true,
+                std::thread::spawn(move || {
+                    vec![workload::produce_worker(
+                        &args,
+                        i,
+                        &mine,
+                        &ctl,
+                        &iv[i],
+                        per_conn_rate,
+                    )]
+                }),
+            ));
+        }
+    } else {
+        let mut groups: Vec<Vec<(usize, Vec<Mq>)>> = vec![Vec::new(); threads.min(producers)];
+        for (n, worker) in assigned.into_iter().enumerate() {
+            let at = n % groups.len();
+            groups[at].push(worker);
+        }
+        for group in groups {
+            let (args, ctl, iv) = (args.clone(), ctl.clone(), intervals.clone());
+            handles.push((
+                true,
+                std::thread::spawn(move || {
+                    crate::mux::produce_group(&args, &group, &ctl, &iv, per_conn_rate)
+                }),
+            ));
+        }
     }
 
     // Progress: one line per second from the merged interval histograms.
@@ -201,10 +246,14 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
     let mut merged: Vec<(&'static str, Histogram<u64>)> = Vec::new();
     let (mut msgs, mut bytes, mut errors) = (0u64, 0u64, 0u64);
     let mut first_error = None;
+    let mut results = Vec::new();
     for (is_producer, h) in handles {
-        let r: WorkerResult = h
+        let rs: Vec<WorkerResult> = h
             .join()
             .map_err(|_| "a worker thread panicked".to_string())?;
+        results.extend(rs.into_iter().map(|r| (is_producer, r)));
+    }
+    for (is_producer, r) in results {
         // Throughput counts the primary side: sends, or receives for consume.
         if is_producer || kind == Kind::Consume {
             msgs += r.msgs;
@@ -241,6 +290,9 @@ pub fn run(kind: Kind, args: LoadArgs) -> Result<PathBuf, String> {
         msgs_per_sec: report::rate(msgs as f64, elapsed),
         mb_per_sec: report::rate(bytes as f64 / report::BYTES_PER_MB, elapsed),
         bench_cpu_secs: report::process_cpu_secs() - cpu0,
+        broker_cpu_secs: broker_cpu0
+            .zip(report::pids_cpu_secs(&args.broker_pid))
+            .map(|(before, after)| after - before),
         histograms: merged
             .iter()
             .map(|(n, h)| report::summarize(n, h))

@@ -1,5 +1,8 @@
-//! The workloads. Every connection is a thread with its own socket and its
-//! own histograms; at the end the histograms are merged (never averaged).
+//! The workloads. Every connection has its own socket and its own
+//! histograms; at the end the histograms are merged (never averaged).
+//! Producing connections share a few threads that poll them (`mux`), or
+//! get a thread each (`--threads 0`, and always with TLS); consuming
+//! connections get a thread each.
 //!
 //! Fixed rate is open loop: send k of a connection has an intended time
 //! `start + k / rate`, and its latency is measured from that intended time,
@@ -259,7 +262,190 @@ fn start_worker(mqs: &[Mq]) -> Result<(WorkerResult, Conn), WorkerResult> {
     }
 }
 
-/// One producing connection.
+/// One producing connection: its socket, its window of requests in flight
+/// and its histograms. Driven by a thread of its own ([`produce_worker`]) or
+/// with others from one thread (`mux`).
+pub struct Producer<'a> {
+    args: &'a LoadArgs,
+    worker: usize,
+    ctl: &'a Control,
+    interval: &'a Mutex<Interval>,
+    pub conn: Conn,
+    res: WorkerResult,
+    send_h: Histogram<u64>,
+    delay_h: Histogram<u64>,
+    template: BytesMut,
+    requests: Vec<RemotingCommand>,
+    props: String,
+    window: usize,
+    /// Opaque → intended send time, for the requests awaiting a response.
+    pending: HashMap<i32, Instant>,
+    k: u64,
+    seq: u64,
+    mq_i: usize,
+    pacer: Pacer,
+    exhausted: bool,
+    failed: bool,
+}
+
+impl<'a> Producer<'a> {
+    pub fn new(
+        args: &'a LoadArgs,
+        worker: usize,
+        mqs: &[Mq],
+        ctl: &'a Control,
+        interval: &'a Mutex<Interval>,
+        per_conn_rate: Option<f64>,
+    ) -> Result<Producer<'a>, WorkerResult> {
+        let (res, conn) = start_worker(mqs)?;
+        let window = if args.style == Style::Oneway {
+            1
+        } else {
+            args.inflight
+        };
+        Ok(Producer {
+            args,
+            worker,
+            ctl,
+            interval,
+            conn,
+            res,
+            send_h: new_hist(),
+            delay_h: new_hist(),
+            template: BytesMut::from(&vec![b'x'; args.size][..]),
+            requests: mqs.iter().map(|mq| send_request(args, mq)).collect(),
+            props: String::new(),
+            window,
+            pending: HashMap::with_capacity(window),
+            k: 0,
+            seq: 0,
+            mq_i: worker % mqs.len(),
+            pacer: Pacer {
+                start: ctl.start,
+                rate: per_conn_rate,
+            },
+            exhausted: false,
+            failed: false,
+        })
+    }
+
+    /// Sends until the window is full, the budget is spent or the next send
+    /// is not due yet; then, if nothing is in flight, when that send is due.
+    pub fn fill(&mut self) -> Option<Instant> {
+        let args = self.args;
+        let per_msg = args.batch as u64;
+        while !self.exhausted && !self.failed && self.pending.len() < self.window {
+            if self.ctl.stopping() {
+                return None;
+            }
+            let now = Instant::now();
+            let intended = self.pacer.intended(self.k, now);
+            if intended > now {
+                return self.pending.is_empty().then_some(intended);
+            }
+            if !self.ctl.claim(per_msg) {
+                self.exhausted = true;
+                break;
+            }
+            self.k += 1;
+            let at = self.mq_i;
+            self.mq_i = (self.mq_i + 1) % self.requests.len();
+            let cmd = &mut self.requests[at];
+            let due_us = properties(args, self.seq, self.worker, &mut self.props);
+            self.seq += per_msg;
+            let body = if args.batch > 1 {
+                batch_body(&mut self.template, args.batch, &self.props)
+            } else {
+                stamp(&mut self.template, due_us)
+            };
+            refresh_send(cmd, body, &self.props);
+            let sent = Instant::now();
+            let opaque = match self.conn.send(cmd) {
+                Ok(o) => o,
+                Err(e) => {
+                    self.res.errors += 1;
+                    self.fail(format!("send: {e}"));
+                    return None;
+                }
+            };
+            if self.ctl.recording(sent) {
+                record(
+                    &mut self.delay_h,
+                    sent.saturating_duration_since(intended).as_micros() as u64,
+                );
+            }
+            if args.style == Style::Oneway {
+                let done = Instant::now();
+                account(
+                    &mut self.res,
+                    &mut self.send_h,
+                    self.interval,
+                    self.ctl,
+                    done,
+                    intended,
+                    per_msg,
+                    args.size,
+                    true,
+                );
+            } else {
+                self.pending.insert(opaque, intended);
+            }
+        }
+        None
+    }
+
+    /// Accounts for one response.
+    pub fn on_response(&mut self, r: RemotingCommand) {
+        let Some(intended) = self.pending.remove(&r.opaque) else {
+            return;
+        };
+        let ok = r.code == rs::SUCCESS;
+        if !ok {
+            self.res.first_error.get_or_insert(format!(
+                "send answered code {} {}",
+                r.code,
+                r.remark.as_deref().unwrap_or_default()
+            ));
+        }
+        account(
+            &mut self.res,
+            &mut self.send_h,
+            self.interval,
+            self.ctl,
+            Instant::now(),
+            intended,
+            self.args.batch as u64,
+            self.args.size,
+            ok,
+        );
+    }
+
+    /// Ends the connection's run on a send or receive error: what is in
+    /// flight counts as failed.
+    pub fn fail(&mut self, why: String) {
+        self.res.errors += self.pending.len() as u64;
+        self.res.first_error.get_or_insert(why);
+        self.pending.clear();
+        self.failed = true;
+    }
+
+    /// Responses still awaited.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Nothing more to send and nothing in flight.
+    pub fn done(&self) -> bool {
+        self.pending.is_empty() && (self.exhausted || self.failed || self.ctl.stopping())
+    }
+
+    pub fn finish(self) -> WorkerResult {
+        finish(self.res, self.send_h, self.delay_h)
+    }
+}
+
+/// One producing connection on a thread of its own (what TLS connections
+/// use, since they cannot be polled from a shared thread).
 pub fn produce_worker(
     args: &LoadArgs,
     worker: usize,
@@ -268,127 +454,28 @@ pub fn produce_worker(
     interval: &Mutex<Interval>,
     per_conn_rate: Option<f64>,
 ) -> WorkerResult {
-    let mut send_h = new_hist();
-    let mut delay_h = new_hist();
-    let (mut res, mut conn) = match start_worker(mqs) {
-        Ok(x) => x,
+    let mut p = match Producer::new(args, worker, mqs, ctl, interval, per_conn_rate) {
+        Ok(p) => p,
         Err(res) => return res,
     };
-    let mut template = BytesMut::from(&vec![b'x'; args.size][..]);
-    let mut requests: Vec<RemotingCommand> = mqs.iter().map(|mq| send_request(args, mq)).collect();
-    let mut props = String::new();
-    let per_msg = args.batch as u64;
-    let window = if args.style == Style::Oneway {
-        1
-    } else {
-        args.inflight
-    };
-    // Opaque → intended send time, for the requests awaiting a response.
-    let mut pending: HashMap<i32, Instant> = HashMap::with_capacity(window);
-    let mut k: u64 = 0;
-    let mut seq: u64 = 0;
-    let mut mq_i = worker % mqs.len();
-    let pacer = Pacer {
-        start: ctl.start,
-        rate: per_conn_rate,
-    };
-    let mut exhausted = false;
     loop {
-        while !exhausted && pending.len() < window && !ctl.stopping() {
-            let now = Instant::now();
-            let intended = pacer.intended(k, now);
-            if intended > now {
-                if pending.is_empty() {
-                    std::thread::sleep((intended - now).min(Duration::from_millis(50)));
-                    continue;
-                }
-                break;
-            }
-            if !ctl.claim(per_msg) {
-                exhausted = true;
-                break;
-            }
-            k += 1;
-            let cmd = &mut requests[mq_i];
-            mq_i = (mq_i + 1) % mqs.len();
-            let due_us = properties(args, seq, worker, &mut props);
-            seq += per_msg;
-            let body = if args.batch > 1 {
-                batch_body(&mut template, args.batch, &props)
-            } else {
-                stamp(&mut template, due_us)
-            };
-            refresh_send(cmd, body, &props);
-            let sent = Instant::now();
-            let opaque = match conn.send(cmd) {
-                Ok(o) => o,
-                Err(e) => {
-                    res.errors += 1;
-                    res.first_error.get_or_insert(format!("send: {e}"));
-                    return finish(res, send_h, delay_h);
-                }
-            };
-            if ctl.recording(sent) {
-                record(
-                    &mut delay_h,
-                    sent.saturating_duration_since(intended).as_micros() as u64,
-                );
-            }
-            if args.style == Style::Oneway {
-                let done = Instant::now();
-                account(
-                    &mut res,
-                    &mut send_h,
-                    interval,
-                    ctl,
-                    done,
-                    intended,
-                    per_msg,
-                    args.size,
-                    true,
-                );
-            } else {
-                pending.insert(opaque, intended);
-            }
+        let due = p.fill();
+        if p.done() {
+            break;
         }
-        if pending.is_empty() {
-            if exhausted || ctl.stopping() {
-                break;
+        if p.in_flight() == 0 {
+            if let Some(due) = due {
+                let wait = due.saturating_duration_since(Instant::now());
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
             }
             continue;
         }
-        let r = match conn.recv() {
-            Ok(r) => r,
-            Err(e) => {
-                res.errors += pending.len() as u64;
-                res.first_error.get_or_insert(format!("receive: {e}"));
-                break;
-            }
-        };
-        let Some(intended) = pending.remove(&r.opaque) else {
-            continue;
-        };
-        let ok = r.code == rs::SUCCESS;
-        if !ok {
-            res.first_error.get_or_insert(format!(
-                "send answered code {} {}",
-                r.code,
-                r.remark.as_deref().unwrap_or_default()
-            ));
+        match p.conn.recv() {
+            Ok(r) => p.on_response(r),
+            Err(e) => p.fail(format!("receive: {e}")),
         }
-        account(
-            &mut res,
-            &mut send_h,
-            interval,
-            ctl,
-            Instant::now(),
-            intended,
-            per_msg,
-            args.size,
-            ok,
-        );
     }
-    finish(res, send_h, delay_h)
+    p.finish()
 }
 
 #[allow(clippy::too_many_arguments)]

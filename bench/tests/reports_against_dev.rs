@@ -106,8 +106,9 @@ fn check_results(dir: &Path, workload: &str, hists: &[&str]) {
 #[test]
 fn produce_and_e2e_write_complete_reports_and_compare_reads_them() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let (_server, ns) = start_dev(&dir.path().join("store"));
+    let (server, ns) = start_dev(&dir.path().join("store"));
     let produce_out = dir.path().join("produce");
+    let pid = server.pid().to_string();
     let out = run_bench(&[
         "produce",
         "--namesrv",
@@ -118,6 +119,8 @@ fn produce_and_e2e_write_complete_reports_and_compare_reads_them() {
         "4",
         "--duration",
         "3s",
+        "--broker-pid",
+        &pid,
         "--out",
         produce_out.to_str().unwrap(),
     ]);
@@ -132,6 +135,14 @@ fn produce_and_e2e_write_complete_reports_and_compare_reads_them() {
         "no per-second progress lines:\n{stdout}"
     );
     check_results(&produce_out, "produce", &["send", "publish_delay"]);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(produce_out.join("summary.json")).unwrap()).unwrap();
+    let broker_cpu = summary["broker_cpu_secs"].as_f64();
+    assert!(
+        broker_cpu.is_some_and(|s| s > 0.0),
+        "a broker that stored messages used no CPU? {broker_cpu:?}"
+    );
+    assert!(stdout.contains("broker CPU:"), "{stdout}");
 
     let e2e_out = dir.path().join("e2e");
     let out = run_bench(&[

@@ -130,6 +130,59 @@ impl Conn {
         }
     }
 
+    /// The socket, when no TLS stands over it: for polling many
+    /// connections from one thread.
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.stream {
+            Stream::Plain(s) => Some(std::os::fd::AsRawFd::as_raw_fd(s)),
+            Stream::Tls(_) => None,
+        }
+    }
+
+    /// The next response if one has arrived, without waiting: frames
+    /// already read, then one non-blocking read. `Ok(None)`: nothing yet.
+    /// Plain connections only (see [`raw_fd`](Self::raw_fd)).
+    pub fn try_recv(&mut self) -> std::io::Result<Option<RemotingCommand>> {
+        let decoder = FrameDecoder::new();
+        loop {
+            while let Some(cmd) = RemotingCommand::decode(&mut self.read_buf, &decoder)
+                .map_err(std::io::Error::other)?
+            {
+                if cmd.is_response() {
+                    return Ok(Some(cmd));
+                }
+            }
+            let Stream::Plain(stream) = &self.stream else {
+                return Err(std::io::Error::other("try_recv needs a plain connection"));
+            };
+            let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+            // SAFETY: reads into our own buffer, at most its length.
+            let n = unsafe {
+                libc::recv(
+                    fd,
+                    self.chunk.as_mut_ptr().cast(),
+                    self.chunk.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                match e.kind() {
+                    std::io::ErrorKind::WouldBlock => return Ok(None),
+                    std::io::ErrorKind::Interrupted => continue,
+                    _ => return Err(e),
+                }
+            }
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "broker closed the connection",
+                ));
+            }
+            self.read_buf.extend_from_slice(&self.chunk[..n as usize]);
+        }
+    }
+
     /// One request, one response.
     pub fn call(&mut self, mut cmd: RemotingCommand) -> std::io::Result<RemotingCommand> {
         let opaque = self.send(&mut cmd)?;

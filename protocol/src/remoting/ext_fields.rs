@@ -63,6 +63,17 @@ impl Pair {
     }
 }
 
+/// Byte order of two short keys, by a plain loop: for the one- to
+/// twenty-byte keys of headers that beats a call to `memcmp`.
+fn compare(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Text offsets are u32: a header is part of a frame, and frames are at most
 /// 16 MiB (`frame::MAX_FRAME_BYTES`).
 fn offset(at: usize) -> u32 {
@@ -117,9 +128,20 @@ impl ExtFields {
     }
 
     /// Where `key` is, or where it would go to keep the index sorted.
+    /// Keys usually arrive in order (Java and this crate write them sorted),
+    /// so the end is tried first.
     fn find(&self, key: &str) -> Result<usize, usize> {
+        let text = self.text.as_bytes();
+        let key_of = |pair: &Pair| &text[pair.start as usize..(pair.start + pair.key_len) as usize];
+        match self.index.last() {
+            None => return Err(0),
+            Some(last) if compare(key_of(last), key.as_bytes()).is_lt() => {
+                return Err(self.index.len())
+            }
+            Some(_) => {}
+        }
         self.index
-            .binary_search_by(|pair| pair.key(&self.text).cmp(key))
+            .binary_search_by(|pair| compare(key_of(pair), key.as_bytes()))
     }
 
     /// The value of `key`, empty values included.

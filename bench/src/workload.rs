@@ -207,19 +207,44 @@ fn refresh_send(cmd: &mut RemotingCommand, body: Bytes, props: &str) {
     cmd.body = Some(body);
 }
 
-/// A batch body (spec §6.6) of `n` stamped messages.
-fn batch_body(template: &mut BytesMut, n: usize, props: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(n * (template.len() + props.len() + 22));
-    for _ in 0..n {
+/// Appends a UNIQ_KEY property as a real client does (Java's and C++'s
+/// producers give every message one): 32 hex characters, unique per
+/// process, connection and message.
+fn push_uniq_key(p: &mut String, worker: usize, seq: u64) {
+    use std::fmt::Write as _;
+    let _ = write!(
+        p,
+        "UNIQ_KEY\u{1}{:08X}{:04X}{:020X}\u{2}",
+        std::process::id(),
+        worker as u16,
+        seq
+    );
+}
+
+/// A batch body (spec §6.6) of `n` stamped messages, message `i` with
+/// `props` and UNIQ_KEY `seq + i`.
+fn batch_body(
+    template: &mut BytesMut,
+    n: usize,
+    props: &str,
+    worker: usize,
+    seq: u64,
+    entry_props: &mut String,
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(n * (template.len() + props.len() + 64));
+    for i in 0..n {
         stamp_in_place(template, None);
-        out.put_i32((22 + template.len() + props.len()) as i32);
+        entry_props.clear();
+        entry_props.push_str(props);
+        push_uniq_key(entry_props, worker, seq + i as u64);
+        out.put_i32((22 + template.len() + entry_props.len()) as i32);
         out.put_i32(0);
         out.put_i32(0);
         out.put_i32(0);
         out.put_i32(template.len() as i32);
         out.put_slice(template);
-        out.put_i16(props.len() as i16);
-        out.put_slice(props.as_bytes());
+        out.put_i16(entry_props.len() as i16);
+        out.put_slice(entry_props.as_bytes());
     }
     out.freeze()
 }
@@ -277,6 +302,8 @@ pub struct Producer<'a> {
     template: BytesMut,
     requests: Vec<RemotingCommand>,
     props: String,
+    /// One batch entry's properties, rebuilt per entry.
+    entry_props: String,
     window: usize,
     /// Opaque → intended send time, for the requests awaiting a response.
     pending: HashMap<i32, Instant>,
@@ -315,6 +342,7 @@ impl<'a> Producer<'a> {
             template: BytesMut::from(&vec![b'x'; args.size][..]),
             requests: mqs.iter().map(|mq| send_request(args, mq)).collect(),
             props: String::new(),
+            entry_props: String::new(),
             window,
             pending: HashMap::with_capacity(window),
             k: 0,
@@ -352,12 +380,20 @@ impl<'a> Producer<'a> {
             self.mq_i = (self.mq_i + 1) % self.requests.len();
             let cmd = &mut self.requests[at];
             let due_us = properties(args, self.seq, self.worker, &mut self.props);
-            self.seq += per_msg;
             let body = if args.batch > 1 {
-                batch_body(&mut self.template, args.batch, &self.props)
+                batch_body(
+                    &mut self.template,
+                    args.batch,
+                    &self.props,
+                    self.worker,
+                    self.seq,
+                    &mut self.entry_props,
+                )
             } else {
+                push_uniq_key(&mut self.props, self.worker, self.seq);
                 stamp(&mut self.template, due_us)
             };
+            self.seq += per_msg;
             refresh_send(cmd, body, &self.props);
             let sent = Instant::now();
             let opaque = match self.conn.send(cmd) {
@@ -730,14 +766,25 @@ mod tests {
     #[test]
     fn batch_bodies_carry_their_stamps_and_lengths() {
         let mut t = BytesMut::from(&[b'x'; 16][..]);
-        let b = batch_body(&mut t, 3, "TAGS\u{1}a\u{2}");
-        assert_eq!(b.len(), 3 * (22 + 16 + 7));
+        let mut scratch = String::new();
+        let b = batch_body(&mut t, 3, "TAGS\u{1}a\u{2}", 7, 100, &mut scratch);
+        // Properties: the tag (7 bytes) and UNIQ_KEY, 9 + 32 + 1 bytes.
+        let props = 7 + 42;
+        assert_eq!(b.len(), 3 * (22 + 16 + props));
         let total = i32::from_be_bytes(b[0..4].try_into().unwrap());
-        assert_eq!(total, 22 + 16 + 7);
+        assert_eq!(total, 22 + 16 + props as i32);
         let body_len = i32::from_be_bytes(b[16..20].try_into().unwrap());
         assert_eq!(body_len, 16);
         let stamp = u64::from_be_bytes(b[20..28].try_into().unwrap());
         assert!(stamp > 1_600_000_000_000_000, "a µs timestamp: {stamp}");
+        // Every entry has a UNIQ_KEY of its own.
+        let keys: std::collections::HashSet<&[u8]> = (0..3)
+            .map(|i| {
+                let entry = &b[i * (22 + 16 + props)..(i + 1) * (22 + 16 + props)];
+                &entry[entry.len() - 33..entry.len() - 1]
+            })
+            .collect();
+        assert_eq!(keys.len(), 3);
     }
 
     #[test]

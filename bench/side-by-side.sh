@@ -14,14 +14,24 @@
 # Knobs (environment):
 #   SECS=10        measured seconds per produce run (after a 2 s warm-up run)
 #   RUNS=3         runs per workload and system; the table shows median [min–max]
-#   BACKLOG=800000 messages produced before the consume run, which reads half
-#                  of them: queues fill unevenly and consumers run at uneven
-#                  speeds, and a queue that runs dry holds its long poll for
-#                  1 s, an idle second that would count as consume time
+#   BACKLOG=600000 messages produced before the consume run, which reads half
+#                  of them: consumers run at uneven speeds, and a queue that
+#                  runs dry holds its long poll for 1 s, an idle second that
+#                  would count as consume time
+#   BACKLOG_RATE=20000  msg/s the backlog is sent at: as fast as possible, the
+#                  faster connections fill their queues up to 5x the others
 #   WORKLOADS="p64 p8x32 batch32 sync64 consume"   a subset, in any order
 #   SYSTEMS="rocketcore rocketmq-rust"
 #   OUT=dir        results (default /tmp/side-by-side-<time>); stores live under
 #                  it too, so it must be ext4/XFS (rocketcore writes O_DIRECT)
+#   STORE_FS=auto  where both systems store: "native" (under OUT), or "loop":
+#                  a sparse ext4 image (LOOP_GIB=48, no reserved blocks) mounted
+#                  under OUT, which needs root. rocketmq-rust counts a disk as
+#                  (total - available) / total and, clamped whatever it is told,
+#                  cleans files forcibly above 0.85 and refuses writes above
+#                  0.90; a root filesystem with many reserved blocks (this
+#                  host: 0.82 with 80% free) trips that in the middle of a run.
+#                  "auto" picks loop when that ratio is 0.75 or more and it can.
 #   KEEP_STORES=1  keep each run's store instead of deleting it
 #   RMQRS_LOG_FILTER=warn   tracing filter for rocketmq-rust (default: its own)
 #   RMQRS_STORE_SETTINGS='commitLogMicroBatchEnabled = false'   TOML lines added
@@ -41,7 +51,8 @@ fi
 
 SECS=${SECS:-10}
 RUNS=${RUNS:-3}
-BACKLOG=${BACKLOG:-800000}
+BACKLOG=${BACKLOG:-600000}
+BACKLOG_RATE=${BACKLOG_RATE:-20000}
 CONSUME_MSGS=$((BACKLOG / 2))
 WARMUP_SECS=2
 WORKLOADS=${WORKLOADS:-"p64 p8x32 batch32 sync64 consume"}
@@ -58,6 +69,10 @@ BENCH=$REPO/target/release/rocketcore-bench
 OUT=${OUT:-/tmp/side-by-side-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT/runs"
 OUT=$(cd "$OUT" && pwd)
+STORE_FS=${STORE_FS:-auto}
+LOOP_GIB=${LOOP_GIB:-48}
+STORE_ROOT=$OUT/runs
+LOOP_DEV="" LOOP_MNT="" LOOP_IMG=""
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 
@@ -66,9 +81,11 @@ die() { log "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------- processes
 
-PIDS=()
+PIDS=() BENCH_PID="" DISK_RATIO=""
 cleanup() {
     local pid
+    # timeout passes the TERM on to the bench.
+    [[ -z $BENCH_PID ]] || kill -TERM "$BENCH_PID" 2>/dev/null || true
     for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for _ in $(seq 50); do
         local alive=0
@@ -77,6 +94,13 @@ cleanup() {
         sleep 0.1
     done
     for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    if [[ -n $LOOP_MNT ]]; then
+        # Lazy, so a straggler holding a file cannot keep it mounted.
+        umount -l "$LOOP_MNT" 2>/dev/null || true
+    fi
+    [[ -z $LOOP_MNT ]] || rmdir "$LOOP_MNT" 2>/dev/null || true
+    [[ -z $LOOP_DEV ]] || losetup -d "$LOOP_DEV" 2>/dev/null || true
+    [[ -z $LOOP_IMG ]] || rm -f "$LOOP_IMG"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -170,6 +194,53 @@ wait_until() {
     return 1
 }
 
+# (total - available) / total of the filesystem holding $1: what
+# rocketmq-rust compares with its disk thresholds.
+disk_ratio() {
+    python3 -c 'import os,sys; s=os.statvfs(sys.argv[1]); print(round(1 - s.f_bavail / s.f_blocks, 3))' "$1"
+}
+
+setup_store_fs() {
+    local ratio can_loop=0
+    ratio=$(disk_ratio "$OUT")
+    if ((EUID == 0)) && command -v mkfs.ext4 >/dev/null && command -v losetup >/dev/null &&
+        losetup -f >/dev/null 2>&1; then
+        can_loop=1
+    fi
+    case $STORE_FS in
+    native) ;;
+    loop) ((can_loop)) || die "STORE_FS=loop needs root, losetup, a free loop device and mkfs.ext4" ;;
+    auto)
+        if python3 -c 'import sys; sys.exit(not float(sys.argv[1]) >= 0.75)' "$ratio" &&
+            [[ " $SYSTEMS " == *" rocketmq-rust "* ]]; then
+            if ((can_loop)); then
+                log "the filesystem of $OUT is at $ratio by rocketmq-rust's measure (>= 0.75): storing on a loop ext4"
+                STORE_FS=loop
+            else
+                log "WARNING: the filesystem of $OUT is at $ratio by rocketmq-rust's measure; it cleans forcibly above 0.85 and refuses writes above 0.90 (STORE_FS=loop needs root)"
+                STORE_FS=native
+            fi
+        else
+            STORE_FS=native
+        fi
+        ;;
+    *) die "STORE_FS must be auto, native or loop" ;;
+    esac
+    if [[ $STORE_FS == loop ]]; then
+        LOOP_IMG=$OUT/store.img
+        LOOP_MNT=$OUT/store-fs
+        mkdir -p "$LOOP_MNT"
+        truncate -s "${LOOP_GIB}G" "$LOOP_IMG"
+        mkfs.ext4 -q -F -m 0 -E nodiscard "$LOOP_IMG"
+        # direct-io: the image's own page cache would cache every page twice.
+        LOOP_DEV=$(losetup --find --show --direct-io=on "$LOOP_IMG")
+        # discard: deleting a run's store gives the space back to the host.
+        mount -o discard "$LOOP_DEV" "$LOOP_MNT"
+        STORE_ROOT=$LOOP_MNT
+        log "stores on $LOOP_DEV ($LOOP_GIB GiB sparse ext4) at $LOOP_MNT"
+    fi
+}
+
 # ---------------------------------------------------------------- binaries
 
 ensure_rocketcore() {
@@ -191,14 +262,14 @@ ensure_rocketmq_rust() {
 }
 
 # ---------------------------------------------------------------- servers
-# start_<system> DIR FLUSH sets NS (name server port), BROKER_PID, SERVER_PIDS
+# start_<system> DIR FLUSH STORE sets NS (name server port), BROKER_PID, SERVER_PIDS
 # (all pids of the run, broker last) and SERVER_LOGS; or fails with START_ERR.
 
 start_rocketcore() {
     local d=$1 flush=$2 ns br
     read -r ns br <<<"$(free_ports 2)"
     "$RC" dev --namesrv-listen "127.0.0.1:$ns" --listen "127.0.0.1:$br" \
-        --store "$d/store" --flush "$flush" \
+        --store "$3" --flush "$flush" \
         --set diskSpaceWarningLevelRatio=100 --set diskSpaceCleanForciblyRatio=100 \
         --set diskMaxUsedSpaceRatio=95 \
         >"$d/rocketcore.out" 2>"$d/rocketcore.err" &
@@ -207,7 +278,7 @@ start_rocketcore() {
     SERVER_PIDS=("$pid")
     SERVER_LOGS=("$d/rocketcore.out" "$d/rocketcore.err")
     NS=$ns BROKER_PID=$pid
-    if ! wait_until 60 "$pid" "rocketcore" grep -q '^ready' "$d/rocketcore.out" ||
+    if ! wait_until 60 "$pid" "rocketcore" grep -qs '^ready' "$d/rocketcore.out" ||
         ! wait_until 30 "$pid" "rocketcore (TBW102 route)" route_ready "$ns"; then
         START_ERR=$WAIT_ERR
         return 1
@@ -236,7 +307,7 @@ EOF
 namesrvAddr = "127.0.0.1:$ns"
 brokerIp1 = "127.0.0.1"
 listenPort = $br
-storePathRootDir = "$d/store"
+storePathRootDir = "$3"
 autoCreateTopicEnable = true
 
 [broker.brokerServerConfig]
@@ -251,12 +322,11 @@ brokerId = 0
 storeType = "LocalFile"
 brokerRole = "ASYNC_MASTER"
 flushDiskType = "$flush_type"
-storePathRootDir = "$d/store"
+storePathRootDir = "$3"
 haListenAddress = "127.0.0.1"
 haListenPort = $ha
-# rocketcore runs with 100/100/95; rocketmq-rust wants max < forcibly < warning
-# and clamps them to 0.90/0.85/0.95 anyway. Either way nothing is deleted
-# during a run unless the disk is nearly full.
+# As near rocketcore's 100/100/95 as it accepts (max < forcibly < warning);
+# it clamps the first two to 0.90/0.85 regardless, hence STORE_FS.
 diskSpaceWarningLevelRatio = 100
 diskSpaceCleanForciblyRatio = 99
 diskMaxUsedSpaceRatio = 95
@@ -318,10 +388,16 @@ wl_args() {
     esac
 }
 wl_flush() { [[ $1 == sync64 ]] && echo sync || echo async; }
+
 # bench LOGFILE TIMEOUT ARGS... ; sets BENCH_ERR on failure.
 bench() {
     local logf=$1 limit=$2 rc=0; shift 2
-    timeout --kill-after=10 "$limit" "$BENCH" "$@" >"$logf" 2>&1 || rc=$?
+    # In the background and waited for, so an interrupt reaches the trap at
+    # once and the cleanup can stop it too.
+    timeout --kill-after=10 "$limit" "$BENCH" "$@" >"$logf" 2>&1 &
+    BENCH_PID=$!
+    wait "$BENCH_PID" || rc=$?
+    BENCH_PID=""
     if ((rc != 0)); then
         if ((rc == 124 || rc == 137)); then
             BENCH_ERR="bench timed out after ${limit}s"
@@ -332,13 +408,14 @@ bench() {
     fi
 }
 
-# record SYSTEM WORKLOAD RUN STATUS REASON [SUMMARY CPU_TICKS NS_CPU_TICKS]
+# record SYSTEM WORKLOAD RUN STATUS REASON SUMMARY CPU_TICKS NS_CPU_TICKS
 record() {
-    python3 - "$RESULTS" "$TCK" "$@" <<'PY'
+    python3 - "$RESULTS" "$TCK" "$DISK_RATIO" "$@" <<'PY'
 import json, sys
-out, tck, system, wl, run, status, reason = sys.argv[1:8]
-rest = sys.argv[8:]
-row = {"system": system, "workload": wl, "run": int(run), "status": status, "reason": reason}
+out, tck, disk, system, wl, run, status, reason = sys.argv[1:9]
+rest = sys.argv[9:]
+row = {"system": system, "workload": wl, "run": int(run), "status": status, "reason": reason,
+       "store_fs_used_ratio": float(disk) if disk else None}
 if status == "ok":
     summary, ticks, ns_ticks = rest[0], float(rest[1]), float(rest[2] or 0)
     s = json.load(open(summary))
@@ -380,13 +457,16 @@ run_one() {
     START_ERR="" BENCH_ERR=""
     SERVER_PIDS=() SERVER_LOGS=()
     local started=0
-    if [[ $sys == rocketcore ]]; then start_rocketcore "$d" "$flush" && started=1
-    else start_rocketmq_rust "$d" "$flush" && started=1
+    local store=$STORE_ROOT/$sys-$wl-$run/store
+    rm -rf "$store" && mkdir -p "$(dirname "$store")"
+    DISK_RATIO=$(disk_ratio "$(dirname "$store")")
+    if [[ $sys == rocketcore ]]; then start_rocketcore "$d" "$flush" "$store" && started=1
+    else start_rocketmq_rust "$d" "$flush" "$store" && started=1
     fi
     if ((!started)); then
         log "$sys failed to start: $START_ERR"
         show_log "${SERVER_LOGS[@]}"
-        record "$sys" "$wl" "$run" failed "start: $START_ERR"
+        record "$sys" "$wl" "$run" failed "start: $START_ERR" "" 0 0
         stop_servers
         return 0
     fi
@@ -397,11 +477,22 @@ run_one() {
         --duration "${WARMUP_SECS}s" --out "$d/warmup" || ok=0
     if ((ok)) && [[ $wl == consume ]]; then
         # Its own topic, so the consume run reads exactly the backlog.
-        bench "$d/backlog.log" $((BACKLOG / 1000 + 300)) produce --namesrv "$ns" "${args[@]}" \
-            --topic BenchBacklog --messages "$BACKLOG" --out "$d/backlog" || ok=0
+        bench "$d/backlog.log" $((BACKLOG * 2 / BACKLOG_RATE + 120)) produce --namesrv "$ns" "${args[@]}" \
+            --topic BenchBacklog --messages "$BACKLOG" --rate "$BACKLOG_RATE" --out "$d/backlog" || ok=0
+        # Failed sends count against --messages: make sure the consume run
+        # has what it will wait for, or it would wait until its timeout.
+        local stored=0
+        ((ok)) && stored=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["msgs"])' \
+            "$d/backlog/summary.json" 2>/dev/null || echo 0)
+        if ((ok && stored < CONSUME_MSGS)); then
+            ok=0
+            BENCH_ERR="backlog: only $stored of $BACKLOG sends succeeded$(grep -m1 '^first error' "$d/backlog.log" | sed 's/^first error/; first error/')"
+        fi
         measured=(consume --namesrv "$ns" --topic BenchBacklog --size 1024 --connections 8
             --messages "$CONSUME_MSGS" --no-create --out "$res")
-        limit=${CONSUME_TIMEOUT:-$((BACKLOG / 1000 + 120))}
+        # Generous (2k msg/s); a broker that stops handing out messages
+        # should not hold the whole comparison up for long.
+        limit=${CONSUME_TIMEOUT:-$((CONSUME_MSGS / 2000 + 60))}
     else
         measured=(produce --namesrv "$ns" "${args[@]}" --duration "${SECS}s" --out "$res")
     fi
@@ -424,14 +515,14 @@ run_one() {
         record "$sys" "$wl" "$run" ok "" "$res/summary.json" $((t1 - t0)) $((n1 - n0))
     else
         log "$sys / $wl failed: $BENCH_ERR"
-        record "$sys" "$wl" "$run" failed "$BENCH_ERR"
+        record "$sys" "$wl" "$run" failed "$BENCH_ERR" "" 0 0
     fi
     if ! kill -0 "$BROKER_PID" 2>/dev/null; then
         log "$sys broker is gone"
         show_log "${SERVER_LOGS[@]}"
     fi
     stop_servers
-    [[ -n ${KEEP_STORES:-} ]] || rm -rf "$d/store"
+    [[ -n ${KEEP_STORES:-} ]] || rm -rf "$store"
 }
 
 # ---------------------------------------------------------------- table
@@ -453,7 +544,7 @@ A, B = "rocketcore", "rocketmq-rust"
 # Raw numbers as TSV too, for spreadsheets.
 cols = ["system", "workload", "run", "status", "msgs", "errors", "msgs_per_sec",
         "broker_cpu_secs", "broker_us_per_msg", "namesrv_cpu_secs", "bench_us_per_msg",
-        "p50_us", "p99_us", "p999_us", "reason"]
+        "p50_us", "p99_us", "p999_us", "store_fs_used_ratio", "reason"]
 with open(f"{out}/results.tsv", "w") as f:
     f.write("\t".join(cols) + "\n")
     for r in rows:
@@ -536,6 +627,7 @@ for s in $SYSTEMS; do
     esac
 done
 
+setup_store_fs
 log "results in $OUT"
 for wl in $WORKLOADS; do
     for ((run = 1; run <= RUNS; run++)); do

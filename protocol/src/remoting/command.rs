@@ -204,16 +204,11 @@ impl RemotingCommand {
         serialize_type: SerializeType,
         out: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        let start = out.len();
-        let result = self.encode_head_as(serialize_type, out).map(|()| {
-            for piece in self.body_pieces() {
-                out.put_slice(piece);
-            }
-        });
-        if result.is_err() {
-            out.truncate(start);
+        self.encode_head_in(serialize_type, out)?;
+        for piece in self.body_pieces() {
+            out.put_slice(piece);
         }
-        result
+        Ok(())
     }
 
     /// Appends everything up to the body: length prefix, header word, JSON header.

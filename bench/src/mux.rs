@@ -115,6 +115,9 @@ pub fn produce_group(
     let mut last_answer = Instant::now();
     loop {
         let now = Instant::now();
+        // Read once per wake-up, not once per connection: with paced sends
+        // a wake-up serves about one message.
+        let stopping = ctl.stopping();
         let mut next = now + MAX_WAIT;
         let mut live = 0;
         for (p, due) in producers.iter_mut().zip(due.iter_mut()) {
@@ -124,7 +127,7 @@ pub fn produce_group(
             if let Some(d) = *due {
                 next = next.min(d);
             }
-            if !p.done() {
+            if !p.done_if_stopping(stopping) {
                 live += 1;
             }
         }

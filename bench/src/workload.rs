@@ -472,7 +472,13 @@ impl<'a> Producer<'a> {
 
     /// Nothing more to send and nothing in flight.
     pub fn done(&self) -> bool {
-        self.pending.is_empty() && (self.exhausted || self.failed || self.ctl.stopping())
+        self.done_if_stopping(self.ctl.stopping())
+    }
+
+    /// [`done`](Self::done) with the run's stop state already read, for a
+    /// loop that asks it of many connections at once.
+    pub fn done_if_stopping(&self, stopping: bool) -> bool {
+        self.pending.is_empty() && (self.exhausted || self.failed || stopping)
     }
 
     pub fn finish(self) -> WorkerResult {

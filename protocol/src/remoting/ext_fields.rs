@@ -156,10 +156,11 @@ impl ExtFields {
     }
 
     /// The pairs in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.index
-            .iter()
-            .map(|pair| (pair.key(&self.text), pair.value(&self.text)))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            text: &self.text,
+            pairs: self.index.iter(),
+        }
     }
 
     /// Sets `key` to `value`, replacing an earlier value.
@@ -171,14 +172,7 @@ impl ExtFields {
                 let start = self.text.len();
                 self.text.push_str(key);
                 self.text.push_str(value);
-                self.index.insert(
-                    at,
-                    Pair {
-                        start: offset(start),
-                        key_len: offset(key.len()),
-                        value_len: offset(value.len()),
-                    },
-                );
+                self.index_tail(at, start, key.len());
             }
         }
     }
@@ -186,24 +180,32 @@ impl ExtFields {
     /// Sets `key` to `value` formatted with `Display`, written straight into
     /// the map's text.
     pub fn insert_display(&mut self, key: &str, value: impl fmt::Display) {
-        if let Ok(at) = self.find(key) {
+        let at = match self.find(key) {
             // Dropped and written anew at the end: formatting in place would
-            // need the new value's length first.
-            let pair = self.index.remove(at);
-            self.splice(pair.start as usize, pair.end(), "", None);
-        }
-        let Err(at) = self.find(key) else {
-            unreachable!("the key was just removed");
+            // need the new value's length first. The slot it leaves is
+            // where the key sorts.
+            Ok(at) => {
+                let pair = self.index.remove(at);
+                self.splice(pair.start as usize, pair.end(), "", None);
+                at
+            }
+            Err(at) => at,
         };
         let start = self.text.len();
         self.text.push_str(key);
         let _ = write!(self.text, "{value}");
+        self.index_tail(at, start, key.len());
+    }
+
+    /// Indexes the text from `start` to its end, a key of `key_len` bytes
+    /// and its value, as the pair at position `at`.
+    fn index_tail(&mut self, at: usize, start: usize, key_len: usize) {
         self.index.insert(
             at,
             Pair {
                 start: offset(start),
-                key_len: offset(key.len()),
-                value_len: offset(self.text.len() - start - key.len()),
+                key_len: offset(key_len),
+                value_len: offset(self.text.len() - start - key_len),
             },
         );
     }
@@ -220,17 +222,7 @@ impl ExtFields {
     pub(crate) fn finish_pair(&mut self, start: usize, key_len: usize) {
         let key_end = start + key_len;
         match self.find(&self.text[start..key_end]) {
-            Err(at) => {
-                let value_len = self.text.len() - key_end;
-                self.index.insert(
-                    at,
-                    Pair {
-                        start: offset(start),
-                        key_len: offset(key_len),
-                        value_len: offset(value_len),
-                    },
-                );
-            }
+            Err(at) => self.index_tail(at, start, key_len),
             Ok(at) => {
                 let value = self.text[key_end..].to_owned();
                 self.text.truncate(start);
@@ -308,12 +300,31 @@ impl std::ops::Index<&str> for ExtFields {
     }
 }
 
+/// The pairs of an [`ExtFields`] in key order, as `(key, value)`.
+pub struct Iter<'a> {
+    text: &'a str,
+    pairs: std::slice::Iter<'a, Pair>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let pair = self.pairs.next()?;
+        Some((pair.key(self.text), pair.value(self.text)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.pairs.size_hint()
+    }
+}
+
 impl<'a> IntoIterator for &'a ExtFields {
     type Item = (&'a str, &'a str);
-    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a>;
+    type IntoIter = Iter<'a>;
 
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
     }
 }
 

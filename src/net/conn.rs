@@ -9,7 +9,7 @@ use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 
 use crate::remoting::{RemotingCommand, SerializeType};
@@ -246,8 +246,11 @@ impl Conn {
                     continue;
                 }
                 if big_body {
-                    let pieces = std::iter::once(&buf[..]).chain(cmd.body_pieces().map(|b| &b[..]));
-                    if write_pieces(&mut w, fd, pieces).await.is_err() {
+                    let pieces = Pieces {
+                        first: [&buf[..], cmd.body.as_deref().unwrap_or_default()],
+                        rest: &cmd.body_parts,
+                    };
+                    if write_pieces(&mut w, fd, &pieces).await.is_err() {
                         self.close();
                         return;
                     }
@@ -278,26 +281,59 @@ impl Conn {
 /// Most pieces handed to one `sendmsg` (Linux's IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
+/// The byte slices of one reply in wire order, read by index: the head and
+/// `body`, then each of `body_parts`, so nothing is gathered to write them.
+struct Pieces<'a> {
+    first: [&'a [u8]; 2],
+    rest: &'a [Bytes],
+}
+
+impl Pieces<'_> {
+    fn len(&self) -> usize {
+        self.first.len() + self.rest.len()
+    }
+
+    fn get(&self, at: usize) -> &[u8] {
+        match self.first.get(at) {
+            Some(piece) => piece,
+            None => &self.rest[at - self.first.len()],
+        }
+    }
+}
+
 /// Writes `pieces` in order. On a bare socket, as many as fit go out with
 /// non-blocking vectored sends; once the socket is full the rest goes
 /// through `w`, which waits for room. Only the writer task writes a
 /// connection, so the two paths cannot interleave.
-async fn write_pieces<'a, W: AsyncWrite + Unpin>(
+async fn write_pieces<W: AsyncWrite + Unpin>(
     w: &mut W,
     fd: Option<RawFd>,
-    pieces: impl Iterator<Item = &'a [u8]>,
+    pieces: &Pieces<'_>,
 ) -> std::io::Result<()> {
-    let mut pieces: VecDeque<&[u8]> = pieces.filter(|p| !p.is_empty()).collect();
+    // Where the unsent bytes start: a piece and an offset into it.
+    let (mut at, mut skip) = (0, 0);
     if let Some(fd) = fd {
-        while !pieces.is_empty() {
+        while at < pieces.len() {
             let mut iov: [libc::iovec; MAX_IOVECS] = [libc::iovec {
                 iov_base: std::ptr::null_mut(),
                 iov_len: 0,
             }; MAX_IOVECS];
-            let count = pieces.len().min(MAX_IOVECS);
-            for (slot, piece) in iov.iter_mut().zip(pieces.iter()) {
-                slot.iov_base = piece.as_ptr() as *mut libc::c_void;
-                slot.iov_len = piece.len();
+            let mut count = 0;
+            for (k, piece) in (at..pieces.len()).map(|k| (k, pieces.get(k))) {
+                if count == MAX_IOVECS {
+                    break;
+                }
+                let piece = if k == at { &piece[skip..] } else { piece };
+                if !piece.is_empty() {
+                    iov[count] = libc::iovec {
+                        iov_base: piece.as_ptr() as *mut libc::c_void,
+                        iov_len: piece.len(),
+                    };
+                    count += 1;
+                }
+            }
+            if count == 0 {
+                break;
             }
             // SAFETY: msghdr is plain data; the iovecs point into `pieces`,
             // which outlive the call and are only read by it.
@@ -316,20 +352,21 @@ async fn write_pieces<'a, W: AsyncWrite + Unpin>(
                 }
             }
             let mut sent = sent as usize;
-            while sent > 0 {
-                let first = pieces.front_mut().expect("sent no more than was given");
-                if sent >= first.len() {
-                    sent -= first.len();
-                    pieces.pop_front();
-                } else {
-                    *first = &first[sent..];
-                    sent = 0;
+            while at < pieces.len() {
+                let left = pieces.get(at).len() - skip;
+                if sent < left {
+                    skip += sent;
+                    break;
                 }
+                sent -= left;
+                (at, skip) = (at + 1, 0);
             }
         }
     }
-    for piece in pieces {
-        w.write_all(piece).await?;
+    for k in at..pieces.len() {
+        let piece = pieces.get(k);
+        w.write_all(if k == at { &piece[skip..] } else { piece })
+            .await?;
     }
     Ok(())
 }
@@ -382,6 +419,11 @@ mod tests {
             }
         }
         assert!(pieces.len() > MAX_IOVECS);
+        let rest: Vec<Bytes> = pieces.iter().map(|p| Bytes::copy_from_slice(p)).collect();
+        let pieces = Pieces {
+            first: [&[], &[]],
+            rest: &rest,
+        };
         let reader = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(100));
             let mut got = Vec::new();
@@ -390,7 +432,7 @@ mod tests {
         });
         let fd = tx.as_raw_fd();
         let mut w = futures_lite::io::AssertAsync::new(&tx);
-        futures_lite::future::block_on(write_pieces(&mut w, Some(fd), pieces.into_iter())).unwrap();
+        futures_lite::future::block_on(write_pieces(&mut w, Some(fd), &pieces)).unwrap();
         drop(tx);
         assert!(
             reader.join().unwrap() == data,
